@@ -1,0 +1,102 @@
+// Data model of Heartbeat's /etc/ha.d files after parsing.
+// Parsers (hacf.ts, authkeys.ts) fill these; complete() in hacf.ts applies
+// cross-keyword rules. Every time value is converted to milliseconds at parse
+// time so that nothing downstream ever sees Heartbeat's "2" / "500ms" forms.
+
+export type Severity = "error" | "warning";
+
+/** One problem found in a file. Printed as `file:line: severity: message`. */
+export interface Diagnostic {
+  file: string;
+  /** 1-based; 0 when the problem is about the file as a whole (missing, mode). */
+  line: number;
+  severity: Severity;
+  message: string;
+}
+
+export function formatDiagnostic(d: Diagnostic): string {
+  return `${d.file}:${d.line}: ${d.severity}: ${d.message}`;
+}
+
+/** A heartbeat medium from ha.cf. One entry per interface/device. */
+export type LinkSpec =
+  | { kind: "ucast"; name: string; iface: string; addr: string; line: number }
+  | { kind: "bcast"; name: string; iface: string; line: number }
+  | {
+      kind: "mcast";
+      name: string;
+      iface: string;
+      group: string;
+      port: number;
+      ttl: number;
+      loop: boolean;
+      line: number;
+    }
+  | { kind: "mcast6"; name: string; iface: string; group: string; port: number; hops: number; loop: boolean; line: number }
+  | { kind: "serial"; name: string; device: string; line: number };
+
+export type AutoFailback = "on" | "off" | "legacy";
+
+export interface StonithHost {
+  /** node that may run this device ("*" = any) */
+  from_node: string;
+  type: string;
+  params: string[];
+  line: number;
+}
+
+export interface HaConfig {
+  file: string;
+  nodes: string[];
+  keepalive_ms: number;
+  deadtime_ms: number;
+  warntime_ms: number;
+  initdead_ms: number;
+  udpport: number;
+  baud: number;
+  links: LinkSpec[];
+  auto_failback: AutoFailback;
+  watchdog: string | null;
+  logfile: string | null;
+  debugfile: string | null;
+  logfacility: string | null;
+  /** 0 = off; Heartbeat's `debug N` (0..255) */
+  debug_level: number;
+  ping_nodes: string[];
+  ping_groups: { name: string; addrs: string[]; line: number }[];
+  respawn: { user: string; command: string; line: number }[];
+  stonith: { type: string; file: string; line: number } | null;
+  stonith_hosts: StonithHost[];
+  realtime: boolean;
+  rtprio: number | null;
+  /** every directive seen, raw, for features of later issues: keyword -> values */
+  raw: Map<string, { args: string[]; line: number }[]>;
+}
+
+export type AuthMethod = "crc" | "md5" | "sha1" | "sha256";
+
+export interface AuthKey {
+  index: number;
+  method: AuthMethod;
+  /** empty for crc */
+  key: string;
+  line: number;
+}
+
+export interface AuthKeys {
+  file: string;
+  /** the key used to sign outgoing packets (`auth N`) */
+  active: AuthKey;
+  /** every key, accepted on input (Heartbeat verifies with the index the packet names) */
+  keys: Map<number, AuthKey>;
+}
+
+export interface LoadedConfig {
+  hacf: HaConfig | null;
+  authkeys: AuthKeys | null;
+  diagnostics: Diagnostic[];
+}
+
+export function hasErrors(ds: Diagnostic[]): boolean {
+  return ds.some((d) => d.severity === "error");
+}

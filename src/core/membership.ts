@@ -1,0 +1,280 @@
+// Membership: who is alive, over which links. A pure state machine in the
+// style of etcd raft: `step(state, event, now_ms)` mutates `state` and returns
+// the actions the adapter must carry out. No sockets, timers or clocks here:
+// time is an input, and `nextDeadline(state)` tells the adapter when to call
+// `step` with a `tick` next, so timers can be armed to the millisecond.
+//
+// Heartbeat's meaning of the timing knobs:
+//   keepalive_ms  interval between our heartbeats
+//   warntime_ms   a heartbeat arriving after a gap longer than this is "late"
+//   deadtime_ms   a peer not heard for this long is declared dead, exactly then
+//   initdead_ms   at start, a peer never heard is declared dead after this
+//                 (boot-time network bring-up is slow)
+// A link to a peer is up while it has carried a fresh packet from the peer
+// within deadtime_ms; the peer is up while any link has.
+import type { DropReason } from "../wire/types.ts";
+
+export interface MembershipConfig {
+  self: string;
+  /** every configured node, self included */
+  nodes: string[];
+  /** link names, in config order */
+  links: string[];
+  generation: number;
+  keepalive_ms: number;
+  warntime_ms: number;
+  deadtime_ms: number;
+  initdead_ms: number;
+}
+
+export type PeerStateName = "init" | "up" | "dead";
+export type DeadReason = "deadtime" | "left" | "restarted";
+
+export interface LinkView {
+  up: boolean;
+  /** highest seq heard on this link in the peer's current generation */
+  seq_max: number;
+  last_heard_ms: number | null;
+}
+
+export interface PeerView {
+  name: string;
+  state: PeerStateName;
+  generation: number;
+  seq_max: number;
+  last_heard_ms: number | null;
+  /** generation that said goodbye; packets of it or older are stale */
+  left_generation: number;
+  links: Map<string, LinkView>;
+  late_count: number;
+}
+
+export interface MembershipState {
+  cfg: MembershipConfig;
+  started_ms: number;
+  seq_out: number;
+  next_send_ms: number;
+  stopping: boolean;
+  peers: Map<string, PeerView>;
+  dropped: Record<string, number>;
+}
+
+export type MembershipEvent =
+  | { type: "tick" }
+  /** an authenticated frame from a peer; `kind` from the wire codec */
+  | { type: "frame"; kind: "heartbeat" | "leave"; from: string; link: string; generation: number; seq: number }
+  /** a datagram the codec refused; counted only */
+  | { type: "undecodable"; reason: DropReason; link: string }
+  /** graceful local stop: say goodbye once, then stay quiet */
+  | { type: "shutdown" };
+
+export type MembershipAction =
+  | { type: "send"; kind: "heartbeat" | "leave"; seq: number }
+  | { type: "node_up"; node: string; generation: number; rejoined: boolean }
+  | {
+      type: "node_dead";
+      node: string;
+      reason: DeadReason;
+      last_heard_ms: number | null;
+      /** declared time minus (last heard + deadtime); 0 for left/restarted */
+      lateness_ms: number;
+    }
+  | { type: "link_up"; node: string; link: string }
+  | { type: "link_down"; node: string; link: string }
+  | { type: "late_heartbeat"; node: string; gap_ms: number }
+  | { type: "drop"; reason: DropReason; from: string | null; link: string };
+
+export function validateConfig(cfg: MembershipConfig): string | null {
+  if (!cfg.nodes.includes(cfg.self)) return `this node ${cfg.self} is not in the node list`;
+  if (cfg.links.length === 0) return "no links";
+  if (!(cfg.keepalive_ms >= 1)) return "keepalive_ms must be >= 1";
+  if (!(cfg.deadtime_ms > cfg.keepalive_ms)) return "deadtime_ms must exceed keepalive_ms";
+  if (!(cfg.initdead_ms >= cfg.deadtime_ms)) return "initdead_ms must be >= deadtime_ms";
+  if (!Number.isSafeInteger(cfg.generation) || cfg.generation < 1) return "generation must be a positive integer";
+  return null;
+}
+
+export function initialState(cfg: MembershipConfig, now_ms: number): MembershipState {
+  const problem = validateConfig(cfg);
+  if (problem) throw new Error(`membership config: ${problem}`);
+  const peers = new Map<string, PeerView>();
+  for (const name of cfg.nodes) {
+    if (name === cfg.self) continue;
+    const links = new Map<string, LinkView>();
+    for (const l of cfg.links) links.set(l, { up: false, seq_max: 0, last_heard_ms: null });
+    peers.set(name, {
+      name,
+      state: "init",
+      generation: 0,
+      seq_max: 0,
+      last_heard_ms: null,
+      left_generation: 0,
+      links,
+      late_count: 0,
+    });
+  }
+  return { cfg, started_ms: now_ms, seq_out: 0, next_send_ms: now_ms, stopping: false, peers, dropped: {} };
+}
+
+export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): MembershipAction[] {
+  const out: MembershipAction[] = [];
+  // Timers first: a peer whose deadtime expired before this event is dead
+  // even if this very event is its next heartbeat (it then rejoins).
+  expire(s, now_ms, out);
+  switch (ev.type) {
+    case "tick":
+      break;
+    case "frame":
+      onFrame(s, ev, now_ms, out);
+      break;
+    case "undecodable":
+      count(s, ev.reason);
+      out.push({ type: "drop", reason: ev.reason, from: null, link: ev.link });
+      break;
+    case "shutdown":
+      if (!s.stopping) {
+        s.stopping = true;
+        out.push({ type: "send", kind: "leave", seq: ++s.seq_out });
+      }
+      break;
+  }
+  if (!s.stopping && now_ms >= s.next_send_ms) {
+    out.push({ type: "send", kind: "heartbeat", seq: ++s.seq_out });
+    // Keep a steady cadence, but never burst to catch up after a stall.
+    s.next_send_ms += s.cfg.keepalive_ms;
+    if (s.next_send_ms <= now_ms) s.next_send_ms = now_ms + s.cfg.keepalive_ms;
+  }
+  return out;
+}
+
+/** When the adapter must call step({type:"tick"}) next (ms, same clock). */
+export function nextDeadline(s: MembershipState): number {
+  let t = s.stopping ? Infinity : s.next_send_ms;
+  for (const p of s.peers.values()) {
+    if (p.state === "init") t = Math.min(t, s.started_ms + s.cfg.initdead_ms);
+    if (p.state === "up" && p.last_heard_ms !== null) t = Math.min(t, p.last_heard_ms + s.cfg.deadtime_ms);
+    for (const l of p.links.values()) {
+      if (l.up && l.last_heard_ms !== null) t = Math.min(t, l.last_heard_ms + s.cfg.deadtime_ms);
+    }
+  }
+  return t;
+}
+
+function expire(s: MembershipState, now_ms: number, out: MembershipAction[]): void {
+  const { deadtime_ms, initdead_ms } = s.cfg;
+  for (const p of s.peers.values()) {
+    for (const [name, l] of p.links) {
+      if (l.up && l.last_heard_ms !== null && now_ms >= l.last_heard_ms + deadtime_ms) {
+        l.up = false;
+        out.push({ type: "link_down", node: p.name, link: name });
+      }
+    }
+    if (p.state === "up" && p.last_heard_ms !== null && now_ms >= p.last_heard_ms + deadtime_ms) {
+      p.state = "dead";
+      const lateness_ms = now_ms - (p.last_heard_ms + deadtime_ms);
+      out.push({ type: "node_dead", node: p.name, reason: "deadtime", last_heard_ms: p.last_heard_ms, lateness_ms });
+    } else if (p.state === "init" && now_ms >= s.started_ms + initdead_ms) {
+      p.state = "dead";
+      const lateness_ms = now_ms - (s.started_ms + initdead_ms);
+      out.push({ type: "node_dead", node: p.name, reason: "deadtime", last_heard_ms: null, lateness_ms });
+    }
+  }
+}
+
+type FrameEvent = Extract<MembershipEvent, { type: "frame" }>;
+
+function onFrame(s: MembershipState, ev: FrameEvent, now_ms: number, out: MembershipAction[]): void {
+  const p = s.peers.get(ev.from);
+  const link = p?.links.get(ev.link);
+  if (!p || !link) return reject(s, out, ev.from === s.cfg.self ? null : "unknown_node", ev);
+  if (ev.generation <= p.left_generation || ev.generation < p.generation) return reject(s, out, "old_generation", ev);
+  if (ev.generation > p.generation) newGeneration(p, ev.generation, out);
+  // Per-link replay window: each copy of a heartbeat travels every link with
+  // the same seq, so freshness is judged per link; a copy already seen on
+  // another link still proves this link works.
+  if (ev.seq <= link.seq_max) return reject(s, out, "replay", ev);
+  link.seq_max = ev.seq;
+  link.last_heard_ms = now_ms;
+  if (!link.up) {
+    link.up = true;
+    out.push({ type: "link_up", node: p.name, link: ev.link });
+  }
+  if (ev.seq <= p.seq_max) return; // duplicate across links: liveness already counted
+  p.seq_max = ev.seq;
+  if (ev.kind === "leave") return peerLeft(p, now_ms, out);
+  const gap_ms = p.last_heard_ms === null ? 0 : now_ms - p.last_heard_ms;
+  if (p.state === "up" && gap_ms > s.cfg.warntime_ms) {
+    p.late_count++;
+    out.push({ type: "late_heartbeat", node: p.name, gap_ms });
+  }
+  p.last_heard_ms = now_ms;
+  if (p.state !== "up") {
+    const rejoined = p.state === "dead";
+    p.state = "up";
+    out.push({ type: "node_up", node: p.name, generation: p.generation, rejoined });
+  }
+}
+
+/** The peer restarted (or we first hear it): forget the old incarnation. */
+function newGeneration(p: PeerView, generation: number, out: MembershipAction[]): void {
+  if (p.state === "up") {
+    p.state = "dead";
+    out.push({ type: "node_dead", node: p.name, reason: "restarted", last_heard_ms: p.last_heard_ms, lateness_ms: 0 });
+  }
+  p.generation = generation;
+  p.seq_max = 0;
+  for (const l of p.links.values()) l.seq_max = 0;
+}
+
+function peerLeft(p: PeerView, now_ms: number, out: MembershipAction[]): void {
+  p.left_generation = p.generation;
+  for (const [name, l] of p.links) {
+    if (l.up) out.push({ type: "link_down", node: p.name, link: name });
+    l.up = false;
+  }
+  if (p.state !== "dead") {
+    p.state = "dead";
+    out.push({ type: "node_dead", node: p.name, reason: "left", last_heard_ms: p.last_heard_ms, lateness_ms: 0 });
+  }
+  p.last_heard_ms = now_ms;
+}
+
+function reject(s: MembershipState, out: MembershipAction[], reason: DropReason | null, ev: FrameEvent): void {
+  if (reason === null) return; // our own packet looped back by bcast/mcast
+  count(s, reason);
+  out.push({ type: "drop", reason, from: ev.from, link: ev.link });
+}
+
+function count(s: MembershipState, reason: DropReason): void {
+  s.dropped[reason] = (s.dropped[reason] ?? 0) + 1;
+}
+
+export interface NodeStatus {
+  name: string;
+  state: PeerStateName | "self";
+  generation: number;
+  last_heard_ms_ago: number | null;
+  late_count: number;
+  links: { name: string; state: "up" | "down"; last_heard_ms_ago: number | null }[];
+}
+
+export function statusView(s: MembershipState, now_ms: number): NodeStatus[] {
+  const ago = (t: number | null) => (t === null ? null : Math.max(0, Math.round(now_ms - t)));
+  const out: NodeStatus[] = [];
+  for (const name of s.cfg.nodes) {
+    const p = s.peers.get(name);
+    if (!p) {
+      out.push({ name, state: "self", generation: s.cfg.generation, last_heard_ms_ago: 0, late_count: 0, links: [] });
+      continue;
+    }
+    out.push({
+      name,
+      state: p.state,
+      generation: p.generation,
+      last_heard_ms_ago: ago(p.last_heard_ms),
+      late_count: p.late_count,
+      links: [...p.links].map(([ln, l]) => ({ name: ln, state: l.up ? "up" : "down", last_heard_ms_ago: ago(l.last_heard_ms) })),
+    });
+  }
+  return out;
+}

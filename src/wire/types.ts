@@ -1,0 +1,48 @@
+// Wire-level data model shared by every codec (native now, Heartbeat 3.0.6
+// later). A codec turns authenticated bytes into a Frame or a named reason
+// for dropping them; it never throws on input and never touches state.
+
+/** Message kinds. Values are the on-wire ids: ONLY APPEND, never renumber. */
+export const FrameKind = {
+  heartbeat: 1,
+  leave: 2,
+} as const;
+export type FrameKindName = keyof typeof FrameKind;
+
+export interface Frame {
+  kind: FrameKindName;
+  /** sender's node name (uname -n), 1..64 bytes of [A-Za-z0-9._-] */
+  node: string;
+  /** sender's per-boot generation, persisted in its state directory */
+  generation: number;
+  /** per-generation sequence number, starts at 1 */
+  seq: number;
+  /** type-specific body (TLV); empty for heartbeat/leave today */
+  body: Uint8Array;
+}
+
+/** Why a datagram was dropped. Counted per reason, never acted on. */
+export type DropReason =
+  | "short"
+  | "too_big"
+  | "bad_magic"
+  | "bad_version"
+  | "malformed"
+  | "unknown_kind"
+  | "unknown_key"
+  | "bad_mac"
+  | "unknown_node"
+  | "old_generation"
+  | "replay";
+
+export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason; node: string | null };
+
+export interface Codec {
+  readonly name: string;
+  encode(frame: Frame): Uint8Array;
+  decode(bytes: Uint8Array): DecodeResult;
+}
+
+/** Largest datagram any codec emits or accepts (fits an Ethernet MTU). */
+export const frame_size_max = 1400;
+export const node_name_len_max = 64;
