@@ -118,9 +118,10 @@ export function initialState(cfg: MembershipConfig, now_ms: number): MembershipS
 
 export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): MembershipAction[] {
   const out: MembershipAction[] = [];
-  // Timers first: a peer whose deadtime expired before this event is dead
-  // even if this very event is its next heartbeat (it then rejoins).
-  expire(s, now_ms, out);
+  // Timers first, except for the sender of a frame: its frame proves it is
+  // alive now. After a stall the adapter drains queued datagrams before it
+  // ticks, so a peer heard in time is never declared dead (and never flaps).
+  expire(s, now_ms, out, ev.type === "frame" && isFresh(s, ev) ? ev : null);
   switch (ev.type) {
     case "tick":
       break;
@@ -160,15 +161,18 @@ export function nextDeadline(s: MembershipState): number {
   return t;
 }
 
-function expire(s: MembershipState, now_ms: number, out: MembershipAction[]): void {
+function expire(s: MembershipState, now_ms: number, out: MembershipAction[], spared: FrameEvent | null): void {
   const { deadtime_ms, initdead_ms } = s.cfg;
   for (const p of s.peers.values()) {
+    const is_sender = p.name === spared?.from;
     for (const [name, l] of p.links) {
+      if (is_sender && name === spared?.link) continue;
       if (l.up && l.last_heard_ms !== null && now_ms >= l.last_heard_ms + deadtime_ms) {
         l.up = false;
         out.push({ type: "link_down", node: p.name, link: name });
       }
     }
+    if (is_sender) continue;
     if (p.state === "up" && p.last_heard_ms !== null && now_ms >= p.last_heard_ms + deadtime_ms) {
       p.state = "dead";
       const lateness_ms = now_ms - (p.last_heard_ms + deadtime_ms);
@@ -182,6 +186,14 @@ function expire(s: MembershipState, now_ms: number, out: MembershipAction[]): vo
 }
 
 type FrameEvent = Extract<MembershipEvent, { type: "frame" }>;
+
+/** Would onFrame accept this frame as new evidence of life? (replays spare nobody) */
+function isFresh(s: MembershipState, ev: FrameEvent): boolean {
+  const p = s.peers.get(ev.from);
+  const link = p?.links.get(ev.link);
+  if (!p || !link || ev.generation <= p.left_generation || ev.generation < p.generation) return false;
+  return ev.generation > p.generation || ev.seq > link.seq_max;
+}
 
 function onFrame(s: MembershipState, ev: FrameEvent, now_ms: number, out: MembershipAction[]): void {
   const p = s.peers.get(ev.from);
