@@ -1,0 +1,319 @@
+// The daemon: a thin loop around the pure core, like raft's node.go around
+// RawNode. Inputs (datagrams, timer, signals, control requests) become core
+// events; the actions that come back are carried out here. The only timer is
+// the core's next deadline, armed to the millisecond.
+import { networkInterfaces, hostname } from "node:os";
+import { parseArgs } from "node:util";
+import { loadConfig } from "../config/load.ts";
+import { formatDiagnostic, hasErrors, type HaConfig, type LinkSpec } from "../config/types.ts";
+import {
+  type MembershipAction,
+  type MembershipEvent,
+  type MembershipState,
+  initialState,
+  nextDeadline,
+  statusView,
+  step,
+} from "../core/membership.ts";
+import { openUdpLink } from "../links/udp.ts";
+import type { Link } from "../links/types.ts";
+import { NativeCodec } from "../wire/native.ts";
+import type { Codec } from "../wire/types.ts";
+import { startControlServer } from "./control.ts";
+import { nextGeneration, StateDirError } from "./generation.ts";
+import { Logger } from "./log.ts";
+
+export const ExitCode = {
+  ok: 0,
+  config: 1,
+  usage: 2,
+  runtime: 3,
+} as const;
+
+export const defaults = {
+  dir: "/etc/ha.d",
+  state_dir: "/var/lib/tandem",
+  socket: "/run/tandem/tandem.sock",
+} as const;
+
+export const status_schema_version = 1;
+
+const daemon_usage = `usage: tandem daemon [--dir DIR] [--state-dir DIR] [--socket PATH] [--node NAME]
+  --dir DIR        Heartbeat configuration directory (default ${defaults.dir})
+  --state-dir DIR  where the generation counter lives (default ${defaults.state_dir})
+  --socket PATH    control socket (default ${defaults.socket})
+  --node NAME      this node's name (default: uname -n)`;
+
+export interface DaemonOptions {
+  dir: string;
+  state_dir: string;
+  socket: string;
+  node: string;
+}
+
+export function parseDaemonArgs(argv: string[]): DaemonOptions | string {
+  try {
+    const { values } = parseArgs({
+      args: argv,
+      options: {
+        dir: { type: "string" },
+        "state-dir": { type: "string" },
+        socket: { type: "string" },
+        node: { type: "string" },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    return {
+      dir: values.dir ?? defaults.dir,
+      state_dir: values["state-dir"] ?? defaults.state_dir,
+      socket: values.socket ?? defaults.socket,
+      node: values.node ?? hostname(),
+    };
+  } catch (e) {
+    return `tandem daemon: ${(e as Error).message}\n${daemon_usage}`;
+  }
+}
+
+/** The canonical link name: the ha.cf directive, normalised. */
+export function linkName(spec: LinkSpec): string {
+  switch (spec.kind) {
+    case "ucast":
+      return `ucast ${spec.iface} ${spec.addr}`;
+    case "bcast":
+      return `bcast ${spec.iface}`;
+    case "mcast":
+      return `mcast ${spec.iface} ${spec.group} ${spec.port}`;
+    case "mcast6":
+      return `mcast6 ${spec.iface} ${spec.group} ${spec.port}`;
+    case "serial":
+      return `serial ${spec.device}`;
+  }
+}
+
+function localAddresses(): Set<string> {
+  const out = new Set<string>();
+  for (const addrs of Object.values(networkInterfaces())) for (const a of addrs ?? []) out.add(a.address);
+  return out;
+}
+
+/** Heartbeat ignores a ucast line naming this node's own address, so one ha.cf serves both nodes. */
+export function linksForThisNode(cfg: HaConfig, local: Set<string>): LinkSpec[] {
+  return cfg.links
+    .filter((l) => !(l.kind === "ucast" && local.has(l.addr)))
+    .map((l) => ({ ...l, name: linkName(l) }));
+}
+
+export async function runDaemon(argv: string[]): Promise<number> {
+  const opts = parseDaemonArgs(argv);
+  if (typeof opts === "string") {
+    process.stderr.write(`${opts}\n`);
+    return ExitCode.usage;
+  }
+  const loaded = loadConfig({ dir: opts.dir, self_node: opts.node });
+  for (const d of loaded.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
+  if (hasErrors(loaded.diagnostics) || !loaded.hacf || !loaded.authkeys) {
+    process.stderr.write(`tandem daemon: configuration in ${opts.dir} has errors; run \`tandem check --dir ${opts.dir}\`\n`);
+    return ExitCode.config;
+  }
+  const hacf = loaded.hacf;
+  const log = new Logger(opts.node, { logfile: hacf.logfile, debugfile: hacf.debugfile, debug: hacf.debug_level > 0 });
+  let generation: number;
+  try {
+    generation = nextGeneration(opts.state_dir);
+  } catch (e) {
+    if (!(e instanceof StateDirError)) throw e;
+    log.event("fatal", { error: e.message });
+    return ExitCode.runtime;
+  }
+  const specs = linksForThisNode(hacf, localAddresses()).filter((l) => l.kind !== "serial");
+  if (specs.length === 0) {
+    log.event("fatal", { error: "no usable heartbeat link for this node (serial links come in a later release)" });
+    return ExitCode.config;
+  }
+  const d = new Daemon(opts, hacf, new NativeCodec(loaded.authkeys), generation, specs.map(linkName), log);
+  return d.run(specs);
+}
+
+class Daemon {
+  private core: MembershipState;
+  private links: Link[] = [];
+  private timer: ReturnType<typeof setTimeout> | null = null;
+  private timer_at = Infinity;
+  private stopping = false;
+  private started_wall = new Date().toISOString();
+  private done!: (code: number) => void;
+
+  constructor(
+    private opts: DaemonOptions,
+    private hacf: HaConfig,
+    private codec: Codec,
+    private generation: number,
+    link_names: string[],
+    private log: Logger,
+  ) {
+    this.core = initialState(
+      {
+        self: opts.node,
+        nodes: hacf.nodes,
+        links: link_names,
+        generation,
+        keepalive_ms: hacf.keepalive_ms,
+        warntime_ms: hacf.warntime_ms,
+        deadtime_ms: hacf.deadtime_ms,
+        initdead_ms: hacf.initdead_ms,
+      },
+      performance.now(),
+    );
+  }
+
+  async run(specs: LinkSpec[]): Promise<number> {
+    const finished = new Promise<number>((res) => (this.done = res));
+    this.log.event("started", {
+      node: this.opts.node,
+      generation: this.generation,
+      keepalive_ms: this.hacf.keepalive_ms,
+      deadtime_ms: this.hacf.deadtime_ms,
+      links: specs.length,
+    });
+    let control: { close(): Promise<void> };
+    try {
+      control = await startControlServer({
+        path: this.opts.socket,
+        handle: (req) => this.handleControl(req),
+        log: (msg: string) => this.log.event("control", { msg }),
+      });
+    } catch (e) {
+      this.log.event("fatal", { error: `control socket ${this.opts.socket}: ${(e as Error).message}` });
+      return ExitCode.runtime;
+    }
+    for (const spec of specs) {
+      const link = await openUdpLink(spec, {
+        udpport: this.hacf.udpport,
+        onDatagram: (name, bytes) => this.onDatagram(name, bytes),
+        log: (msg: string) => this.log.event("link", { link: spec.name, msg }),
+      });
+      this.links.push(link);
+    }
+    for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => this.shutdown(sig));
+    process.on("SIGHUP", () => this.log.event("sighup_ignored", { hint: "restart tandem to apply config changes" }));
+    this.feed({ type: "tick" });
+    const code = await finished;
+    await control.close();
+    for (const l of this.links) l.close();
+    await this.log.close();
+    return code;
+  }
+
+  private onDatagram(link: string, bytes: Uint8Array): void {
+    const r = this.codec.decode(bytes);
+    if (!r.ok) return this.feed({ type: "undecodable", reason: r.reason, link });
+    const f = r.frame;
+    if (f.kind !== "heartbeat" && f.kind !== "leave") return;
+    this.feed({ type: "frame", kind: f.kind, from: f.node, link, generation: f.generation, seq: f.seq });
+  }
+
+  private feed(ev: MembershipEvent): void {
+    const now = performance.now();
+    let actions: MembershipAction[];
+    actions = step(this.core, ev, now);
+    for (const a of actions) this.act(a, now);
+    this.arm(now);
+  }
+
+  private act(a: MembershipAction, now: number): void {
+    switch (a.type) {
+      case "send": {
+        const bytes = this.codec.encode({
+          kind: a.kind,
+          node: this.opts.node,
+          generation: this.generation,
+          seq: a.seq,
+          body: new Uint8Array(),
+        });
+        for (const l of this.links) l.send(bytes);
+        if (a.kind === "leave") this.log.event("leave_sent", { seq: a.seq });
+        break;
+      }
+      case "node_up":
+        this.log.event("node_up", { node: a.node, generation: a.generation, rejoined: a.rejoined });
+        break;
+      case "node_dead":
+        this.log.event("node_dead", {
+          node: a.node,
+          reason: a.reason,
+          last_heard_ms_ago: a.last_heard_ms === null ? null : Math.round(now - a.last_heard_ms),
+          lateness_ms: a.lateness_ms.toFixed(3),
+        });
+        break;
+      case "link_up":
+      case "link_down":
+        this.log.event(a.type, { node: a.node, link: a.link });
+        break;
+      case "late_heartbeat":
+        this.log.event("late_heartbeat", { node: a.node, gap_ms: Math.round(a.gap_ms) });
+        break;
+      case "drop":
+        this.log.event("drop", { reason: a.reason, from: a.from ?? undefined, link: a.link });
+        break;
+    }
+  }
+
+  /** One timer, at the core's next deadline. */
+  private arm(now: number): void {
+    const at = nextDeadline(this.core);
+    if (at === this.timer_at && this.timer) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    this.timer_at = at;
+    if (!Number.isFinite(at)) return;
+    // setTimeout has 1 ms granularity: round up, never fire early by design;
+    // if it does fire early, the tick is a no-op and we re-arm.
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(at - now)));
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    this.timer_at = Infinity;
+    // Let datagrams that queued up during a stall be read before timeouts
+    // are judged, so a peer heard in time is not declared dead.
+    setImmediate(() => this.feed({ type: "tick" }));
+  }
+
+  private shutdown(signal: string): void {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.log.event("stopping", { signal });
+    this.feed({ type: "shutdown" });
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    // give the leave datagram a moment to leave the host before sockets close
+    setTimeout(() => this.done(ExitCode.ok), 20);
+  }
+
+  private handleControl(req: unknown): unknown {
+    const cmd = typeof req === "object" && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
+    if (cmd === "status") return { ok: true, status: this.status() };
+    if (cmd === "ping") return { ok: true };
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, ping` };
+  }
+
+  status(): object {
+    const now = performance.now();
+    return {
+      schema: status_schema_version,
+      node: this.opts.node,
+      generation: this.generation,
+      started: this.started_wall,
+      timing: {
+        keepalive_ms: this.hacf.keepalive_ms,
+        warntime_ms: this.hacf.warntime_ms,
+        deadtime_ms: this.hacf.deadtime_ms,
+        initdead_ms: this.hacf.initdead_ms,
+      },
+      nodes: statusView(this.core, now),
+      links: this.links.map((l) => ({ name: l.name, ...l.stats() })),
+      counters: { dropped: { ...this.core.dropped }, log_lines_dropped: this.log.dropped_lines },
+    };
+  }
+}

@@ -1,0 +1,63 @@
+// tandem: one executable, daemon and admin CLI.
+import { runCheck } from "./cli/check.ts";
+import { runStatus } from "./cli/status.ts";
+import { runDaemon } from "./daemon/daemon.ts";
+import { runLab } from "./lab/lab.ts";
+import { native } from "./native/addon.ts";
+
+export const tandem_version = "0.1.0";
+
+const usage = `usage: tandem COMMAND [options]
+commands:
+  daemon    run the cluster daemon in the foreground (systemd style)
+  status    show this node's view of the cluster (--json for scripts)
+  check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
+  lab       build a throw-away two-node cluster in network namespaces and show a failover
+  version   print the version
+run \`tandem COMMAND --help\` for a command's options`;
+
+const out = {
+  stdout: (s: string) => process.stdout.write(s),
+  stderr: (s: string) => process.stderr.write(s),
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case "daemon":
+      return runDaemon(rest);
+    case "status":
+      return runStatus(rest, out);
+    case "check":
+      return runCheck(rest, out);
+    case "lab":
+      return runLab(rest, out);
+    case "version":
+    case "--version": {
+      let addon: string;
+      try {
+        addon = native.version();
+      } catch (e) {
+        addon = `unavailable: ${(e as Error).message}`;
+      }
+      out.stdout(`tandem ${tandem_version} (addon ${addon})\n`);
+      return 0;
+    }
+    case "help":
+    case "--help":
+    case "-h":
+      out.stdout(`${usage}\n`);
+      return 0;
+    default:
+      out.stderr(`${cmd === undefined ? "tandem: no command given" : `tandem: unknown command ${JSON.stringify(cmd)}`}\n${usage}\n`);
+      return 2;
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (e) => {
+    process.stderr.write(`tandem: internal error: ${(e as Error)?.stack ?? e}\n`);
+    process.exit(70);
+  },
+);
