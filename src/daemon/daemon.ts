@@ -15,8 +15,7 @@ import {
   statusView,
   step,
 } from "../core/membership.ts";
-import { openUdpLink } from "../links/udp.ts";
-import type { Link } from "../links/types.ts";
+import { LinkError, UdpTransport } from "../links/udp.ts";
 import { NativeCodec } from "../wire/native.ts";
 import type { Codec } from "../wire/types.ts";
 import { startControlServer } from "./control.ts";
@@ -137,7 +136,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
 
 class Daemon {
   private core: MembershipState;
-  private links: Link[] = [];
+  private udp: UdpTransport | null = null;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private timer_at = Infinity;
   private stopping = false;
@@ -187,20 +186,24 @@ class Daemon {
       this.log.event("fatal", { error: `control socket ${this.opts.socket}: ${(e as Error).message}` });
       return ExitCode.runtime;
     }
-    for (const spec of specs) {
-      const link = await openUdpLink(spec, {
+    try {
+      this.udp = await UdpTransport.open(specs, {
         udpport: this.hacf.udpport,
         onDatagram: (name, bytes) => this.onDatagram(name, bytes),
-        log: (msg: string) => this.log.event("link", { link: spec.name, msg }),
+        log: (msg: string) => this.log.event("link_error", { msg }),
       });
-      this.links.push(link);
+    } catch (e) {
+      if (!(e instanceof LinkError)) throw e;
+      this.log.event("fatal", { error: e.message });
+      await control.close();
+      return ExitCode.runtime;
     }
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => this.shutdown(sig));
     process.on("SIGHUP", () => this.log.event("sighup_ignored", { hint: "restart tandem to apply config changes" }));
     this.feed({ type: "tick" });
     const code = await finished;
     await control.close();
-    for (const l of this.links) l.close();
+    this.udp?.close();
     await this.log.close();
     return code;
   }
@@ -231,7 +234,7 @@ class Daemon {
           seq: a.seq,
           body: new Uint8Array(),
         });
-        for (const l of this.links) l.send(bytes);
+        for (const l of this.udp?.links ?? []) l.send(bytes);
         if (a.kind === "leave") this.log.event("leave_sent", { seq: a.seq });
         break;
       }
@@ -312,8 +315,12 @@ class Daemon {
         initdead_ms: this.hacf.initdead_ms,
       },
       nodes: statusView(this.core, now),
-      links: this.links.map((l) => ({ name: l.name, ...l.stats() })),
-      counters: { dropped: { ...this.core.dropped }, log_lines_dropped: this.log.dropped_lines },
+      links: (this.udp?.links ?? []).map((l) => ({ name: l.name, ...l.stats() })),
+      counters: {
+        dropped: { ...this.core.dropped },
+        unattributed_datagrams: this.udp?.unattributed ?? 0,
+        log_lines_dropped: this.log.dropped_lines,
+      },
     };
   }
 }

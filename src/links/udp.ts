@@ -1,0 +1,352 @@
+// UDP heartbeat media from ha.cf: `ucast IF ADDR`, `bcast IF`,
+// `mcast IF GROUP PORT TTL LOOP` (and mcast6), IPv4 and IPv6, any number.
+//
+// Receiving: one socket per (family, port), bound to the wildcard address,
+// shared by every link on that port (Linux delivers multicast and broadcast
+// to it as well). A datagram is attributed to a link by its source address:
+// first an exact `ucast` peer address, then the interface whose subnet holds
+// the source (bcast/mcast links). Unattributable datagrams are counted and
+// dropped: they would otherwise make the wrong link look alive.
+//
+// Sending: ucast and bcast through the shared socket; each mcast link has
+// its own send socket so its interface, TTL and loop settings never race.
+//
+// Bun reports ICMP errors (ECONNREFUSED when a peer is down) as socket
+// "error" events that kill the process without a handler: every socket has
+// one, errors are counted and logged at a bounded rate, and the socket keeps
+// serving the other peers.
+import dgram from "node:dgram";
+import { isIP } from "node:net";
+import { type NetworkInterfaceInfo, networkInterfaces } from "node:os";
+import type { LinkSpec } from "../config/types.ts";
+import { frame_size_max } from "../wire/types.ts";
+import { emptyStats, type Link, type LinkStats, type OnDatagram } from "./types.ts";
+
+export class LinkError extends Error {
+  override name = "LinkError";
+}
+
+type Interfaces = NodeJS.Dict<NetworkInterfaceInfo[]>;
+
+export interface UdpOptions {
+  udpport: number;
+  onDatagram: OnDatagram;
+  log: (msg: string) => void;
+  /** seam for tests; defaults to os.networkInterfaces() */
+  interfaces?: () => Interfaces;
+}
+
+/** Socket errors are logged at most this often per socket (the rest counted). */
+const error_log_interval_ms = 10_000;
+/** How often a link whose interface is missing looks for it again. */
+const iface_retry_interval_ms = 5_000;
+
+type Family = "udp4" | "udp6";
+
+interface RecvSocket {
+  family: Family;
+  port: number;
+  sock: dgram.Socket;
+  errors: number;
+  last_error_log_ms: number;
+}
+
+/** The set of UDP links of one daemon, sharing their receive sockets. */
+export class UdpTransport {
+  readonly links: UdpLink[] = [];
+  private sockets = new Map<string, RecvSocket>();
+  /** `${family}/${port}/${addr}` -> ucast link */
+  private by_peer = new Map<string, UdpLink>();
+  unattributed = 0;
+
+  private constructor(private opts: UdpOptions) {}
+
+  static async open(specs: LinkSpec[], opts: UdpOptions): Promise<UdpTransport> {
+    const t = new UdpTransport(opts);
+    try {
+      for (const spec of specs) await t.add(spec);
+    } catch (e) {
+      t.close();
+      throw e;
+    }
+    return t;
+  }
+
+  ifaces(): Interfaces {
+    return (this.opts.interfaces ?? networkInterfaces)();
+  }
+
+  private async add(spec: LinkSpec): Promise<void> {
+    switch (spec.kind) {
+      case "ucast": {
+        const family = familyOf(spec.addr);
+        if (!family) throw new LinkError(`${spec.name}: ${spec.addr} is not an IP address`);
+        const rs = await this.recvSocket(family, this.opts.udpport);
+        const link = new UdpLink(spec, this, rs, null);
+        this.by_peer.set(`${family}/${rs.port}/${spec.addr}`, link);
+        this.links.push(link);
+        return;
+      }
+      case "bcast": {
+        const rs = await this.recvSocket("udp4", this.opts.udpport);
+        rs.sock.setBroadcast(true);
+        this.links.push(new UdpLink(spec, this, rs, null));
+        return;
+      }
+      case "mcast":
+      case "mcast6": {
+        const family: Family = spec.kind === "mcast" ? "udp4" : "udp6";
+        const rs = await this.recvSocket(family, spec.port);
+        const send = await bindSocket(family, 0, (e) => this.socketError(rs, e));
+        const link = new UdpLink(spec, this, rs, send);
+        link.joinMulticast();
+        this.links.push(link);
+        return;
+      }
+      case "serial":
+        throw new LinkError(`${spec.name}: not a UDP link`);
+    }
+  }
+
+  private async recvSocket(family: Family, port: number): Promise<RecvSocket> {
+    const key = `${family}/${port}`;
+    const have = this.sockets.get(key);
+    if (have) return have;
+    const rs: RecvSocket = { family, port, sock: null as unknown as dgram.Socket, errors: 0, last_error_log_ms: -Infinity };
+    rs.sock = await bindSocket(family, port, (e) => this.socketError(rs, e));
+    rs.sock.on("message", (msg, rinfo) => this.onMessage(rs, msg, rinfo.address));
+    this.sockets.set(key, rs);
+    return rs;
+  }
+
+  socketError(rs: RecvSocket, e: Error): void {
+    rs.errors++;
+    for (const l of this.links) if (l.recv === rs) l.noteSocketError(e);
+    const now = performance.now();
+    if (now - rs.last_error_log_ms >= error_log_interval_ms) {
+      rs.last_error_log_ms = now;
+      this.opts.log(`socket ${rs.family} port ${rs.port}: ${e.message} (${rs.errors} so far; peer down or unreachable?)`);
+    }
+  }
+
+  private onMessage(rs: RecvSocket, msg: Buffer, src_raw: string): void {
+    if (msg.length > frame_size_max) {
+      this.unattributed++;
+      return;
+    }
+    const src = stripScope(src_raw);
+    const link = this.by_peer.get(`${rs.family}/${rs.port}/${src}`) ?? this.bySubnet(rs, src);
+    if (!link) {
+      this.unattributed++;
+      return;
+    }
+    link.rx_packets++;
+    this.opts.onDatagram(link.name, new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+  }
+
+  private bySubnet(rs: RecvSocket, src: string): UdpLink | undefined {
+    const ifs = this.ifaces();
+    for (const l of this.links) {
+      if (l.recv !== rs || l.spec.kind === "ucast") continue;
+      const addrs = ifs[(l.spec as { iface: string }).iface] ?? [];
+      if (addrs.some((a) => a.cidr !== null && inSubnet(src, a.cidr))) return l;
+    }
+    return undefined;
+  }
+
+  close(): void {
+    for (const l of this.links) l.close();
+    for (const rs of this.sockets.values()) closeQuietly(rs.sock);
+    this.sockets.clear();
+  }
+}
+
+export class UdpLink implements Link {
+  readonly name: string;
+  private s: LinkStats = emptyStats();
+  private dest: { addr: string; port: number } | null = null;
+  private iface_checked_ms = -Infinity;
+
+  constructor(
+    readonly spec: LinkSpec,
+    private t: UdpTransport,
+    readonly recv: RecvSocket,
+    private send_sock: dgram.Socket | null,
+  ) {
+    this.name = spec.name;
+    if (spec.kind === "ucast") this.dest = { addr: spec.addr, port: recv.port };
+  }
+
+  set rx_packets(n: number) {
+    this.s.rx_packets = n;
+  }
+  get rx_packets(): number {
+    return this.s.rx_packets;
+  }
+
+  noteSocketError(e: Error): void {
+    this.s.socket_errors++;
+    this.s.last_error = e.message;
+  }
+
+  /** Join the group on the configured interface; retried from send() while the interface is missing. */
+  joinMulticast(): boolean {
+    const spec = this.spec;
+    if ((spec.kind !== "mcast" && spec.kind !== "mcast6") || !this.send_sock) return false;
+    this.iface_checked_ms = performance.now();
+    const local = ifaceAddress(this.t.ifaces(), spec.iface, this.recv.family);
+    if (!local) {
+      this.s.last_error = `interface ${spec.iface} has no ${this.recv.family === "udp4" ? "IPv4" : "IPv6"} address (yet)`;
+      return false;
+    }
+    try {
+      this.recv.sock.addMembership(spec.group, local);
+      this.send_sock.setMulticastInterface(local);
+      this.send_sock.setMulticastTTL(spec.kind === "mcast" ? spec.ttl : spec.hops);
+      this.send_sock.setMulticastLoopback(spec.loop);
+    } catch (e) {
+      this.s.last_error = `joining ${spec.group} on ${spec.iface}: ${(e as Error).message}`;
+      return false;
+    }
+    this.dest = { addr: spec.group, port: spec.port };
+    return true;
+  }
+
+  private resolveBroadcast(): void {
+    if (this.spec.kind !== "bcast") return;
+    this.iface_checked_ms = performance.now();
+    const info = (this.t.ifaces()[this.spec.iface] ?? []).find((a) => a.family === "IPv4");
+    if (!info) {
+      this.s.last_error = `interface ${this.spec.iface} has no IPv4 address (yet)`;
+      return;
+    }
+    this.dest = { addr: broadcastAddress(info.address, info.netmask), port: this.recv.port };
+  }
+
+  send(frame: Uint8Array): void {
+    if (!this.dest && performance.now() - this.iface_checked_ms >= iface_retry_interval_ms) {
+      if (this.spec.kind === "bcast") this.resolveBroadcast();
+      else this.joinMulticast();
+    }
+    const dest = this.dest;
+    if (!dest) {
+      this.s.tx_errors++;
+      return;
+    }
+    const sock = this.send_sock ?? this.recv.sock;
+    try {
+      sock.send(frame, dest.port, dest.addr, (err) => {
+        if (err) this.txError(err);
+      });
+      this.s.tx_packets++;
+    } catch (e) {
+      this.txError(e as Error);
+    }
+  }
+
+  private txError(e: Error): void {
+    this.s.tx_errors++;
+    this.s.last_error = e.message;
+  }
+
+  stats(): LinkStats {
+    return { ...this.s };
+  }
+
+  close(): void {
+    if (this.send_sock) closeQuietly(this.send_sock);
+    this.send_sock = null;
+    this.dest = null;
+  }
+}
+
+function bindSocket(family: Family, port: number, onError: (e: Error) => void): Promise<dgram.Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = dgram.createSocket({ type: family, reuseAddr: true, ipv6Only: family === "udp6" });
+    let bound = false;
+    sock.on("error", (e) => {
+      if (!bound) {
+        closeQuietly(sock);
+        reject(new LinkError(`cannot bind ${family} port ${port}: ${e.message}`, { cause: e }));
+      } else onError(e);
+    });
+    sock.bind(port, family === "udp4" ? "0.0.0.0" : "::", () => {
+      bound = true;
+      resolve(sock);
+    });
+  });
+}
+
+function closeQuietly(sock: dgram.Socket): void {
+  try {
+    sock.close();
+  } catch {
+    // already closed
+  }
+}
+
+function familyOf(addr: string): Family | null {
+  const v = isIP(addr);
+  return v === 4 ? "udp4" : v === 6 ? "udp6" : null;
+}
+
+function stripScope(addr: string): string {
+  const i = addr.indexOf("%");
+  return i < 0 ? addr : addr.slice(0, i);
+}
+
+function ifaceAddress(ifs: Interfaces, iface: string, family: Family): string | null {
+  const want = family === "udp4" ? "IPv4" : "IPv6";
+  const a = (ifs[iface] ?? []).find((x) => x.family === want);
+  if (!a) return null;
+  // IPv6 multicast interfaces are named by scope, not address.
+  return want === "IPv4" ? a.address : `::%${iface}`;
+}
+
+export function broadcastAddress(addr: string, netmask: string): string {
+  const a = addr.split(".").map(Number);
+  const m = netmask.split(".").map(Number);
+  return a.map((x, i) => (x | (~m[i]! & 0xff)) & 0xff).join(".");
+}
+
+/** Does `addr` lie in `cidr` (IPv4 or IPv6)? Addresses of the other family never do. */
+export function inSubnet(addr: string, cidr: string): boolean {
+  const slash = cidr.lastIndexOf("/");
+  const net = stripScope(cidr.slice(0, slash));
+  const bits = Number(cidr.slice(slash + 1));
+  const a = ipBytes(addr);
+  const n = ipBytes(net);
+  if (!a || !n || a.length !== n.length || !(bits >= 0 && bits <= a.length * 8)) return false;
+  for (let i = 0; i < a.length; i++) {
+    const take = Math.max(0, Math.min(8, bits - i * 8));
+    const mask = take === 0 ? 0 : (0xff << (8 - take)) & 0xff;
+    if ((a[i]! & mask) !== (n[i]! & mask)) return false;
+  }
+  return true;
+}
+
+function ipBytes(addr: string): number[] | null {
+  const v = isIP(addr);
+  if (v === 4) return addr.split(".").map(Number);
+  if (v !== 6) return null;
+  const [head, tail] = addr.includes("::") ? addr.split("::") : [addr, null];
+  const groups = (s: string | null | undefined) => (s ? s.split(":") : []);
+  let h = groups(head);
+  let t = groups(tail);
+  // an embedded IPv4 tail (::ffff:192.0.2.1) is two groups
+  const v4 = (xs: string[]) =>
+    xs.flatMap((g) => {
+      if (!g.includes(".")) return [g];
+      const b = g.split(".").map(Number);
+      return [((b[0]! << 8) | b[1]!).toString(16), ((b[2]! << 8) | b[3]!).toString(16)];
+    });
+  h = v4(h);
+  t = v4(t);
+  const zeros = tail === null ? [] : new Array<string>(8 - h.length - t.length).fill("0");
+  const all = [...h, ...zeros, ...t];
+  if (all.length !== 8) return null;
+  return all.flatMap((g) => {
+    const x = parseInt(g, 16);
+    return [x >> 8, x & 0xff];
+  });
+}
