@@ -147,6 +147,30 @@ if (netnsAvailable("cluster.test.ts")) {
       });
     });
 
+    test("a restart quicker than deadtime is seen as one (node_dead reason=restarted, then node_up rejoined=true)", async () => {
+      const long_deadtime = 5000;
+      await tc.run(async () => {
+        await tc.ensure({ keepalive_ms, deadtime_ms: long_deadtime, media: ["ucast", "ucast"] });
+        expect(await tc.mutualUp(15_000)).toBe(true);
+        const n1 = tc.d("node1");
+        const n2 = tc.d("node2");
+        const gen_before = (await n2.status()).generation;
+        const from = n1.events.length;
+        n2.kill("SIGKILL");
+        expect(await n2.proc!.wait(3000)).toBe(true);
+        const t_restart = Date.now();
+        await n2.start();
+        const up = await n1.waitEvent({ event: "node_up", node: "node2" }, long_deadtime / 2, from);
+        expect(up?.line ?? "node1 never saw node2's new incarnation").toContain("node_up");
+        expect(up!.t - t_restart).toBeLessThan(long_deadtime / 2);
+        expect(Number(up!.fields.generation)).toBeGreaterThan(gen_before);
+        expect(up!.fields.rejoined).toBe("true");
+        const dead = n1.find({ event: "node_dead", node: "node2" }, from);
+        expect(dead.map((e) => e.fields.reason)).toEqual(["restarted"]);
+        expect(dead[0]!.t).toBeLessThanOrEqual(up!.t);
+      });
+    });
+
     test("SIGTERM: the peer learns at once (reason=left), long before deadtime", async () => {
       const long_deadtime = 5000;
       await tc.run(async () => {
