@@ -260,7 +260,11 @@ export async function runLab(argv: string[], out: Out, o: { cmd?: string[]; step
   const t0 = Date.now();
   let cluster: Cluster;
   try {
-    cluster = await createCluster({ nodes: 2, links: 2 });
+    cluster = await createCluster({
+      nodes: 2,
+      links: 2,
+      on_signal: (sig) => out.stderr(`\ntandem lab: ${sig}: stopping the daemons and removing the namespaces\n`),
+    });
   } catch (e) {
     out.stderr(`tandem lab: building the namespaces failed: ${(e as Error).message}\n`);
     return 1;

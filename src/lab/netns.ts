@@ -90,6 +90,8 @@ export interface ClusterOptions {
   prefix?: string;
   /** register SIGINT/SIGTERM/exit handlers that tear everything down (default true) */
   signals?: boolean;
+  /** told about SIGINT/SIGTERM before the teardown starts (e.g. to say "cleaning up") */
+  on_signal?: (sig: NodeJS.Signals) => void;
 }
 
 export interface ExecResult {
@@ -450,13 +452,18 @@ export class Cluster {
   }
 
   /** Register teardown on SIGINT/SIGTERM (then exit 130/143) and a synchronous last resort on exit. */
-  installSignalHandlers(): void {
+  installSignalHandlers(on_signal?: (sig: NodeJS.Signals) => void): void {
     if (this.handlers.length > 0) return;
     for (const [sig, code] of [
       ["SIGINT", 130],
       ["SIGTERM", 143],
     ] as const) {
       const fn = () => {
+        try {
+          on_signal?.(sig);
+        } catch {
+          // a reporting hook must not stop the teardown
+        }
         void this.destroy().finally(() => process.exit(code));
       };
       process.on(sig, fn);
@@ -524,7 +531,7 @@ export async function createCluster(opts: ClusterOptions = {}): Promise<Cluster>
   for (const n of taken) if (n.startsWith(prefix)) throw new NetnsError(`namespace ${n} already exists (prefix collision)`);
 
   const c = new Cluster(prefix, { links, ipv6: want_v6 });
-  if (opts.signals !== false) c.installSignalHandlers();
+  if (opts.signals !== false) c.installSignalHandlers(opts.on_signal);
   try {
     await c.addNamespace(c.lan_ns);
     await c.sysctl(c.lan_ns, { "net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1 });
