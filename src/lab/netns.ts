@@ -480,11 +480,11 @@ export class Cluster {
   }
 
   /** Stop every process spawned here (TERM, bounded wait, KILL), delete every namespace created here. Idempotent. */
-  destroy(): Promise<void> {
+  destroy(grace_ms = term_grace_ms): Promise<void> {
     if (this.destroyed) return Promise.resolve();
     if (!this.destroying) {
       this.destroying = (async () => {
-        await Promise.all(this.procs.map((p) => p.stop()));
+        await Promise.all(this.procs.map((p) => p.stop(grace_ms)));
         // namespaces of nodes before the lan one: deleting the lan one first
         // would leave the node-side veths dangling for a moment only, but the
         // reverse order is tidier
