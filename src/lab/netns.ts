@@ -404,7 +404,15 @@ export class Cluster {
   async sysctl(ns: string, settings: Record<string, string | number>): Promise<void> {
     const args = Object.entries(settings).map(([k, v]) => `${k}=${v}`);
     if (args.length === 0) return;
-    await must(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", ...args]);
+    if (Bun.which("sysctl")) {
+      await must(["ip", "netns", "exec", ns, "sysctl", "-q", "-w", ...args]);
+      return;
+    }
+    // no procps: /proc/sys/net belongs to the writer's network namespace
+    for (const [k, v] of Object.entries(settings)) {
+      if (!/^[a-z0-9_.-]+$/i.test(k) || !/^-?\d+$/.test(String(v))) throw new NetnsError(`bad sysctl ${k}=${v}`);
+      await must(["ip", "netns", "exec", ns, "sh", "-c", `echo ${v} > /proc/sys/${k.replaceAll(".", "/")}`]);
+    }
   }
 
   /** Run a command inside a namespace and collect its output (bounded). */
