@@ -3,7 +3,8 @@
 // different ha.cf). Needs root; skipped with a message elsewhere, except on
 // CI where it must run.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { mcastGroup } from "../../src/lab/netns.ts";
+import { join } from "node:path";
+import { authkeys, haCf, mcastGroup, writeConfigDir } from "../../src/lab/netns.ts";
 import { cli, type ClusterConfig, netnsAvailable, TestCluster, tandem } from "./support.ts";
 
 const keepalive_ms = 100;
@@ -21,6 +22,21 @@ if (netnsAvailable("cluster.test.ts")) {
     });
     afterAll(async () => {
       await tc?.destroy();
+    });
+
+    test("every ha.cf the lab writes passes `tandem check`", async () => {
+      const variants: ClusterConfig[] = [
+        base,
+        { keepalive_ms, deadtime_ms: 5000, media: ["ucast", "ucast"] },
+        { keepalive_ms, deadtime_ms, media: ["ucast6", null] },
+        { keepalive_ms, deadtime_ms, media: ["bcast", "mcast"] },
+      ];
+      for (const [i, v] of variants.entries()) {
+        const dir = join(tc.c.tmp, `check-${i}`);
+        writeConfigDir(dir, haCf(tc.c, v), authkeys("check-secret"));
+        const r = await cli(["check", "--dir", dir]);
+        expect(r.code, `${haCf(tc.c, v)}\n${r.stdout}${r.stderr}`).toBe(0);
+      }
     });
 
     test("two nodes on two ucast links see each other; status --json and the table render", async () => {
