@@ -1,7 +1,7 @@
 // Builds tandem: ./node_modules/.bin/bun run build.ts [all|addon|bin]
 //
 //   all    (default) the addon, then dist/tandem
-//   addon  only native/tandem.c -> src/native/tandem.node
+//   addon  only native/*.c -> src/native/tandem.node
 //   bin    only dist/tandem (the addon must already be built)
 //
 // Why no other dependencies: tandem is a failover daemon that must start on
@@ -23,7 +23,8 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const root = import.meta.dir;
-const addon_sources = ["native/tandem.c", "native/tandem.h"].map((p) => join(root, p));
+const addon_sources = ["native/tandem.c", "native/ip.c", "native/tandem.h"].map((p) => join(root, p));
+const addon_units = addon_sources.filter((p) => p.endsWith(".c"));
 const addon_out = join(root, "src/native/tandem.node");
 const entry = join(root, "src/main.ts");
 const bin_out = join(root, "dist/tandem");
@@ -88,7 +89,7 @@ function buildAddon(): void {
   // a half-written tandem.node behind for the bundler to embed.
   const tmp = `${addon_out}.tmp-${process.pid}`;
   try {
-    run([cc, ...cflags, `-I${include}`, "-o", tmp, join(root, "native/tandem.c")], "compiling the addon");
+    run([cc, ...cflags, `-I${include}`, "-o", tmp, ...addon_units], "compiling the addon");
     renameSync(tmp, addon_out);
   } finally {
     rmSync(tmp, { force: true });

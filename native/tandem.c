@@ -13,8 +13,6 @@
 //     shape as Node's own system errors;
 //   - nothing here aborts, exits or keeps global state.
 #define _GNU_SOURCE
-#define NAPI_VERSION 8
-#include <node_api.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -40,18 +38,6 @@
 #define STR_(x) #x
 #define STR(x) STR_(x)
 
-// Bail out of a callback when an N-API call fails. A failing N-API call
-// has usually left an exception pending; if not, raise a generic one.
-#define NAPI_OK(env, call)                                                   \
-  do {                                                                       \
-    if ((call) != napi_ok) {                                                 \
-      bool pending_ = false;                                                 \
-      napi_is_exception_pending((env), &pending_);                           \
-      if (!pending_) napi_throw_error((env), NULL, "tandem native: N-API call failed: " #call); \
-      return NULL;                                                           \
-    }                                                                        \
-  } while (0)
-
 // --- errors ---------------------------------------------------------------
 
 // errno names for the calls below (strerrorname_np would need glibc 2.32).
@@ -70,13 +56,28 @@ static const char *errno_name(int err) {
     case ENOPROTOOPT: return "ENOPROTOOPT";
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case ENOTCONN: return "ENOTCONN";
+    case ENOENT: return "ENOENT";
+    case ENODEV: return "ENODEV";
+    case ENXIO: return "ENXIO";
+    case EEXIST: return "EEXIST";
+    case EBUSY: return "EBUSY";
+    case ERANGE: return "ERANGE";
+    case ENOBUFS: return "ENOBUFS";
+    case EMSGSIZE: return "EMSGSIZE";
+    case EPROTO: return "EPROTO";
+    case ETIMEDOUT: return "ETIMEDOUT";
+    case ENETDOWN: return "ENETDOWN";
+    case ENETUNREACH: return "ENETUNREACH";
+    case EAFNOSUPPORT: return "EAFNOSUPPORT";
+    case EADDRINUSE: return "EADDRINUSE";
+    case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
     default: return "EUNKNOWN";
   }
 }
 
 // Throws `Error("<syscall>: <strerror> (<CODE>)")` with code/errno/syscall
 // properties. Always returns NULL so callers can `return throw_errno(...)`.
-static napi_value throw_errno(napi_env env, const char *syscall, int err) {
+napi_value throw_errno(napi_env env, const char *syscall, int err) {
   char msg[160];
   char buf[96];
   const char *text = strerror_r(err, buf, sizeof buf); // GNU variant
@@ -103,7 +104,7 @@ static napi_value throw_errno(napi_env env, const char *syscall, int err) {
 // --- argument helpers -----------------------------------------------------
 
 // Fetches exactly up to `want` arguments; missing ones read as undefined.
-static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
+bool get_args(napi_env env, napi_callback_info info, size_t want, napi_value *argv) {
   size_t argc = want;
   if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok) return false;
   napi_value undef;
@@ -114,8 +115,7 @@ static bool get_args(napi_env env, napi_callback_info info, size_t want, napi_va
 
 // Reads an integer in [min, max]. Throws TypeError for a non-number or
 // non-integer, RangeError for an integer out of range.
-static bool get_int(napi_env env, napi_value v, const char *what, long long min, long long max,
-                    long long *out) {
+bool get_int(napi_env env, napi_value v, const char *what, long long min, long long max, long long *out) {
   napi_valuetype t;
   char msg[160];
   if (napi_typeof(env, v, &t) != napi_ok) return false;
@@ -147,7 +147,7 @@ static bool get_int(napi_env env, napi_value v, const char *what, long long min,
   return true;
 }
 
-static bool set_int(napi_env env, napi_value obj, const char *key, long long value) {
+bool set_int(napi_env env, napi_value obj, const char *key, long long value) {
   napi_value v;
   return napi_create_int64(env, value, &v) == napi_ok &&
          napi_set_named_property(env, obj, key, v) == napi_ok;
@@ -159,7 +159,7 @@ static bool set_double(napi_env env, napi_value obj, const char *key, double val
          napi_set_named_property(env, obj, key, v) == napi_ok;
 }
 
-static bool set_str(napi_env env, napi_value obj, const char *key, const char *value) {
+bool set_str(napi_env env, napi_value obj, const char *key, const char *value) {
   napi_value v;
   return napi_create_string_utf8(env, value, NAPI_AUTO_LENGTH, &v) == napi_ok &&
          napi_set_named_property(env, obj, key, v) == napi_ok;
@@ -383,6 +383,11 @@ NAPI_MODULE_INIT() {
       {"memlockInfo", NULL, js_memlock_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setScheduler", NULL, js_set_scheduler, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedInfo", NULL, js_sched_info, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addrAdd", NULL, js_addr_add, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addrDel", NULL, js_addr_del, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"addrList", NULL, js_addr_list, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendGarp", NULL, js_send_garp, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"sendUnsolicitedNa", NULL, js_send_unsolicited_na, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
 
