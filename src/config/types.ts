@@ -12,6 +12,8 @@ export interface Diagnostic {
   line: number;
   severity: Severity;
   message: string;
+  /** the directive the problem is about (`keepalive`, `auth`), when there is one */
+  keyword?: string;
 }
 
 export function formatDiagnostic(d: Diagnostic): string {
@@ -52,6 +54,8 @@ export interface HaConfig {
   deadtime_ms: number;
   warntime_ms: number;
   initdead_ms: number;
+  /** dead time of ping nodes (`deadping`); Heartbeat's default is deadtime */
+  deadping_ms: number;
   udpport: number;
   baud: number;
   links: LinkSpec[];
@@ -69,6 +73,8 @@ export interface HaConfig {
   stonith_hosts: StonithHost[];
   realtime: boolean;
   rtprio: number | null;
+  /** `autojoin`; only "none" is compatible with haresources (R1) */
+  autojoin: "none" | "other" | "any";
   /** every directive seen, raw, for features of later issues: keyword -> values */
   raw: Map<string, { args: string[]; line: number }[]>;
 }
