@@ -68,11 +68,17 @@ static bool get_str(napi_env env, napi_value v, const char *what, char *buf, siz
   return true;
 }
 
-// An interface name that exists (in the caller's network namespace).
-static bool get_ifname(napi_env env, napi_value v, const char *fn, char name[IFNAMSIZ], unsigned *ifindex) {
+// An interface name (checked only for form: resolve it with ifindex_of()
+// after every other argument is checked, so a bad call never gets as far as
+// naming a real interface).
+static bool get_ifname(napi_env env, napi_value v, const char *fn, char name[IFNAMSIZ]) {
   char what[64];
   snprintf(what, sizeof what, "%s: ifname", fn);
-  if (!get_str(env, v, what, name, IFNAMSIZ)) return false;
+  return get_str(env, v, what, name, IFNAMSIZ);
+}
+
+// The index of an interface in the caller's network namespace (ENODEV if none).
+static bool ifindex_of(napi_env env, const char *name, unsigned *ifindex) {
   *ifindex = if_nametoindex(name);
   if (*ifindex == 0) {
     char sys[64];
@@ -230,7 +236,7 @@ static napi_value addr_change(napi_env env, napi_callback_info info, bool add) {
   int family;
   long long prefixlen;
   if (!get_args(env, info, 4, argv)) return NULL;
-  if (!get_ifname(env, argv[0], fn, ifname, &ifindex)) return NULL;
+  if (!get_ifname(env, argv[0], fn, ifname)) return NULL;
   snprintf(what, sizeof what, "%s: address", fn);
   if (!get_ip(env, argv[1], what, AF_UNSPEC, &addr, &family)) return NULL;
   snprintf(what, sizeof what, "%s: prefixlen", fn);
@@ -285,6 +291,8 @@ static napi_value addr_change(napi_env env, napi_callback_info info, bool add) {
       return NULL;
     }
   }
+
+  if (!ifindex_of(env, ifname, &ifindex)) return NULL;
 
   struct nl_req req;
   memset(&req, 0, sizeof req);
@@ -375,7 +383,7 @@ TANDEM_INTERNAL napi_value js_addr_list(napi_env env, napi_callback_info info) {
   napi_valuetype t;
   if (!get_args(env, info, 1, argv)) return NULL;
   NAPI_OK(env, napi_typeof(env, argv[0], &t));
-  if (t != napi_undefined && !get_ifname(env, argv[0], "addrList", ifname, &only)) return NULL;
+  if (t != napi_undefined && (!get_ifname(env, argv[0], "addrList", ifname) || !ifindex_of(env, ifname, &only))) return NULL;
 
   // A dump that raced with a change is flagged NLM_F_DUMP_INTR: take it again.
   for (int attempt = 0; attempt < 3; attempt++) {
@@ -499,7 +507,7 @@ TANDEM_INTERNAL napi_value js_send_garp(napi_env env, napi_callback_info info) {
   union inaddr ip;
   int family;
   if (!get_args(env, info, 3, argv)) return NULL;
-  if (!get_ifname(env, argv[0], "sendGarp", ifname, &ifindex)) return NULL;
+  if (!get_ifname(env, argv[0], "sendGarp", ifname)) return NULL;
   if (!get_ip(env, argv[1], "sendGarp: ipv4", AF_INET, &ip, &family)) return NULL;
   bool request = true, reply = true;
   napi_valuetype t;
@@ -520,6 +528,8 @@ TANDEM_INTERNAL napi_value js_send_garp(napi_env env, napi_callback_info info) {
       return NULL;
     }
   }
+
+  if (!ifindex_of(env, ifname, &ifindex)) return NULL;
 
   int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
   if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
@@ -596,13 +606,15 @@ TANDEM_INTERNAL napi_value js_send_unsolicited_na(napi_env env, napi_callback_in
   union inaddr ip;
   int family;
   if (!get_args(env, info, 2, argv)) return NULL;
-  if (!get_ifname(env, argv[0], "sendUnsolicitedNa", ifname, &ifindex)) return NULL;
+  if (!get_ifname(env, argv[0], "sendUnsolicitedNa", ifname)) return NULL;
   if (!get_ip(env, argv[1], "sendUnsolicitedNa: ipv6", AF_INET6, &ip, &family)) return NULL;
   if (IN6_IS_ADDR_MULTICAST(&ip.v6) || IN6_IS_ADDR_UNSPECIFIED(&ip.v6) || IN6_IS_ADDR_LOOPBACK(&ip.v6) ||
       IN6_IS_ADDR_V4MAPPED(&ip.v6)) {
     napi_throw_type_error(env, "ERR_INVALID_ARG_VALUE", "sendUnsolicitedNa: ipv6 must be a unicast address");
     return NULL;
   }
+
+  if (!ifindex_of(env, ifname, &ifindex)) return NULL;
 
   int fd = socket(AF_INET6, SOCK_RAW | SOCK_CLOEXEC, IPPROTO_ICMPV6);
   if (fd < 0) return throw_errno(env, "socket(AF_INET6, IPPROTO_ICMPV6)", errno);

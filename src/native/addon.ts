@@ -41,6 +41,39 @@ export interface MlockConstants {
   readonly MCL_ONFAULT: number;
 }
 
+export interface AddrAddOptions {
+  /** IPv4 only: "<ifname>" or "<ifname>:<tag>", at most 15 bytes (what `ip addr ... label` sets). */
+  label?: string;
+  /** IPv4 only: broadcast address; none is set when omitted. */
+  broadcast?: string;
+  /** IPv6 only (ignored for IPv4): skip duplicate address detection so the address is usable at once. Default true. */
+  nodad?: boolean;
+}
+
+export interface AddrInfo {
+  ifname: string;
+  ifindex: number;
+  family: 4 | 6;
+  /** inet_ntop() form (IPv6 canonical, lower case, compressed) */
+  address: string;
+  prefixlen: number;
+  /** IPv4 label, or the interface name (IPv6 addresses have none) */
+  label: string;
+  /** IFA_F_* flags (IFA_F_NODAD 0x02, IFA_F_TENTATIVE 0x40, IFA_F_PERMANENT 0x80, IFA_F_DADFAILED 0x08, ...) */
+  flags: number;
+  /** RT_SCOPE_*: 0 universe, 253 link, 254 host */
+  scope: number;
+}
+
+export interface AnnounceResult {
+  /** the interface's MAC the announcement carries (aa:bb:cc:dd:ee:ff) */
+  mac: string;
+  /** packets sent by this call */
+  sent: number;
+}
+
+export type GarpMode = "request" | "reply" | "both";
+
 export interface NativeAddon {
   /** "tandem-native X.Y.Z (N-API 8, gcc ..., glibc ..., arch)". */
   version(): string;
@@ -53,6 +86,27 @@ export interface NativeAddon {
   /** sched_setscheduler(2) on the calling (JS) thread; "rr" takes 1..99 and sets SCHED_RESET_ON_FORK, "other" takes 0. */
   setScheduler(policy: "rr" | "other", priority: number): void;
   schedInfo(): SchedInfo;
+  /**
+   * RTM_NEWADDR (NLM_F_CREATE|NLM_F_EXCL, acked) in the caller's network namespace. IPv4 or IPv6 by the
+   * address's form. Throws the kernel's errno: EEXIST when the address/prefix is already there, ENODEV for
+   * an unknown interface, EPERM without CAP_NET_ADMIN.
+   */
+  addrAdd(ifname: string, address: string, prefixlen: number, options?: AddrAddOptions): void;
+  /** RTM_DELADDR, acked. EADDRNOTAVAIL when that address/prefix is not on the interface. */
+  addrDel(ifname: string, address: string, prefixlen: number): void;
+  /** RTM_GETADDR dump, IPv4 and IPv6, of one interface (ENODEV if unknown) or all. */
+  addrList(ifname?: string): AddrInfo[];
+  /**
+   * Gratuitous ARP for `ipv4` with `ifname`'s MAC, Ethernet broadcast, from an AF_PACKET socket.
+   * "both" (default, as Heartbeat's send_arp): an ARP request, then an ARP reply. Throws EOPNOTSUPP for a
+   * non-Ethernet/NOARP/loopback interface, ENETDOWN for one that is down.
+   */
+  sendGarp(ifname: string, ipv4: string, mode?: GarpMode): AnnounceResult;
+  /**
+   * Unsolicited Neighbour Advertisement (Override set, Solicited clear, target link-layer address option)
+   * from `ipv6` to ff02::1, hop limit 255. `ipv6` must already be on the host (EADDRNOTAVAIL otherwise).
+   */
+  sendUnsolicitedNa(ifname: string, ipv6: string): AnnounceResult;
   readonly constants: MlockConstants;
 }
 
@@ -111,6 +165,11 @@ export const native: NativeAddon = {
   memlockInfo: () => loadNative().memlockInfo(),
   setScheduler: (policy, priority) => loadNative().setScheduler(policy, priority),
   schedInfo: () => loadNative().schedInfo(),
+  addrAdd: (ifname, address, prefixlen, options) => loadNative().addrAdd(ifname, address, prefixlen, options),
+  addrDel: (ifname, address, prefixlen) => loadNative().addrDel(ifname, address, prefixlen),
+  addrList: (ifname) => (ifname === undefined ? loadNative().addrList() : loadNative().addrList(ifname)),
+  sendGarp: (ifname, ipv4, mode) => (mode === undefined ? loadNative().sendGarp(ifname, ipv4) : loadNative().sendGarp(ifname, ipv4, mode)),
+  sendUnsolicitedNa: (ifname, ipv6) => loadNative().sendUnsolicitedNa(ifname, ipv6),
   get constants() {
     return loadNative().constants;
   },
