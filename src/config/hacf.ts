@@ -396,7 +396,7 @@ export const directives: Record<string, Directive> = {
       const port = oneInt(c, a, "udpport 694", 1, 65535);
       if (port === null) return;
       c.cfg.udpport = port;
-      if (c.first_media_line !== null) {
+      if (c.first_media_line !== null && port !== hacf_defaults.udpport) {
         warn(c, `comes after the medium on line ${c.first_media_line}: Heartbeat gave the media above it the default port; tandem uses ${port} for all of them; move \`udpport\` above the media lines`);
       }
     },
@@ -409,7 +409,7 @@ export const directives: Record<string, Directive> = {
       const rates = [9600, 19200, 38400, 57600, 115200, 230400, 460800];
       if (!rates.includes(Number(s)) || !/^\d+$/.test(s)) return err(c, `${quote(s)} is not a supported baud rate (${rates.join(", ")})`);
       c.cfg.baud = Number(s);
-      if (c.cfg.links.some((l) => l.kind === "serial")) warn(c, "comes after a serial medium: move `baud` above the `serial` lines");
+      if (c.cfg.baud !== hacf_defaults.baud && c.cfg.links.some((l) => l.kind === "serial")) warn(c, "comes after a serial medium: move `baud` above the `serial` lines");
     },
   },
   // media

@@ -90,17 +90,21 @@ export function splitOptions(s: string): string[] {
   return s.split(delims_re).filter((w) => w.length > 0);
 }
 
-/** Edit distance, bounded: inputs are capped so a junk line stays cheap. */
+/** Edit distance counting a swap of neighbours as one edit (optimal string
+ * alignment); inputs are capped so a junk line stays cheap. */
 export function editDistance(a: string, b: string): number {
   a = a.slice(0, 64);
   b = b.slice(0, 64);
+  let before: number[] = [];
   let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
   for (let i = 1; i <= a.length; i++) {
     const cur = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1] === b[j - 1] ? 0 : 1;
       cur[j] = Math.min(prev[j]! + 1, cur[j - 1]! + 1, prev[j - 1]! + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) cur[j] = Math.min(cur[j]!, before[j - 2]! + 1);
     }
+    before = prev;
     prev = cur;
   }
   return prev[b.length]!;
