@@ -48,6 +48,11 @@ export interface AgentOptions {
   output_bytes_max?: number;
   /** OCF_RESOURCE_INSTANCE (default: TYPE-<hash of the parameters>) */
   instance?: string;
+  /**
+   * extra environment for every call (e.g. HA_RSCTMP); cannot override PATH,
+   * LANG or the variables the agent kind sets itself (OCF_*, HA_DIR, ...)
+   */
+  env?: Record<string, string>;
   /** Heartbeat scripts get HA_DIR (default /etc/ha.d) and derived variables */
   ha_dir?: string;
   /** where to look for systemd (tests): run_dir/systemd/system marks a systemd boot; systemctl binary */
@@ -95,7 +100,7 @@ export async function withRetry(policy: RetryPolicy | undefined, once: () => Pro
 export function execSpec(opts: AgentOptions, argv: string[], env: Record<string, string>, timeout_ms: number): ExecSpec {
   return {
     argv,
-    env,
+    env: { ...opts.env, ...env },
     timeout_ms,
     wrap: opts.wrap,
     limiter: opts.limiter,

@@ -106,6 +106,13 @@ export function checkOcfParams(params: Readonly<Record<string, string>>): void {
   }
 }
 
+/** The last `ocf-exit-reason:` line an agent printed (ocf_exit_reason in ocf-shellfuncs), bounded. */
+export function exitReason(output: string): string | null {
+  const m = output.match(/^ocf-exit-reason:(.*)$/gm);
+  const last = m?.at(-1)?.slice("ocf-exit-reason:".length).trim();
+  return last ? last.slice(0, 256) : null;
+}
+
 export type TimeoutSource = "config" | "meta-data" | "default";
 
 export class OcfAgent implements Agent {
@@ -178,7 +185,13 @@ export class OcfAgent implements Agent {
   private async action(action: AgentAction): Promise<AgentResult> {
     const { timeout_ms } = await this.timeoutFor(action);
     const spec = execSpec(this.opts, [this.spec.path, action], this.env(timeout_ms), timeout_ms);
-    return withRetry(this.opts.retry?.[action], () => runOnce(action, this.description, spec, (x) => ocfVerdict(action, x.code)));
+    return withRetry(this.opts.retry?.[action], () =>
+      runOnce(action, this.description, spec, (x) => {
+        const v = ocfVerdict(action, x.code);
+        const why = v.ok ? null : exitReason(x.output);
+        return why && !v.ok ? { ...v, detail: `${v.detail}: ${why}` } : v;
+      }),
+    );
   }
 
   private env(timeout_ms: number): Record<string, string> {

@@ -226,6 +226,8 @@ describe("OCF agents", () => {
       "9 monitor=failed:failed-master start=failed:failed-master stop=failed:failed-master",
       "10 monitor=failed:unknown-code start=failed:unknown-code stop=failed:unknown-code",
     ]);
+    const six = await new OcfAgent({ provider: "tandem", type: "Fake", path: join(root, "resource.d/tandem/Fake"), ocf_root: root, params: { dir: d, rc: "6" } }, { instance: "f6" }).start();
+    expect(six.ok === false && six.error).toBe("ocf:tandem:Fake(f6) start: exit 6 (OCF_ERR_CONFIGURED): forced rc 6");
     const v = ocfVerdict("start", 5);
     expect(v.ok === false && v.detail).toBe("exit 5 (OCF_ERR_INSTALLED)");
   });
