@@ -20,6 +20,8 @@
 #include <netinet/icmp6.h>
 #include <netinet/in.h>
 #include <netpacket/packet.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -476,6 +478,34 @@ static bool ether_of(napi_env env, int fd, const char *ifname, const char *fn, u
   return true;
 }
 
+// Closing an AF_PACKET socket waits for an RCU grace period (packet_release
+// calls synchronize_net(); 8-25 ms measured), far too long to block the JS
+// thread for on every announcement of a takeover. The packets are already
+// out by then, so the close happens on a short-lived detached thread with
+// every signal blocked; if no thread can be made, it happens here.
+static void *closer(void *arg) {
+  close((int)(intptr_t)arg);
+  return NULL;
+}
+
+static void close_later(int fd) {
+  pthread_attr_t attr;
+  sigset_t all, old;
+  pthread_t thread;
+  int rc = -1;
+  if (pthread_attr_init(&attr) == 0) {
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old); // inherited by the new thread
+    if (pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED) == 0 &&
+        pthread_attr_setstacksize(&attr, 64 * 1024) == 0) {
+      rc = pthread_create(&thread, &attr, closer, (void *)(intptr_t)fd);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    pthread_attr_destroy(&attr);
+  }
+  if (rc != 0) close(fd);
+}
+
 static napi_value mac_string(napi_env env, const unsigned char mac[ETH_ALEN]) {
   char text[18];
   napi_value out;
@@ -531,11 +561,13 @@ TANDEM_INTERNAL napi_value js_send_garp(napi_env env, napi_callback_info info) {
 
   if (!ifindex_of(env, ifname, &ifindex)) return NULL;
 
-  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, htons(ETH_P_ARP));
+  // protocol 0: a send-only socket (sll_protocol below sets the EtherType),
+  // so the kernel never queues received frames to it
+  int fd = socket(AF_PACKET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return throw_errno(env, "socket(AF_PACKET)", errno);
   unsigned char mac[ETH_ALEN];
   if (!ether_of(env, fd, ifname, "sendGarp", mac)) {
-    close(fd);
+    close_later(fd);
     return NULL;
   }
   struct sockaddr_ll to;
@@ -567,14 +599,14 @@ TANDEM_INTERNAL napi_value js_send_garp(napi_env env, napi_callback_info info) {
     } while (n < 0 && errno == EINTR);
     if (n != (ssize_t)sizeof p) {
       int e = n < 0 ? errno : EMSGSIZE;
-      close(fd);
+      close_later(fd);
       char sys[64];
       snprintf(sys, sizeof sys, "sendGarp: sendto(%s)", ifname);
       return throw_errno(env, sys, e);
     }
     sent++;
   }
-  close(fd);
+  close_later(fd);
 
   napi_value out;
   NAPI_OK(env, napi_create_object(env, &out));

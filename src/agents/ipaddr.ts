@@ -439,9 +439,9 @@ export class NativeIp {
     }
     const added_ms = performance.now() - t0;
     this.last_start = { already: false, added_ms, first_sent_ms: null };
-    this.log("info", `${this}: added ${this.spec.address}/${p.prefixlen} on ${p.ifname}`);
     this.burst?.cancel();
-    this.burst = this.startBurst(p.ifname, t0);
+    this.burst = this.startBurst(p.ifname, t0); // first announcement now, before anything else (logging included)
+    this.log("info", `${this}: added ${this.spec.address}/${p.prefixlen} on ${p.ifname}, announcing it ${this.arp_count} times every ${this.arp_interval_ms} ms`);
   }
 
   /** First announcement now, the others every arp_interval_ms. */
