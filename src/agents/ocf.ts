@@ -120,6 +120,8 @@ export class OcfAgent implements Agent {
   readonly description: string;
   readonly instance: string;
   private meta: OcfMetadata | null = null;
+  /** the first meta-data read for timeouts, shared by concurrent callers; a failure is not retried */
+  private meta_loading: Promise<unknown> | null = null;
 
   constructor(
     readonly spec: OcfSpec,
@@ -148,7 +150,7 @@ export class OcfAgent implements Agent {
     return this.action("validate-all");
   }
 
-  /** Run `meta-data` and parse it; cached after the first success. */
+  /** Run `meta-data` and parse it (always runs; the last good parse is kept for timeoutFor). */
   async metaData(): Promise<{ result: AgentResult; meta: OcfMetadata | null }> {
     const timeout_ms = this.opts.timeouts_ms?.["meta-data"] ?? metadata_timeout_ms_default;
     const spec = execSpec(this.opts, [this.spec.path, "meta-data"], this.env(timeout_ms), timeout_ms);
@@ -176,7 +178,9 @@ export class OcfAgent implements Agent {
     const configured = this.opts.timeouts_ms?.[action];
     if (configured !== undefined) return { timeout_ms: configured, source: "config" };
     if (action === "meta-data") return { timeout_ms: metadata_timeout_ms_default, source: "default" };
-    if (!this.meta) await this.metaData();
+    // once per agent: an agent whose meta-data fails or hangs must not delay every action
+    this.meta_loading ??= this.metaData();
+    await this.meta_loading;
     const from_meta = this.meta ? actionMeta(this.meta, action)?.timeout_ms : null;
     if (from_meta) return { timeout_ms: from_meta, source: "meta-data" };
     return { timeout_ms: action_timeout_ms_default, source: "default" };

@@ -139,10 +139,10 @@ async function execNow(spec: ExecSpec): Promise<ExecResult> {
     return { ...notRun(), spawn_error: e instanceof Error ? e : new Error(String(e)) };
   }
   const pg = child.pid;
-  const readers = [
+  const readers: [ChunkReader, ChunkReader] = [
     (child.stdout as ReadableStream<Uint8Array>).getReader(),
     (child.stderr as ReadableStream<Uint8Array>).getReader(),
-  ] as const;
+  ];
   const pumps = Promise.all([pump(readers[0], [all, out]), pump(readers[1], [all])]);
 
   let timed_out = false;
@@ -166,7 +166,7 @@ async function execNow(spec: ExecSpec): Promise<ExecResult> {
     ...notRun(),
     pid: pg,
     code: child.exitCode,
-    signal: child.signalCode ?? null,
+    signal: child.signalCode === null ? null : String(child.signalCode),
     timed_out,
     duration_ms,
     output: all.text(),
@@ -177,11 +177,16 @@ async function execNow(spec: ExecSpec): Promise<ExecResult> {
   };
 }
 
-async function pump(reader: ReadableStreamDefaultReader<Uint8Array>, sinks: BoundedOutput[]): Promise<void> {
+interface ChunkReader {
+  read(): Promise<{ done: boolean; value?: Uint8Array }>;
+  cancel(): Promise<void>;
+}
+
+async function pump(reader: ChunkReader, sinks: BoundedOutput[]): Promise<void> {
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      if (done) return;
+      if (done || !value) return;
       for (const s of sinks) s.push(value);
     }
   } catch {

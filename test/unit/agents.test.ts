@@ -189,6 +189,8 @@ describe("OCF agents", () => {
     expect(envOf(join(d, "env.stop")).get("OCF_RESKEY_CRM_meta_timeout")).toBe("60000");
     expect(envOf(join(d, "env.monitor")).get("OCF_RESKEY_CRM_meta_timeout")).toBe("2500");
     expect(envOf(join(d, "env.validate-all")).get("OCF_RESKEY_CRM_meta_timeout")).toBe("7000");
+    // meta-data was read once, for the first action's timeout
+    expect(readFileSync(join(d, "meta-data.calls"), "utf8")).toBe("call\n");
     expect(env.get("PATH")).toBe("/usr/sbin:/usr/bin:/sbin:/bin");
     expect(env.has("HOME")).toBe(false);
   });
