@@ -44,9 +44,9 @@ function loadUnchecked(opts: LoadOptions): LoadedConfig {
   if ("problem" in auth_read) diagnostics.push(auth_read.problem);
   else {
     const mode_problem = authKeysModeProblem(auth_read.stats.mode, auth_path);
-    if (mode_problem) diagnostics.push({ file: auth_path, line: 0, severity: "error", message: mode_problem, keyword: "authkeys" });
     const parsed = parseAuthKeys(auth_read.bytes, auth_path);
-    diagnostics.push(...parsed.diagnostics);
+    const mode_diag: Diagnostic[] = mode_problem ? [{ file: auth_path, line: 0, severity: "error", message: mode_problem, keyword: "authkeys" }] : [];
+    diagnostics.push(...sortByLine([...mode_diag, ...parsed.diagnostics]));
     if (!mode_problem) authkeys = parsed.keys;
   }
   return { hacf, authkeys, diagnostics };
