@@ -13,9 +13,10 @@
 //
 // What the addon is for: the few Linux system calls Bun cannot make -
 // SO_PEERCRED on the control socket (who is talking to us), mlockall and
-// SCHED_RR (a heartbeat daemon must not be paged out or starved), and later
-// gratuitous ARP, the watchdog device, termios for serial links and DRBD.
-// It is plain C against node_api.h (native/tandem.c), compiled into
+// SCHED_RR (a heartbeat daemon must not be paged out or starved), floating
+// IP addresses with gratuitous ARP / unsolicited NA (native/ip.c), and later
+// the watchdog device, termios for serial links and DRBD.
+// It is plain C against node_api.h (native/*.c), compiled into
 // src/native/tandem.node; src/native/addon.ts loads it with a literal
 // require() so `bun build --compile` embeds it in dist/tandem, and the
 // compiled binary unpacks it into $TMPDIR at run time and dlopen()s it.
