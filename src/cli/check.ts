@@ -1,11 +1,14 @@
-// `tandem check`: validate /etc/ha.d without starting anything (keepalived's
-// --config-test). Exit 0 = valid (warnings allowed), 1 = errors, 2 = bad usage.
+// `tandem check`: validate /etc/ha.d (ha.cf, authkeys, and haresources when
+// present) without starting anything (keepalived's --config-test). Exit 0 = valid (warnings allowed), 1 = errors, 2 = bad usage.
 import { loadConfig } from "../config/load.ts";
 import { type Diagnostic, formatDiagnostic } from "../config/types.ts";
 
-export const check_usage = `usage: tandem check [--dir DIR] [--node NAME]
-  --dir DIR     configuration directory holding ha.cf and authkeys (default /etc/ha.d)
-  --node NAME   also check that NAME (this node, as \`uname -n\` prints it) is declared in ha.cf`;
+export const check_usage = `usage: tandem check [--dir DIR] [--node NAME] [--init-dir DIR] [--ocf-root DIR]
+  --dir DIR       configuration directory holding ha.cf, authkeys and haresources (default /etc/ha.d)
+  --node NAME     also check that NAME (this node, as \`uname -n\` prints it) is declared in ha.cf
+  --init-dir DIR  where haresources scripts not in DIR/resource.d are looked for (default /etc/init.d)
+  --ocf-root DIR  root of the OCF agents for \`ocf:\` resources (default /usr/lib/ocf)
+haresources scripts and agents are looked for on this machine: run it on a cluster node.`;
 
 interface Out {
   stdout(s: string): void;
@@ -15,8 +18,17 @@ interface Out {
 interface CheckArgs {
   dir: string;
   node?: string;
+  init_dir?: string;
+  ocf_root?: string;
   help: boolean;
 }
+
+const value_flags: Record<string, "dir" | "node" | "init_dir" | "ocf_root"> = {
+  "--dir": "dir",
+  "--node": "node",
+  "--init-dir": "init_dir",
+  "--ocf-root": "ocf_root",
+};
 
 export function parseCheckArgs(argv: string[]): CheckArgs | string {
   const args: CheckArgs = { dir: "/etc/ha.d", help: false };
@@ -28,11 +40,11 @@ export function parseCheckArgs(argv: string[]): CheckArgs | string {
     }
     const eq = a.indexOf("=");
     const [flag, inline] = a.startsWith("--") && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
-    if (flag !== "--dir" && flag !== "--node") return `tandem check: unknown argument ${JSON.stringify(a)}`;
+    const field = Object.hasOwn(value_flags, flag) ? value_flags[flag]! : null;
+    if (field === null) return `tandem check: unknown argument ${JSON.stringify(a)}`;
     const v = inline ?? argv[++i];
     if (v === undefined || v === "") return `tandem check: ${flag} needs a value`;
-    if (flag === "--dir") args.dir = v;
-    else args.node = v;
+    args[field] = v;
   }
   return args;
 }
@@ -47,7 +59,7 @@ export async function runCheck(argv: string[], out: Out): Promise<number> {
     out.stdout(`${check_usage}\n`);
     return 0;
   }
-  const loaded = loadConfig({ dir: args.dir, self_node: args.node });
+  const loaded = loadConfig({ dir: args.dir, self_node: args.node, init_dir: args.init_dir, ocf_root: args.ocf_root });
   for (const d of loaded.diagnostics) out.stdout(`${formatDiagnostic(d)}\n`);
   out.stdout(`${summary(args.dir, loaded.diagnostics)}\n`);
   return loaded.diagnostics.some((d) => d.severity === "error") ? 1 : 0;

@@ -1,10 +1,12 @@
-// Read DIR/ha.cf and DIR/authkeys from disk, parse, complete. Never throws:
-// every problem (missing, unreadable, not a regular file, too big, bad mode)
-// becomes a Diagnostic. haresources belongs to a later issue and is not read.
+// Read DIR/ha.cf, DIR/authkeys and DIR/haresources from disk, parse, complete.
+// Never throws: every problem (missing, unreadable, not a regular file, too
+// big, bad mode) becomes a Diagnostic. haresources is optional: a cluster
+// without it only does membership (Heartbeat R1 needs it for resources).
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats, statSync } from "node:fs";
 import { join } from "node:path";
 import { authKeysModeProblem, parseAuthKeys } from "./authkeys.ts";
 import { complete, parseHaCf } from "./hacf.ts";
+import { parseHaResources } from "./haresources.ts";
 import { hostChecks } from "./host.ts";
 import { file_size_max } from "./lines.ts";
 import type { Diagnostic, LoadedConfig } from "./types.ts";
@@ -12,6 +14,10 @@ import type { Diagnostic, LoadedConfig } from "./types.ts";
 export interface LoadOptions {
   dir: string;
   self_node?: string;
+  /** where haresources scripts are looked for after DIR/resource.d; default /etc/init.d */
+  init_dir?: string;
+  /** OCF agents root for `ocf:` resources; default /usr/lib/ocf */
+  ocf_root?: string;
 }
 
 export function loadConfig(opts: LoadOptions): LoadedConfig {
@@ -20,7 +26,7 @@ export function loadConfig(opts: LoadOptions): LoadedConfig {
   } catch (e) {
     // A parser bug must not take the daemon or `tandem check` down with a stack trace.
     const message = `internal error while reading the configuration (${(e as Error)?.message ?? e}); please report it`;
-    return { hacf: null, authkeys: null, diagnostics: [{ file: opts.dir, line: 0, severity: "error", message }] };
+    return { hacf: null, authkeys: null, haresources: null, diagnostics: [{ file: opts.dir, line: 0, severity: "error", message }] };
   }
 }
 
@@ -29,10 +35,13 @@ function loadUnchecked(opts: LoadOptions): LoadedConfig {
   const hacf_path = join(opts.dir, "ha.cf");
   const auth_path = join(opts.dir, "authkeys");
   let hacf: LoadedConfig["hacf"] = null;
+  /** node names for haresources, even when ha.cf has other errors; null when ha.cf could not be read */
+  let nodes: string[] | null = null;
   const hacf_read = readConfigFile(hacf_path, "ha.cf");
   if ("problem" in hacf_read) diagnostics.push(hacf_read.problem);
   else {
     const parsed = parseHaCf(hacf_read.bytes, hacf_path);
+    nodes = [...parsed.config.nodes];
     const rules = complete(parsed.config, { self_node: opts.self_node });
     const host = hostChecks(parsed.config);
     const all = [...parsed.diagnostics, ...rules, ...host];
@@ -49,7 +58,31 @@ function loadUnchecked(opts: LoadOptions): LoadedConfig {
     diagnostics.push(...sortByLine([...mode_diag, ...parsed.diagnostics]));
     if (!mode_problem) authkeys = parsed.keys;
   }
-  return { hacf, authkeys, diagnostics };
+  let haresources: LoadedConfig["haresources"] = null;
+  const res_path = join(opts.dir, "haresources");
+  if (exists(res_path)) {
+    const res_read = readConfigFile(res_path, "haresources");
+    if ("problem" in res_read) diagnostics.push(res_read.problem);
+    else {
+      const parsed = parseHaResources(res_read.bytes, res_path, { nodes, dir: opts.dir, init_dir: opts.init_dir, ocf_root: opts.ocf_root });
+      diagnostics.push(...parsed.diagnostics);
+      if (!parsed.diagnostics.some((d) => d.severity === "error")) haresources = parsed.resources;
+    }
+  }
+  return { hacf, authkeys, haresources, diagnostics };
+}
+
+/** The path exists (a dangling symlink counts: readConfigFile then says what is wrong). */
+function exists(path: string): boolean {
+  try {
+    lstatSync(path);
+    return true;
+  } catch (e) {
+    // ENOENT: no haresources, a membership-only cluster; ENOTDIR: ha.cf already
+    // says the directory is wrong. Anything else (EACCES) is reported by readConfigFile.
+    const code = (e as NodeJS.ErrnoException).code;
+    return code !== "ENOENT" && code !== "ENOTDIR";
+  }
 }
 
 function sortByLine(ds: Diagnostic[]): Diagnostic[] {

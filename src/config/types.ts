@@ -97,9 +97,66 @@ export interface AuthKeys {
   keys: Map<number, AuthKey>;
 }
 
+/** What a haresources word resolved to; `ip` resources go to the built-in IP layer. */
+export type ResourceKind = "ip" | "heartbeat" | "lsb" | "ocf" | "systemd";
+
+/** One resource of a group, from one haresources word (see haresources.ts). */
+export interface ResourceSpec {
+  kind: ResourceKind;
+  /**
+   * What src/agents resolveResource(name, args) takes: `IPaddr`, `IPaddr2`
+   * or `IPv6addr` (a bare address becomes IPaddr, or IPv6addr for IPv6), a
+   * script name, `ocf:PROVIDER:TYPE`, or `systemd:UNIT`.
+   */
+  name: string;
+  /**
+   * ip: the one ADDRESS[/NETMASK[/IFACE[/BROADCAST]]] argument (parseIpResource's input);
+   * heartbeat/lsb: the `::` arguments, passed before the action; ocf: `key=value` strings; systemd: [].
+   */
+  args: string[];
+  /** ocf only: the parameters (OCF_RESKEY_key=value) */
+  params?: Record<string, string>;
+  /** ip only: the parsed address */
+  ip?: IpSpec;
+  /** heartbeat, lsb, ocf: the executable found on this host (absent when not looked up) */
+  path?: string;
+  /** 1-based line of the word */
+  line: number;
+  /** the word as written */
+  raw: string;
+}
+
+/** Periodic monitoring of a group's resources (`# tandem: monitor ...`). */
+export interface MonitorOptions {
+  /** 0 = not monitored */
+  interval_ms: number;
+  timeout_ms: number;
+  /** line of the directive; 0 = the defaults */
+  line: number;
+}
+
+/** One haresources line: resources started left to right on one node, stopped right to left. */
+export interface ResourceGroup {
+  /** the first resource as written: Heartbeat's name and key for the group; unique in the file */
+  id: string;
+  /** as ha.cf spells it */
+  preferred_node: string;
+  resources: ResourceSpec[];
+  /** first line of the group */
+  line: number;
+  monitor: MonitorOptions;
+}
+
+export interface HaResources {
+  file: string;
+  groups: ResourceGroup[];
+}
+
 export interface LoadedConfig {
   hacf: HaConfig | null;
   authkeys: AuthKeys | null;
+  /** null when DIR/haresources does not exist (a membership-only cluster) or has errors */
+  haresources: HaResources | null;
   diagnostics: Diagnostic[];
 }
 
