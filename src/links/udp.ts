@@ -1,9 +1,10 @@
 // UDP heartbeat media from ha.cf: `ucast IF ADDR`, `bcast IF`,
 // `mcast IF GROUP PORT TTL LOOP` (and mcast6), IPv4 and IPv6, any number.
 //
-// Receiving: one socket per (family, port), bound to the wildcard address,
-// shared by every link on that port (Linux delivers multicast and broadcast
-// to it as well). A datagram is attributed to a link by its source address:
+// Receiving: one socket per port, bound to the wildcard address (dual-stack
+// `::` when any link on the port is IPv6, else `0.0.0.0`, which also works
+// where IPv6 is disabled), shared by every link on that port (Linux delivers
+// multicast and broadcast to it as well). A datagram is attributed to a link by its source address:
 // first an exact `ucast` peer address, then the interface whose subnet holds
 // the source (bcast/mcast links). Unattributable datagrams are counted and
 // dropped: they would otherwise make the wrong link look alive.
@@ -11,11 +12,15 @@
 // Sending: ucast and bcast through the shared socket; each mcast link has
 // its own send socket so its interface, TTL and loop settings never race.
 //
-// Bun reports ICMP errors (ECONNREFUSED when a peer is down) as socket
-// "error" events that kill the process without a handler: every socket has
-// one, errors are counted and logged at a bounded rate, and the socket keeps
-// serving the other peers.
-import dgram from "node:dgram";
+// Sockets are Bun.udpSocket, not node:dgram: dgram resolves the destination
+// with getaddrinfo on the thread pool for every send (a netlink socket per
+// heartbeat, several futex wake-ups), which tripled idle CPU. Bun.udpSocket
+// takes literal addresses only, which is all ha.cf allows.
+//
+// Bun reports ICMP errors (ECONNREFUSED when a peer is down) through the
+// socket's error handler, read from the error queue; without a handler they
+// kill the process. Every socket has one: errors are counted and logged at a
+// bounded rate, and the socket keeps serving the other peers.
 import { isIP } from "node:net";
 import { type NetworkInterfaceInfo, networkInterfaces } from "node:os";
 import type { LinkSpec } from "../config/types.ts";
@@ -42,11 +47,13 @@ const error_log_interval_ms = 10_000;
 const iface_retry_interval_ms = 5_000;
 
 type Family = "udp4" | "udp6";
+type Sock = Bun.udp.Socket<"uint8array">;
 
 interface RecvSocket {
-  family: Family;
   port: number;
-  sock: dgram.Socket;
+  /** bound to `::` (IPv4 peers then appear as ::ffff:a.b.c.d) */
+  dual: boolean;
+  sock: Sock;
   errors: number;
   last_error_log_ms: number;
 }
@@ -54,8 +61,8 @@ interface RecvSocket {
 /** The set of UDP links of one daemon, sharing their receive sockets. */
 export class UdpTransport {
   readonly links: UdpLink[] = [];
-  private sockets = new Map<string, RecvSocket>();
-  /** `${family}/${port}/${addr}` -> ucast link */
+  private sockets = new Map<number, RecvSocket>();
+  /** `${port}/${addr}` -> ucast link */
   private by_peer = new Map<string, UdpLink>();
   unattributed = 0;
 
@@ -64,7 +71,9 @@ export class UdpTransport {
   static async open(specs: LinkSpec[], opts: UdpOptions): Promise<UdpTransport> {
     const t = new UdpTransport(opts);
     try {
-      for (const spec of specs) await t.add(spec);
+      const dual_ports = new Set<number>();
+      for (const spec of specs) if (linkFamily(spec) === "udp6") dual_ports.add(linkPort(spec, opts.udpport));
+      for (const spec of specs) await t.add(spec, dual_ports);
     } catch (e) {
       t.close();
       throw e;
@@ -76,46 +85,30 @@ export class UdpTransport {
     return (this.opts.interfaces ?? networkInterfaces)();
   }
 
-  private async add(spec: LinkSpec): Promise<void> {
-    switch (spec.kind) {
-      case "ucast": {
-        const family = familyOf(spec.addr);
-        if (!family) throw new LinkError(`${spec.name}: ${spec.addr} is not an IP address`);
-        const rs = await this.recvSocket(family, this.opts.udpport);
-        const link = new UdpLink(spec, this, rs, null);
-        this.by_peer.set(`${family}/${rs.port}/${spec.addr}`, link);
-        this.links.push(link);
-        return;
-      }
-      case "bcast": {
-        const rs = await this.recvSocket("udp4", this.opts.udpport);
-        rs.sock.setBroadcast(true);
-        this.links.push(new UdpLink(spec, this, rs, null));
-        return;
-      }
-      case "mcast":
-      case "mcast6": {
-        const family: Family = spec.kind === "mcast" ? "udp4" : "udp6";
-        const rs = await this.recvSocket(family, spec.port);
-        const send = await bindSocket(family, 0, (e) => this.socketError(rs, e));
-        const link = new UdpLink(spec, this, rs, send);
-        link.joinMulticast();
-        this.links.push(link);
-        return;
-      }
-      case "serial":
-        throw new LinkError(`${spec.name}: not a UDP link`);
+  private async add(spec: LinkSpec, dual_ports: Set<number>): Promise<void> {
+    if (spec.kind === "serial") throw new LinkError(`${spec.name}: not a UDP link`);
+    if (spec.kind === "ucast" && !familyOf(spec.addr)) throw new LinkError(`${spec.name}: ${spec.addr} is not an IP address`);
+    const port = linkPort(spec, this.opts.udpport);
+    const rs = await this.recvSocket(port, dual_ports.has(port));
+    let send: Sock | null = null;
+    if (spec.kind === "mcast" || spec.kind === "mcast6") {
+      send = await bindSocket(spec.kind === "mcast" ? "0.0.0.0" : "::", 0, (e) => this.socketError(rs, e));
     }
+    const link = new UdpLink(spec, this, rs, send);
+    if (spec.kind === "ucast") this.by_peer.set(`${port}/${spec.addr}`, link);
+    if (spec.kind === "bcast") rs.sock.setBroadcast(true);
+    if (send) link.joinMulticast();
+    this.links.push(link);
   }
 
-  private async recvSocket(family: Family, port: number): Promise<RecvSocket> {
-    const key = `${family}/${port}`;
-    const have = this.sockets.get(key);
+  private async recvSocket(port: number, dual: boolean): Promise<RecvSocket> {
+    const have = this.sockets.get(port);
     if (have) return have;
-    const rs: RecvSocket = { family, port, sock: null as unknown as dgram.Socket, errors: 0, last_error_log_ms: -Infinity };
-    rs.sock = await bindSocket(family, port, (e) => this.socketError(rs, e));
-    rs.sock.on("message", (msg, rinfo) => this.onMessage(rs, msg, rinfo.address));
-    this.sockets.set(key, rs);
+    const rs: RecvSocket = { port, dual, sock: null as unknown as Sock, errors: 0, last_error_log_ms: -Infinity };
+    rs.sock = await bindSocket(dual ? "::" : "0.0.0.0", port, (e) => this.socketError(rs, e), (bytes, addr) =>
+      this.onMessage(rs, bytes, addr),
+    );
+    this.sockets.set(port, rs);
     return rs;
   }
 
@@ -125,23 +118,23 @@ export class UdpTransport {
     const now = performance.now();
     if (now - rs.last_error_log_ms >= error_log_interval_ms) {
       rs.last_error_log_ms = now;
-      this.opts.log(`socket ${rs.family} port ${rs.port}: ${e.message} (${rs.errors} so far; peer down or unreachable?)`);
+      this.opts.log(`socket port ${rs.port}: ${e.message} (${rs.errors} so far; peer down or unreachable?)`);
     }
   }
 
-  private onMessage(rs: RecvSocket, msg: Buffer, src_raw: string): void {
-    if (msg.length > frame_size_max) {
+  private onMessage(rs: RecvSocket, bytes: Uint8Array, src_raw: string): void {
+    if (bytes.length > frame_size_max) {
       this.unattributed++;
       return;
     }
-    const src = stripScope(src_raw);
-    const link = this.by_peer.get(`${rs.family}/${rs.port}/${src}`) ?? this.bySubnet(rs, src);
+    const src = normalizeAddress(src_raw);
+    const link = this.by_peer.get(`${rs.port}/${src}`) ?? this.bySubnet(rs, src);
     if (!link) {
       this.unattributed++;
       return;
     }
     link.rx_packets++;
-    this.opts.onDatagram(link.name, new Uint8Array(msg.buffer, msg.byteOffset, msg.byteLength));
+    this.opts.onDatagram(link.name, bytes);
   }
 
   private bySubnet(rs: RecvSocket, src: string): UdpLink | undefined {
@@ -171,10 +164,11 @@ export class UdpLink implements Link {
     readonly spec: LinkSpec,
     private t: UdpTransport,
     readonly recv: RecvSocket,
-    private send_sock: dgram.Socket | null,
+    private send_sock: Sock | null,
   ) {
     this.name = spec.name;
     if (spec.kind === "ucast") this.dest = { addr: spec.addr, port: recv.port };
+    if (spec.kind === "bcast") this.resolveBroadcast();
   }
 
   set rx_packets(n: number) {
@@ -194,9 +188,10 @@ export class UdpLink implements Link {
     const spec = this.spec;
     if ((spec.kind !== "mcast" && spec.kind !== "mcast6") || !this.send_sock) return false;
     this.iface_checked_ms = performance.now();
-    const local = ifaceAddress(this.t.ifaces(), spec.iface, this.recv.family);
+    const family: Family = spec.kind === "mcast" ? "udp4" : "udp6";
+    const local = ifaceAddress(this.t.ifaces(), spec.iface, family);
     if (!local) {
-      this.s.last_error = `interface ${spec.iface} has no ${this.recv.family === "udp4" ? "IPv4" : "IPv6"} address (yet)`;
+      this.s.last_error = `interface ${spec.iface} has no ${family === "udp4" ? "IPv4" : "IPv6"} address (yet)`;
       return false;
     }
     try {
@@ -235,10 +230,10 @@ export class UdpLink implements Link {
     }
     const sock = this.send_sock ?? this.recv.sock;
     try {
-      sock.send(frame, dest.port, dest.addr, (err) => {
-        if (err) this.txError(err);
-      });
-      this.s.tx_packets++;
+      // false: the kernel would block (full socket buffer); a heartbeat
+      // that cannot leave now is worthless later, so it is counted, not queued
+      if (sock.send(frame, dest.port, dest.addr)) this.s.tx_packets++;
+      else this.txError(new Error("socket buffer full"));
     } catch (e) {
       this.txError(e as Error);
     }
@@ -260,24 +255,39 @@ export class UdpLink implements Link {
   }
 }
 
-function bindSocket(family: Family, port: number, onError: (e: Error) => void): Promise<dgram.Socket> {
-  return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket({ type: family, reuseAddr: true, ipv6Only: family === "udp6" });
-    let bound = false;
-    sock.on("error", (e) => {
-      if (!bound) {
-        closeQuietly(sock);
-        reject(new LinkError(`cannot bind ${family} port ${port}: ${e.message}`, { cause: e }));
-      } else onError(e);
-    });
-    sock.bind(port, family === "udp4" ? "0.0.0.0" : "::", () => {
-      bound = true;
-      resolve(sock);
-    });
-  });
+function linkFamily(spec: LinkSpec): Family {
+  if (spec.kind === "mcast6") return "udp6";
+  if (spec.kind === "ucast") return familyOf(spec.addr) ?? "udp4";
+  return "udp4";
 }
 
-function closeQuietly(sock: dgram.Socket): void {
+function linkPort(spec: LinkSpec, udpport: number): number {
+  return spec.kind === "mcast" || spec.kind === "mcast6" ? spec.port : udpport;
+}
+
+async function bindSocket(
+  hostname: string,
+  port: number,
+  onError: (e: Error) => void,
+  onData: (bytes: Uint8Array, addr: string) => void = () => {},
+): Promise<Sock> {
+  try {
+    return await Bun.udpSocket({
+      hostname,
+      port,
+      binaryType: "uint8array",
+      socket: {
+        data: (_sock, bytes, _port, addr) => onData(bytes, addr),
+        // Bun calls error(err) with the socket as `this`
+        error: (e: unknown) => onError(e instanceof Error ? e : new Error(String(e))),
+      },
+    });
+  } catch (e) {
+    throw new LinkError(`cannot bind UDP ${hostname} port ${port}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+function closeQuietly(sock: Sock): void {
   try {
     sock.close();
   } catch {
@@ -288,6 +298,12 @@ function closeQuietly(sock: dgram.Socket): void {
 function familyOf(addr: string): Family | null {
   const v = isIP(addr);
   return v === 4 ? "udp4" : v === 6 ? "udp6" : null;
+}
+
+/** `::ffff:192.0.2.1` (an IPv4 peer on a dual-stack socket) -> `192.0.2.1`; scope dropped. */
+function normalizeAddress(addr: string): string {
+  const a = stripScope(addr);
+  return a.startsWith("::ffff:") && a.includes(".") ? a.slice(7) : a;
 }
 
 function stripScope(addr: string): string {

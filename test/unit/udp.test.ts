@@ -52,17 +52,15 @@ describe("udp transport", () => {
         link.send(new Uint8Array(8));
         await wait(5);
       }
-      // Unconnected sockets (ours) get no ICMP errors on Linux; connected
-      // ones, or a future Bun, surface them as "error" events. Inject two.
-      const recv = (link as unknown as { recv: { sock: { emit(e: string, x: Error): void } } }).recv;
-      recv.sock.emit("error", Object.assign(new Error("send ECONNREFUSED"), { code: "ECONNREFUSED" }));
-      recv.sock.emit("error", Object.assign(new Error("send ECONNREFUSED"), { code: "ECONNREFUSED" }));
+      // Bun.udpSocket reads ICMP port-unreachable from the error queue and
+      // reports ECONNREFUSED to the error handler: counted, logged once.
+      expect(await until(() => link.stats().socket_errors > 0, 1000)).toBe(true);
       t.links[0]!.send(new Uint8Array(8));
       expect(await until(() => got.length === 1)).toBe(true);
       link.send(new Uint8Array(8));
       expect(link.stats().tx_packets).toBe(6);
-      expect(link.stats().socket_errors).toBe(2);
-      expect(logs.length).toBe(1); // rate-limited
+      expect(logs.filter((m) => m.includes("ECONNREFUSED") || m.includes("refused")).length).toBe(1);
+
     } finally {
       t.close();
       sender.close();
