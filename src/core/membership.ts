@@ -150,7 +150,16 @@ export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): M
 
 /** When the adapter must call step({type:"tick"}) next (ms, same clock). */
 export function nextDeadline(s: MembershipState): number {
-  let t = s.stopping ? Infinity : s.next_send_ms;
+  return Math.min(s.stopping ? Infinity : s.next_send_ms, nextExpiry(s));
+}
+
+/**
+ * The earliest instant a peer or link times out. Unlike the send cadence,
+ * these deadlines are measured (detection lateness), so adapters arm them
+ * with sub-millisecond care.
+ */
+export function nextExpiry(s: MembershipState): number {
+  let t = Infinity;
   for (const p of s.peers.values()) {
     if (p.state === "init") t = Math.min(t, s.started_ms + s.cfg.initdead_ms);
     if (p.state === "up" && p.last_heard_ms !== null) t = Math.min(t, p.last_heard_ms + s.cfg.deadtime_ms);

@@ -12,6 +12,7 @@ import {
   type MembershipState,
   initialState,
   nextDeadline,
+  nextExpiry,
   statusView,
   step,
 } from "../core/membership.ts";
@@ -36,6 +37,11 @@ export const defaults = {
 } as const;
 
 export const status_schema_version = 1;
+
+/** How far before an expiry deadline the timer is armed (setTimeout fires up to ~0.3 ms late). */
+const timer_slack_ms = 0.5;
+
+const startup_gc_delay_ms = 2_000;
 
 const daemon_usage = `usage: tandem daemon [--dir DIR] [--state-dir DIR] [--socket PATH] [--node NAME]
   --dir DIR        Heartbeat configuration directory (default ${defaults.dir})
@@ -201,7 +207,12 @@ class Daemon {
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => this.shutdown(sig));
     process.on("SIGHUP", () => this.log.event("sighup_ignored", { hint: "restart tandem to apply config changes" }));
     this.feed({ type: "tick" });
+    // Start-up garbage (config text, parse tables, module init) would sit in
+    // the heap until the next full collection, which an idle daemon rarely
+    // triggers: collect once when it is settled.
+    const gc_timer = setTimeout(() => Bun.gc(true), startup_gc_delay_ms);
     const code = await finished;
+    clearTimeout(gc_timer);
     await control.close();
     this.udp?.close();
     await this.log.close();
@@ -270,17 +281,28 @@ class Daemon {
     this.timer = null;
     this.timer_at = at;
     if (!Number.isFinite(at)) return;
-    // setTimeout has 1 ms granularity: round up, never fire early by design;
-    // if it does fire early, the tick is a no-op and we re-arm.
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, Math.ceil(at - now)));
+    // setTimeout truncates to whole ms and fires ~0.2 ms after that. The
+    // send cadence tolerates rounding up; an expiry (a peer going silent) is
+    // what detection lateness measures, so it is armed just short of the
+    // deadline and finished by onTimer.
+    const precise = nextExpiry(this.core) <= at;
+    const delay_ms = precise ? Math.floor(at - now - timer_slack_ms) : Math.ceil(at - now);
+    this.timer = setTimeout(() => this.onTimer(precise ? at : null), Math.max(0, delay_ms));
   }
 
-  private onTimer(): void {
+  private onTimer(expiry_at: number | null): void {
     this.timer = null;
     this.timer_at = Infinity;
     // Let datagrams that queued up during a stall be read before timeouts
-    // are judged, so a peer heard in time is not declared dead.
-    setImmediate(() => this.feed({ type: "tick" }));
+    // are judged, so a peer heard in time is not declared dead; for an
+    // expiry, keep yielding to I/O until the deadline (bounded: the timer
+    // was armed at most timer_slack_ms + 1 ms early).
+    const spin_until = expiry_at === null ? -Infinity : Math.min(expiry_at, performance.now() + timer_slack_ms + 1);
+    const go = () => {
+      if (performance.now() < spin_until) return void setImmediate(go);
+      this.feed({ type: "tick" });
+    };
+    setImmediate(go);
   }
 
   private shutdown(signal: string): void {
