@@ -1,9 +1,6 @@
 // tandem: one executable, daemon and admin CLI.
-import { runCheck } from "./cli/check.ts";
-import { runStatus } from "./cli/status.ts";
-import { runDaemon } from "./daemon/daemon.ts";
-import { runLab } from "./lab/lab.ts";
-import { native } from "./native/addon.ts";
+// Commands are imported on demand: the daemon runs for months and should
+// not carry the lab's, the checker's or the CLI's code in its heap.
 
 export const tandem_version = "0.1.0";
 
@@ -25,18 +22,18 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case "daemon":
-      return runDaemon(rest);
+      return (await import("./daemon/daemon.ts")).runDaemon(rest);
     case "status":
-      return runStatus(rest, out);
+      return (await import("./cli/status.ts")).runStatus(rest, out);
     case "check":
-      return runCheck(rest, out);
+      return (await import("./cli/check.ts")).runCheck(rest, out);
     case "lab":
-      return runLab(rest, out);
+      return (await import("./lab/lab.ts")).runLab(rest, out);
     case "version":
     case "--version": {
       let addon: string;
       try {
-        addon = native.version();
+        addon = (await import("./native/addon.ts")).native.version();
       } catch (e) {
         addon = `unavailable: ${(e as Error).message}`;
       }
