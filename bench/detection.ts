@@ -41,6 +41,8 @@ interface Row {
   kill_to_dead_ms: number[];
   rss_kb: number;
   hwm_kb: number;
+  /** RssAnon: the daemon's own memory; the rest of RSS is clean, shared executable pages */
+  anon_kb: number;
   cpu_pct: number;
 }
 
@@ -50,10 +52,10 @@ function pct(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-function procStatus(pid: number): { rss_kb: number; hwm_kb: number } {
+function procStatus(pid: number): { rss_kb: number; hwm_kb: number; anon_kb: number } {
   const t = readFileSync(`/proc/${pid}/status`, "utf8");
   const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, "m").exec(t)?.[1] ?? Number.NaN);
-  return { rss_kb: kb("VmRSS"), hwm_kb: kb("VmHWM") };
+  return { rss_kb: kb("VmRSS"), hwm_kb: kb("VmHWM"), anon_kb: kb("RssAnon") };
 }
 
 /** utime+stime of a process, in clock ticks (USER_HZ = 100 on Linux). */
@@ -83,7 +85,7 @@ async function measure(keepalive_ms: number): Promise<Row> {
     const c0 = cpuTicks(pid);
     await Bun.sleep(idle_s * 1000);
     const cpu_pct = ((cpuTicks(pid) - c0) / 100 / ((performance.now() - t0) / 1000)) * 100;
-    const { rss_kb, hwm_kb } = procStatus(pid);
+    const { rss_kb, hwm_kb, anon_kb } = procStatus(pid);
 
     const lateness_ms: number[] = [];
     const kill_to_dead_ms: number[] = [];
@@ -106,7 +108,7 @@ async function measure(keepalive_ms: number): Promise<Row> {
     }
     const false_deaths = n1.events.filter((e) => e.event === "node_dead").length - kills;
     if (false_deaths !== 0) throw new Error(`${false_deaths} unexpected node_dead events on node1`);
-    return { keepalive_ms, deadtime_ms, kills, lateness_ms, kill_to_dead_ms, rss_kb, hwm_kb, cpu_pct };
+    return { keepalive_ms, deadtime_ms, kills, lateness_ms, kill_to_dead_ms, rss_kb, hwm_kb, anon_kb, cpu_pct };
   } finally {
     await c.destroy();
   }
@@ -123,6 +125,7 @@ function table(rows: Row[]): string {
     "kill->dead p50",
     "RSS",
     "peak RSS",
+    "anon",
     "idle CPU",
   ];
   const f = (x: number) => x.toFixed(2);
@@ -136,6 +139,7 @@ function table(rows: Row[]): string {
     `${pct(r.kill_to_dead_ms, 50).toFixed(0)} ms`,
     `${(r.rss_kb / 1024).toFixed(1)} MB`,
     `${(r.hwm_kb / 1024).toFixed(1)} MB`,
+    `${(r.anon_kb / 1024).toFixed(1)} MB`,
     `${r.cpu_pct.toFixed(2)}%`,
   ]);
   const all = [head, ...body];
