@@ -1,0 +1,732 @@
+// Placement: which node runs which resource group. A pure state machine like
+// core/membership.ts: `step(state, event, now_ms)` mutates `state` and returns
+// actions; `announcement(state)` is the body of our next heartbeat;
+// `nextDeadline(state)` says when to tick. No I/O, no clocks.
+//
+// Inputs are membership verdicts (node_up/node_dead), the peers' latest
+// announcements (delivered only for frames membership accepted), agent
+// results, admin commands and fencing results.
+//
+// Safety: a node runs the start agent for g only after
+//   1. it is the target of g in its own view (see `target`),
+//   2. it announced a claim (g = starting) and every peer that is up answered
+//      with an announcement that acknowledges the claim's ann_seq and shows g
+//      stopped/failed. The ack closes the race of two nodes deciding at once
+//      from views of different age: a peer that has seen our claim never
+//      claims g itself while our claim stands; two concurrent claims are
+//      settled by a fixed rank (preferred node first, then node order),
+//   3. no peer is in init (never heard: membership declares it dead at
+//      initdead), and a dead peer is fenced when `fencing_required`.
+// A peer declared dead holds nothing (unless fencing_required: until
+// fence_done). The overlap this allows during a partition is Heartbeat R1's
+// (split brain without STONITH); the simulator checks it is the only one.
+//
+// Target of g (computed alike on every node from the same announcements):
+//   candidates = up nodes not shutting down and not blocked for g; those not
+//   "demoted" (standby covering g, a peer's takeover covering g, or an earlier
+//   failure of g there) first, demoted ones only if no other is left, so a
+//   standby never strands a group. Then: auto_failback on (or legacy, which
+//   Heartbeat 3.0.6 documents as failback for clusters with nodes that predate
+//   the option; we treat it as on) and the preferred node a candidate ->
+//   preferred; else a candidate already holding g (stickiness; several holders
+//   after a partition heals -> preferred, else first in node order); else
+//   preferred; else first candidate in node order.
+//
+// Decisions (documented in README of the issue, kept brief here):
+// - standby and takeover are announced, persistent preferences (not one-shot
+//   as in Heartbeat): every node must compute the same target, and a
+//   one-shot takeover would be undone at once by auto_failback on. `none`
+//   clears. A takeover resets our failure counts in its scope.
+// - A fresh incarnation knows nothing of what its predecessor left running
+//   (the daemon may have crashed with resources up), so it first stops every
+//   group (OCF stop is idempotent), announcing them as stopping meanwhile.
+// - Start and stop agents run one at a time (stops first, in reverse config
+//   order; starts in config order); monitors run alongside.
+// - A monitor failure restarts in place (stopping -> starting, never
+//   announcing stopped, so no peer can claim in between) up to restarts_max,
+//   then gives up: failures++ and the group is failed here.
+// - A failed stop leaves the resource in an unknown state: we keep announcing
+//   stopping (peers stay off it) and retry every stop_retry_ms.
+import {
+  type Announcement,
+  type GroupStateName,
+  type ScopeName,
+  bodySizeMax,
+  body_size_max,
+  failures_saturate,
+  fnv1a32,
+  groups_max,
+  isValidGroupId,
+  nodes_max,
+} from "./body.ts";
+import type { DeadReason } from "./membership.ts";
+
+export type AutoFailback = "on" | "off" | "legacy";
+
+export interface PlacementConfig {
+  self: string;
+  /** every configured node, self included, in the shared order */
+  nodes: string[];
+  /** our membership generation: peers' acks name it */
+  generation: number;
+  groups: { id: string; preferred_node: string }[];
+  auto_failback: AutoFailback;
+  /** failures (start failures + monitor give-ups) after which a node stops trying g */
+  start_failures_max: number;
+  monitor: { interval_ms: number; timeout_ms: number; restarts_max: number };
+  stop_retry_ms: number;
+  /** a peer declared dead (deadtime) holds its groups until fence_done */
+  fencing_required: boolean;
+}
+
+export type AgentOp = "start" | "stop" | "monitor";
+export type AdminCommand = "standby" | "takeover";
+
+export type PlacementEvent =
+  | { type: "tick" }
+  | { type: "node_up"; node: string; generation: number }
+  | { type: "node_dead"; node: string; reason: DeadReason }
+  /** the peer's latest announcement, from a frame membership accepted */
+  | { type: "peer_state"; node: string; announcement: Announcement }
+  | { type: "agent_done"; group: string; action: AgentOp; ok: boolean; detail: string }
+  | { type: "admin"; command: AdminCommand; scope: ScopeName }
+  | { type: "fence_done"; node: string }
+  /** graceful stop: stop every group, then ready_to_exit */
+  | { type: "shutdown" };
+
+export type LogEvent =
+  | "takeover"
+  | "failback"
+  | "handover"
+  | "standby"
+  | "start_failed"
+  | "monitor_failed"
+  | "stop_failed"
+  | "gave_up"
+  | "conflict"
+  | "unplaceable"
+  | "config_mismatch"
+  | "fence";
+
+/**
+ * Ordering: carry them out in the order given. `fence_node` comes before any
+ * start it unblocks (the start waits for fence_done). `announce` means our
+ * announcement changed: send a heartbeat soon (optional, speeds handshakes).
+ */
+export type PlacementAction =
+  | { type: "start_group"; group: string }
+  | { type: "stop_group"; group: string }
+  | { type: "monitor_group"; group: string; timeout_ms: number }
+  | { type: "fence_node"; node: string }
+  | { type: "announce"; ann_seq: number }
+  | { type: "log"; event: LogEvent; group: string | null; node: string | null; detail: string }
+  | { type: "ready_to_exit" };
+
+type PeerStatus = "init" | "up" | "dead";
+
+interface PeerPlacement {
+  name: string;
+  index: number;
+  status: PeerStatus;
+  generation: number;
+  /** latest announcement of its current generation; null until one arrives */
+  ann: Announcement | null;
+  fence: "none" | "pending" | "done";
+  mismatch_logged: boolean;
+}
+
+interface GroupRun {
+  id: string;
+  preferred_node: string;
+  state: GroupStateName;
+  op: AgentOp | null;
+  /** ann_seq of the announcement that first shows our claim; null when not claiming */
+  claim_seq: number | null;
+  /** where a withdrawn claim or a finished stop lands */
+  rest: "stopped" | "failed";
+  restart_after_stop: boolean;
+  failures: number;
+  restarts: number;
+  since_ms: number;
+  next_monitor_ms: number | null;
+  stop_retry_ms: number | null;
+  last_failure: { at_ms: number; action: AgentOp; detail: string } | null;
+  last_holder: string | null;
+  conflict_logged: boolean;
+  unplaceable_logged: boolean;
+}
+
+export interface PlacementState {
+  cfg: PlacementConfig;
+  self_index: number;
+  nodes_hash: number;
+  ann_seq: number;
+  ann_key: string;
+  standby: ScopeName;
+  takeover: ScopeName;
+  shutting_down: boolean;
+  exit_announced: boolean;
+  peers: Map<string, PeerPlacement>;
+  groups: GroupRun[];
+}
+
+export function validateConfig(cfg: PlacementConfig): string | null {
+  if (!cfg.nodes.includes(cfg.self)) return `this node ${cfg.self} is not in the node list`;
+  if (new Set(cfg.nodes).size !== cfg.nodes.length) return "duplicate node names";
+  if (cfg.nodes.length > nodes_max) return `more than ${nodes_max} nodes`;
+  if (cfg.groups.length > groups_max) return `more than ${groups_max} resource groups`;
+  const ids = new Set<string>();
+  for (const g of cfg.groups) {
+    if (!isValidGroupId(g.id)) return `group id ${JSON.stringify(g.id)} must be 1..24 printable ASCII characters`;
+    if (ids.has(g.id)) return `duplicate group id ${g.id}`;
+    if (!cfg.nodes.includes(g.preferred_node)) return `group ${g.id}: preferred node ${g.preferred_node} is not a node`;
+    ids.add(g.id);
+  }
+  if (bodySizeMax([...ids], cfg.nodes.length) > body_size_max) return "announcement would exceed body_size_max";
+  if (!(cfg.start_failures_max >= 1 && cfg.start_failures_max < failures_saturate)) return "start_failures_max must be 1..254";
+  if (!(cfg.monitor.interval_ms >= 1 && cfg.monitor.timeout_ms >= 1)) return "monitor interval/timeout must be >= 1 ms";
+  if (!(cfg.monitor.restarts_max >= 0)) return "monitor restarts_max must be >= 0";
+  if (!(cfg.stop_retry_ms >= 1)) return "stop_retry_ms must be >= 1";
+  return null;
+}
+
+/** Every node must agree on these, or their targets differ: peers with another hash never ack. */
+export function configHash(cfg: PlacementConfig): number {
+  const groups = cfg.groups.map((g) => `${g.id}:${g.preferred_node}`).join(",");
+  const failback = cfg.auto_failback === "off" ? "off" : "on";
+  return fnv1a32(`${cfg.nodes.join(",")}|${groups}|${failback}`);
+}
+
+export function initialState(cfg: PlacementConfig, now_ms: number): PlacementState {
+  const problem = validateConfig(cfg);
+  if (problem) throw new Error(`placement config: ${problem}`);
+  const peers = new Map<string, PeerPlacement>();
+  cfg.nodes.forEach((name, index) => {
+    if (name === cfg.self) return;
+    peers.set(name, { name, index, status: "init", generation: 0, ann: null, fence: "none", mismatch_logged: false });
+  });
+  const groups: GroupRun[] = cfg.groups.map((g) => ({
+    id: g.id,
+    preferred_node: g.preferred_node,
+    state: "stopping", // boot cleanup: see the header
+    op: null,
+    claim_seq: null,
+    rest: "stopped",
+    restart_after_stop: false,
+    failures: 0,
+    restarts: 0,
+    since_ms: now_ms,
+    next_monitor_ms: null,
+    stop_retry_ms: null,
+    last_failure: null,
+    last_holder: null,
+    conflict_logged: false,
+    unplaceable_logged: false,
+  }));
+  const s: PlacementState = {
+    cfg,
+    self_index: cfg.nodes.indexOf(cfg.self),
+    nodes_hash: configHash(cfg),
+    ann_seq: 1,
+    ann_key: "",
+    standby: "none",
+    takeover: "none",
+    shutting_down: false,
+    exit_announced: false,
+    peers,
+    groups,
+  };
+  s.ann_key = contentKey(s);
+  return s;
+}
+
+export function step(s: PlacementState, ev: PlacementEvent, now_ms: number): PlacementAction[] {
+  const out: PlacementAction[] = [];
+  switch (ev.type) {
+    case "tick":
+      break;
+    case "node_up":
+      onNodeUp(s, ev.node, ev.generation);
+      break;
+    case "node_dead":
+      onNodeDead(s, ev.node, ev.reason, out);
+      break;
+    case "peer_state":
+      onPeerState(s, ev.node, ev.announcement, out);
+      break;
+    case "agent_done":
+      onAgentDone(s, ev, now_ms, out);
+      break;
+    case "admin":
+      onAdmin(s, ev.command, ev.scope, out);
+      break;
+    case "fence_done":
+      onFenceDone(s, ev.node);
+      break;
+    case "shutdown":
+      s.shutting_down = true;
+      break;
+  }
+  decide(s, now_ms, out);
+  assert(out.length <= 8 + 6 * s.groups.length + 2 * s.peers.size, "action bound");
+  return out;
+}
+
+/** When the adapter must call step({type:"tick"}) next (ms, same clock). */
+export function nextDeadline(s: PlacementState): number {
+  let t = Infinity;
+  const slot_free = !busy(s); // a retry waiting for the slot wakes on agent_done, not on time
+  for (const g of s.groups) {
+    if (g.op !== null) continue;
+    if (g.state === "running" && g.next_monitor_ms !== null) t = Math.min(t, g.next_monitor_ms);
+    if (g.state === "stopping" && g.stop_retry_ms !== null && slot_free) t = Math.min(t, g.stop_retry_ms);
+  }
+  return t;
+}
+
+/** The body of our next heartbeat. */
+export function announcement(s: PlacementState): Announcement {
+  const acks = [];
+  for (const p of s.peers.values()) {
+    if (p.status === "up" && p.ann) acks.push({ node_index: p.index, generation: p.generation, ann_seq: p.ann.ann_seq });
+  }
+  return {
+    nodes_hash: s.nodes_hash,
+    ann_seq: s.ann_seq,
+    shutting_down: s.shutting_down,
+    standby: s.standby,
+    takeover: s.takeover,
+    groups: s.groups.map((g) => ({
+      id: g.id,
+      state: g.state,
+      failures: Math.min(g.failures, failures_saturate),
+      blocked: g.failures >= s.cfg.start_failures_max,
+    })),
+    acks,
+  };
+}
+
+// ---- events ----
+
+function onNodeUp(s: PlacementState, node: string, generation: number): void {
+  const p = s.peers.get(node);
+  if (!p) return;
+  // Wait for a fresh announcement of this incarnation before trusting anything.
+  if (p.status !== "up" || p.generation !== generation) p.ann = null;
+  p.status = "up";
+  p.generation = generation;
+  p.fence = "none";
+}
+
+function onNodeDead(s: PlacementState, node: string, reason: DeadReason, out: PlacementAction[]): void {
+  const p = s.peers.get(node);
+  if (!p || p.status === "dead") return;
+  p.status = "dead";
+  p.ann = null;
+  // left: it stopped everything before saying goodbye; restarted: the new
+  // incarnation stops whatever the old one left (boot cleanup).
+  if (s.cfg.fencing_required && reason === "deadtime") {
+    p.fence = "pending";
+    out.push({ type: "fence_node", node });
+    log(out, "fence", null, node, "declared dead: its groups wait for fence_done");
+  } else p.fence = "none";
+}
+
+function onPeerState(s: PlacementState, node: string, a: Announcement, out: PlacementAction[]): void {
+  const p = s.peers.get(node);
+  if (!p || p.status !== "up") return;
+  if (a.nodes_hash !== s.nodes_hash) {
+    if (!p.mismatch_logged) log(out, "config_mismatch", null, node, "different nodes/groups/auto_failback: never starting while it is up");
+    p.mismatch_logged = true;
+    return;
+  }
+  if (p.ann && a.ann_seq < p.ann.ann_seq) return; // older content: keep the newer
+  p.ann = a;
+  for (const g of s.groups) {
+    const st = peerGroup(p, g.id)?.state;
+    if (st === "running" || st === "starting") g.last_holder = node;
+  }
+}
+
+function onAgentDone(
+  s: PlacementState,
+  ev: Extract<PlacementEvent, { type: "agent_done" }>,
+  now_ms: number,
+  out: PlacementAction[],
+): void {
+  const g = s.groups.find((x) => x.id === ev.group);
+  assert(g !== undefined, `agent_done for unknown group ${ev.group}`);
+  assert(g.op === ev.action, `agent_done ${ev.action} for ${g.id} while ${g.op ?? "idle"}`);
+  g.op = null;
+  if (ev.action === "start") return startDone(s, g, ev.ok, ev.detail, now_ms, out);
+  if (ev.action === "stop") return stopDone(s, g, ev.ok, ev.detail, now_ms, out);
+  monitorDone(s, g, ev.ok, ev.detail, now_ms, out);
+}
+
+function startDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, now_ms: number, out: PlacementAction[]): void {
+  assert(g.state === "starting", "start finished outside starting");
+  if (ok) {
+    setState(g, "running", now_ms);
+    g.next_monitor_ms = now_ms + s.cfg.monitor.interval_ms;
+    return;
+  }
+  g.failures++;
+  g.last_failure = { at_ms: now_ms, action: "start", detail };
+  log(out, "start_failed", g.id, null, `${detail} (failure ${g.failures} of ${s.cfg.start_failures_max})`);
+  beginStop(g, "failed", now_ms); // cleanup: a failed start may leave parts running
+}
+
+function stopDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, now_ms: number, out: PlacementAction[]): void {
+  assert(g.state === "stopping", "stop finished outside stopping");
+  if (!ok) {
+    g.last_failure = { at_ms: now_ms, action: "stop", detail };
+    g.stop_retry_ms = now_ms + s.cfg.stop_retry_ms;
+    log(out, "stop_failed", g.id, null, `${detail}: still announced as stopping, retrying`);
+    return;
+  }
+  g.stop_retry_ms = null;
+  if (g.restart_after_stop && !s.shutting_down) {
+    // Restart in place: never announced stopped, so no peer can have claimed.
+    g.restart_after_stop = false;
+    setState(g, "starting", now_ms);
+    g.op = "start";
+    out.push({ type: "start_group", group: g.id });
+    return;
+  }
+  g.restart_after_stop = false;
+  setState(g, g.rest, now_ms);
+}
+
+function monitorDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, now_ms: number, out: PlacementAction[]): void {
+  assert(g.state === "running", "monitor finished outside running");
+  if (ok) {
+    g.next_monitor_ms = now_ms + s.cfg.monitor.interval_ms;
+    return;
+  }
+  g.last_failure = { at_ms: now_ms, action: "monitor", detail };
+  g.restarts++;
+  if (g.restarts <= s.cfg.monitor.restarts_max) {
+    log(out, "monitor_failed", g.id, null, `${detail}: restart ${g.restarts} of ${s.cfg.monitor.restarts_max}`);
+    beginStop(g, "stopped", now_ms);
+    g.restart_after_stop = true;
+    return;
+  }
+  g.failures++;
+  g.restarts = 0;
+  log(out, "gave_up", g.id, null, `${detail}: restarts exhausted, failure ${g.failures} of ${s.cfg.start_failures_max}`);
+  beginStop(g, "failed", now_ms);
+}
+
+function onAdmin(s: PlacementState, command: AdminCommand, scope: ScopeName, out: PlacementAction[]): void {
+  if (command === "standby") {
+    s.standby = scope;
+    if (scope !== "none") s.takeover = "none";
+    log(out, "standby", null, null, `standby ${scope}`);
+    return;
+  }
+  s.takeover = scope;
+  if (scope === "none") return;
+  s.standby = "none";
+  for (const g of s.groups) {
+    if (!covers(scope, g, s.cfg.self)) continue;
+    g.failures = 0;
+    g.restarts = 0;
+    g.unplaceable_logged = false;
+    if (g.state === "failed") g.state = "stopped";
+    if (g.rest === "failed") g.rest = "stopped";
+  }
+  log(out, "takeover", null, null, `takeover ${scope} requested`);
+}
+
+function onFenceDone(s: PlacementState, node: string): void {
+  const p = s.peers.get(node);
+  if (p && p.status === "dead" && p.fence === "pending") p.fence = "done";
+}
+
+// ---- decisions ----
+
+function decide(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
+  const targets = s.groups.map((g) => target(s, g));
+  stopPass(s, targets, now_ms, out);
+  claimPass(s, targets, now_ms);
+  startPass(s, now_ms, out);
+  monitorPass(s, now_ms, out);
+  notePass(s, targets, out);
+  const key = contentKey(s);
+  if (key !== s.ann_key) {
+    s.ann_key = key;
+    s.ann_seq++;
+    out.push({ type: "announce", ann_seq: s.ann_seq });
+  }
+  for (const g of s.groups) assert(g.claim_seq === null || g.claim_seq <= s.ann_seq, "claim ahead of announcement");
+  if (s.shutting_down && !s.exit_announced && s.groups.every((g) => g.op === null && isRest(g.state))) {
+    s.exit_announced = true;
+    out.push({ type: "ready_to_exit" });
+  }
+}
+
+/** Stops first, last group first: one start/stop agent at a time. */
+function stopPass(s: PlacementState, targets: (string | null)[], now_ms: number, out: PlacementAction[]): void {
+  for (let i = s.groups.length - 1; i >= 0; i--) {
+    const g = s.groups[i]!;
+    if (g.op !== null) continue;
+    const leave = g.state === "running" && targets[i] !== s.cfg.self;
+    const due = g.state === "stopping" && (g.stop_retry_ms === null || now_ms >= g.stop_retry_ms);
+    if (!leave && !due) continue;
+    if (busy(s)) return;
+    if (leave) {
+      logHandover(s, g, targets[i]!, out);
+      beginStop(g, "stopped", now_ms);
+    }
+    g.stop_retry_ms = null;
+    g.op = "stop";
+    out.push({ type: "stop_group", group: g.id });
+  }
+}
+
+function claimPass(s: PlacementState, targets: (string | null)[], now_ms: number): void {
+  s.groups.forEach((g, i) => {
+    if (g.op !== null) return;
+    if (g.claim_seq !== null && shouldWithdraw(s, g, targets[i]!)) {
+      g.claim_seq = null;
+      setState(g, g.rest, now_ms);
+    } else if (isRest(g.state) && targets[i] === s.cfg.self && mayClaim(s, g)) {
+      g.rest = g.state as "stopped" | "failed";
+      setState(g, "starting", now_ms);
+      g.claim_seq = s.ann_seq + 1; // the announcement this step produces
+    }
+  });
+}
+
+function startPass(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
+  for (const g of s.groups) {
+    if (g.op !== null || g.claim_seq === null || !claimGranted(s, g)) continue;
+    if (busy(s)) return;
+    g.claim_seq = null;
+    g.since_ms = now_ms;
+    g.op = "start";
+    if (g.last_holder !== null && g.last_holder !== s.cfg.self) log(out, "takeover", g.id, g.last_holder, `from ${g.last_holder}`);
+    out.push({ type: "start_group", group: g.id });
+  }
+}
+
+function monitorPass(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
+  for (const g of s.groups) {
+    if (g.op !== null || g.state !== "running" || g.next_monitor_ms === null || now_ms < g.next_monitor_ms) continue;
+    g.op = "monitor";
+    out.push({ type: "monitor_group", group: g.id, timeout_ms: s.cfg.monitor.timeout_ms });
+  }
+}
+
+/** Conflicts and unplaceable groups: logged once per episode. */
+function notePass(s: PlacementState, targets: (string | null)[], out: PlacementAction[]): void {
+  s.groups.forEach((g, i) => {
+    const others = [...s.peers.values()].filter((p) => p.status === "up" && peerGroup(p, g.id)?.state === "running");
+    const conflict = g.state === "running" && others.length > 0;
+    if (conflict && !g.conflict_logged) {
+      log(out, "conflict", g.id, others[0]!.name, `running on ${others[0]!.name} too: ${targets[i] ?? "nobody"} keeps it`);
+    }
+    g.conflict_logged = conflict;
+    const unplaceable = targets[i] === null && !s.shutting_down && everyoneBlocked(s, g);
+    if (unplaceable && !g.unplaceable_logged) log(out, "unplaceable", g.id, null, "blocked on every node: stays stopped");
+    g.unplaceable_logged = unplaceable;
+  });
+}
+
+function logHandover(s: PlacementState, g: GroupRun, to: string | null, out: PlacementAction[]): void {
+  if (to === null) return;
+  const failback = to === g.preferred_node && s.cfg.auto_failback !== "off";
+  log(out, failback ? "failback" : "handover", g.id, to, `stopping for ${to}`);
+}
+
+/** The stop agent itself is issued by stopPass, one start/stop agent at a time. */
+function beginStop(g: GroupRun, rest: "stopped" | "failed", now_ms: number): void {
+  g.rest = rest;
+  g.next_monitor_ms = null;
+  g.stop_retry_ms = null;
+  setState(g, "stopping", now_ms);
+}
+
+// ---- the start rule ----
+
+/** May we announce a claim on g? Every up peer shows g at rest, nobody is in init or unfenced. */
+function mayClaim(s: PlacementState, g: GroupRun): boolean {
+  if (s.shutting_down) return false;
+  for (const p of s.peers.values()) {
+    if (!peerClear(p)) return false;
+    if (p.status === "up" && !isRest(peerGroup(p, g.id)?.state ?? "stopped")) return false;
+  }
+  return true;
+}
+
+/** Has every up peer acknowledged our claim while showing g at rest? */
+function claimGranted(s: PlacementState, g: GroupRun): boolean {
+  assert(g.claim_seq !== null && g.state === "starting", "granting a claim we do not hold");
+  for (const p of s.peers.values()) {
+    if (!peerClear(p)) return false;
+    if (p.status !== "up") continue;
+    const ack = p.ann!.acks.find((k) => k.node_index === s.self_index && k.generation === s.cfg.generation);
+    if (!ack || ack.ann_seq < g.claim_seq) return false;
+    if (!isRest(peerGroup(p, g.id)?.state ?? "stopped")) return false;
+  }
+  return true;
+}
+
+function shouldWithdraw(s: PlacementState, g: GroupRun, target_node: string | null): boolean {
+  if (s.shutting_down || target_node !== s.cfg.self) return true;
+  const mine = rank(s, g, s.cfg.self);
+  for (const p of s.peers.values()) {
+    if (p.status !== "up" || !p.ann) continue;
+    const st = peerGroup(p, g.id)?.state;
+    if (st === "running" || st === "stopping") return true;
+    if (st === "starting" && rank(s, g, p.name) < mine) return true; // two claims: the better rank keeps it
+  }
+  return false;
+}
+
+/** up with an announcement, or dead (and fenced when required) */
+function peerClear(p: PeerPlacement): boolean {
+  if (p.status === "init") return false;
+  if (p.status === "up") return p.ann !== null;
+  return p.fence !== "pending";
+}
+
+function rank(s: PlacementState, g: GroupRun, node: string): number {
+  return node === g.preferred_node ? -1 : s.cfg.nodes.indexOf(node);
+}
+
+// ---- the target ----
+
+interface NodeView {
+  name: string;
+  shutting_down: boolean;
+  standby: ScopeName;
+  takeover: ScopeName;
+  state: GroupStateName;
+  failures: number;
+  blocked: boolean;
+}
+
+/** The node that should run g, from our view; null if none can. */
+export function target(s: PlacementState, g: GroupRun): string | null {
+  const views = viewsOf(s, g);
+  const usable = views.filter((v) => !v.shutting_down && !v.blocked);
+  const first = usable.filter((v) => !demoted(v, g, views));
+  const candidates = first.length > 0 ? first : usable;
+  if (candidates.length === 0) return null;
+  const preferred = candidates.find((v) => v.name === g.preferred_node);
+  if (preferred && s.cfg.auto_failback !== "off") return preferred.name;
+  const holders = candidates.filter((v) => v.state === "starting" || v.state === "running");
+  if (holders.length > 0) return (holders.find((v) => v.name === g.preferred_node) ?? holders[0]!).name;
+  return (preferred ?? candidates[0]!).name;
+}
+
+/** Self and every up peer with an announcement, in node order. */
+function viewsOf(s: PlacementState, g: GroupRun): NodeView[] {
+  const views: NodeView[] = [];
+  for (const name of s.cfg.nodes) {
+    if (name === s.cfg.self) {
+      const blocked = g.failures >= s.cfg.start_failures_max;
+      views.push({ name, shutting_down: s.shutting_down, standby: s.standby, takeover: s.takeover, state: g.state, failures: g.failures, blocked });
+      continue;
+    }
+    const p = s.peers.get(name)!;
+    if (p.status !== "up" || !p.ann) continue;
+    const pg = peerGroup(p, g.id);
+    const a = p.ann;
+    views.push({
+      name,
+      shutting_down: a.shutting_down,
+      standby: a.standby,
+      takeover: a.takeover,
+      state: pg?.state ?? "stopped",
+      failures: pg?.failures ?? 0,
+      blocked: pg?.blocked ?? false,
+    });
+  }
+  return views;
+}
+
+function demoted(v: NodeView, g: GroupRun, views: NodeView[]): boolean {
+  if (v.failures > 0 || covers(v.standby, g, v.name)) return true;
+  return views.some((o) => o.name !== v.name && covers(o.takeover, g, o.name));
+}
+
+/** Heartbeat's scopes, relative to `node`: local = groups it is the preferred node of. */
+function covers(scope: ScopeName, g: { preferred_node: string }, node: string): boolean {
+  if (scope === "all") return true;
+  if (scope === "local") return g.preferred_node === node;
+  if (scope === "foreign") return g.preferred_node !== node;
+  return false;
+}
+
+function everyoneBlocked(s: PlacementState, g: GroupRun): boolean {
+  return viewsOf(s, g).every((v) => v.blocked);
+}
+
+// ---- helpers ----
+
+function busy(s: PlacementState): boolean {
+  return s.groups.some((g) => g.op === "start" || g.op === "stop");
+}
+
+function isRest(state: GroupStateName): boolean {
+  return state === "stopped" || state === "failed";
+}
+
+function peerGroup(p: PeerPlacement, id: string) {
+  return p.ann?.groups.find((x) => x.id === id);
+}
+
+function setState(g: GroupRun, state: GroupStateName, now_ms: number): void {
+  if (g.state !== state) g.since_ms = now_ms;
+  g.state = state;
+}
+
+/** The announcement without acks: a change bumps ann_seq. */
+function contentKey(s: PlacementState): string {
+  const a = announcement(s);
+  return JSON.stringify([a.shutting_down, a.standby, a.takeover, a.groups]);
+}
+
+function log(out: PlacementAction[], event: LogEvent, group: string | null, node: string | null, detail: string): void {
+  out.push({ type: "log", event, group, node, detail });
+}
+
+function assert(cond: boolean, msg: string): asserts cond {
+  if (!cond) throw new Error(`placement: ${msg}`);
+}
+
+// ---- status ----
+
+export interface GroupStatus {
+  id: string;
+  /** the node running (or starting) it, by announcements; null if none */
+  holder: string | null;
+  holders: string[];
+  target: string | null;
+  state: GroupStateName;
+  since_ms: number;
+  failures: number;
+  blocked: boolean;
+  last_failure: { at_ms: number; action: AgentOp; detail: string } | null;
+}
+
+export function statusView(s: PlacementState): GroupStatus[] {
+  return s.groups.map((g) => {
+    const holders = viewsOf(s, g)
+      .filter((v) => v.state === "running" || v.state === "starting")
+      .map((v) => v.name);
+    return {
+      id: g.id,
+      holder: holders[0] ?? null,
+      holders,
+      target: target(s, g),
+      state: g.state,
+      since_ms: g.since_ms,
+      failures: g.failures,
+      blocked: g.failures >= s.cfg.start_failures_max,
+      last_failure: g.last_failure,
+    };
+  });
+}

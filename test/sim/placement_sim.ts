@@ -1,0 +1,525 @@
+// A deterministic simulator of failover (VOPR style): each node runs the real
+// membership and placement cores on a drifting virtual clock; heartbeats carry
+// the placement announcement encoded by the real body codec over lossy,
+// delayed, duplicating, partitionable links. Agents take random time and
+// fail, hang (until their timeout) or report monitor failures on demand.
+// Faults: power-off crashes (resources die), daemon crashes (resources
+// survive until the next incarnation's boot cleanup, or a fence), graceful
+// stops, restarts, admin standby/takeover, symmetric and one-way partitions.
+// Every rate derives from one seed, so a failing seed replays exactly.
+//
+// Invariants:
+//   1. a start never overlaps a live resource on another node, unless the
+//      starter has declared that node dead; with fencing_required, never.
+//   2. after the heal (no faults, no loss, every node up), within a bound
+//      every group that some up node may run is running on exactly one node,
+//      and on its preferred node when auto_failback says so.
+//   3. no core throws; queues and action lists stay bounded.
+import { decodeBody, encodeBody } from "../../src/core/body.ts";
+import * as membership from "../../src/core/membership.ts";
+import type { MembershipAction, MembershipEvent, MembershipState } from "../../src/core/membership.ts";
+import * as placement from "../../src/core/placement.ts";
+import type { AutoFailback, PlacementAction, PlacementEvent, PlacementState } from "../../src/core/placement.ts";
+import type { ScopeName } from "../../src/core/body.ts";
+import { Prng } from "./prng.ts";
+
+export interface PlacementSwarm {
+  nodes: number;
+  links: number;
+  groups: number;
+  keepalive_ms: number;
+  deadtime_ms: number;
+  initdead_ms: number;
+  duration_ms: number;
+  loss_probability: number;
+  duplicate_probability: number;
+  one_way_delay_max_ms: number;
+  fault_interval_ms: number;
+  drift_ppm_max: number;
+  auto_failback: AutoFailback;
+  fencing_required: boolean;
+  fence_delay_ms: number;
+  start_failures_max: number;
+  monitor_interval_ms: number;
+  restarts_max: number;
+  agent_ms_max: number;
+  agent_timeout_ms: number;
+  start_fail_probability: number;
+  stop_fail_probability: number;
+  monitor_fail_probability: number;
+  hang_probability: number;
+}
+
+export function placementSwarm(seed: number): PlacementSwarm {
+  const r = new Prng(seed ^ 0x91ace);
+  const keepalive_ms = r.pick([10, 50, 100, 1000]);
+  const deadtime_ms = keepalive_ms * r.int(3, 8);
+  const agent_ms_max = r.pick([1, keepalive_ms, deadtime_ms]);
+  return {
+    nodes: r.pick([2, 2, 2, 3]),
+    links: r.int(1, 2),
+    groups: r.int(1, 4),
+    keepalive_ms,
+    deadtime_ms,
+    initdead_ms: deadtime_ms * r.int(1, 3),
+    duration_ms: keepalive_ms * r.int(200, 600),
+    loss_probability: r.pick([0, 0.01, 0.1, 0.3]),
+    duplicate_probability: r.pick([0, 0.05]),
+    one_way_delay_max_ms: r.int(0, Math.floor(keepalive_ms / 2)),
+    fault_interval_ms: deadtime_ms * r.int(2, 20),
+    drift_ppm_max: r.pick([0, 100, 1000]),
+    auto_failback: r.pick(["on", "off", "legacy"] as const),
+    fencing_required: r.chance(0.3),
+    fence_delay_ms: r.int(0, deadtime_ms),
+    start_failures_max: r.int(1, 3),
+    monitor_interval_ms: keepalive_ms * r.int(2, 20),
+    restarts_max: r.int(0, 2),
+    agent_ms_max,
+    agent_timeout_ms: agent_ms_max * 2 + keepalive_ms,
+    start_fail_probability: r.pick([0, 0.05, 0.3]),
+    stop_fail_probability: r.pick([0, 0.02, 0.2]),
+    monitor_fail_probability: r.pick([0, 0.02, 0.1]),
+    hang_probability: r.pick([0, 0.02]),
+  };
+}
+
+type AgentOp = placement.AgentOp;
+type SimEvent =
+  | { kind: "wake"; node: number; token: number }
+  | { kind: "deliver"; node: number; from: number; link: number; frame: Frame }
+  | { kind: "agent"; node: number; incarnation: number; group: number; op: AgentOp; ok: boolean; detail: string }
+  | { kind: "fence"; requester: number; incarnation: number; target: number }
+  | { kind: "fault" }
+  | { kind: "converge" };
+
+interface Frame {
+  kind: "heartbeat" | "leave";
+  generation: number;
+  seq: number;
+  body: Uint8Array;
+}
+
+interface Item {
+  at: number;
+  order: number;
+  rank: number;
+  ev: SimEvent;
+}
+
+/** Binary heap by (time, deliveries first, insertion order); bounded. */
+class Queue {
+  private h: Item[] = [];
+  private order = 0;
+  constructor(private readonly size_max: number) {}
+  get size(): number {
+    return this.h.length;
+  }
+  push(at: number, ev: SimEvent): void {
+    if (this.h.length >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
+    const h = this.h;
+    h.push({ at, order: this.order++, rank: ev.kind === "deliver" ? 0 : 1, ev });
+    for (let i = h.length - 1; i > 0; ) {
+      const p = (i - 1) >> 1;
+      if (!before(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+  pop(): Item | undefined {
+    const h = this.h;
+    const top = h[0];
+    const last = h.pop();
+    if (h.length > 0 && last) {
+      h[0] = last;
+      for (let i = 0; ; ) {
+        const l = 2 * i + 1;
+        let m = i;
+        if (l < h.length && before(h[l]!, h[m]!)) m = l;
+        if (l + 1 < h.length && before(h[l + 1]!, h[m]!)) m = l + 1;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+}
+
+function before(a: Item, b: Item): boolean {
+  if (a.at !== b.at) return a.at < b.at;
+  if (a.rank !== b.rank) return a.rank < b.rank;
+  return a.order < b.order;
+}
+
+interface SimNode {
+  name: string;
+  up: boolean;
+  incarnation: number;
+  generation: number;
+  mem: MembershipState | null;
+  pl: PlacementState | null;
+  offset_ms: number;
+  drift: number;
+  wake_token: number;
+  /** ground truth: the resource may be active (set at start, cleared by a successful stop or power-off) */
+  active: boolean[];
+}
+
+export interface PlacementResult {
+  seed: number;
+  options: PlacementSwarm;
+  violations: string[];
+  events: number;
+  simulated_ms: number;
+  faults: Record<string, number>;
+  logs: Record<string, number>;
+  starts: number;
+}
+
+export type PlacementStepFn = typeof placement.step;
+
+const events_max = 3_000_000;
+const queue_size_max = 100_000;
+
+export function runPlacementSeed(
+  seed: number,
+  opts: Partial<PlacementSwarm> = {},
+  step_fn: PlacementStepFn = placement.step,
+): PlacementResult {
+  const o = { ...placementSwarm(seed), ...opts };
+  const r = new Prng(seed);
+  const q = new Queue(queue_size_max);
+  const violations: string[] = [];
+  const faults: Record<string, number> = {};
+  const logs: Record<string, number> = {};
+  const names = Array.from({ length: o.nodes }, (_, i) => `n${i}`);
+  const link_names = Array.from({ length: o.links }, (_, i) => `l${i}`);
+  const groups = Array.from({ length: o.groups }, (_, i) => ({ id: `g${i}`, preferred_node: names[r.int(0, o.nodes - 1)]! }));
+  const cut = link_names.map(() => new Array<boolean>(o.nodes * o.nodes).fill(false));
+  const delay_max = o.one_way_delay_max_ms;
+  const per_group_ms = o.agent_timeout_ms * 2 + o.keepalive_ms * 6 + delay_max * 4;
+  const converge_at = o.duration_ms + o.initdead_ms + o.deadtime_ms * 2 + o.fence_delay_ms + (3 * o.groups + 3) * per_group_ms;
+  let now = 0;
+  let healed = false;
+  let starts = 0;
+
+  const nodes: SimNode[] = names.map((name) => ({
+    name,
+    up: false,
+    incarnation: 0,
+    generation: r.int(1, 1000),
+    mem: null,
+    pl: null,
+    offset_ms: r.int(0, 1_000_000),
+    drift: (r.next() * 2 - 1) * o.drift_ppm_max * 1e-6,
+    wake_token: 0,
+    active: groups.map(() => false),
+  }));
+  const local = (n: SimNode) => n.offset_ms + now * (1 + n.drift);
+  const fail = (msg: string) => {
+    if (violations.length < 20) violations.push(`t=${now.toFixed(3)}ms ${msg}`);
+  };
+
+  function boot(i: number): void {
+    const n = nodes[i]!;
+    n.up = true;
+    n.incarnation++;
+    n.generation += r.int(1, 3);
+    const t = local(n);
+    n.mem = membership.initialState(
+      {
+        self: n.name,
+        nodes: names,
+        links: link_names,
+        generation: n.generation,
+        keepalive_ms: o.keepalive_ms,
+        warntime_ms: o.deadtime_ms,
+        deadtime_ms: o.deadtime_ms,
+        initdead_ms: o.initdead_ms,
+      },
+      t,
+    );
+    n.pl = placement.initialState(
+      {
+        self: n.name,
+        nodes: names,
+        generation: n.generation,
+        groups,
+        auto_failback: o.auto_failback,
+        start_failures_max: o.start_failures_max,
+        monitor: { interval_ms: o.monitor_interval_ms, timeout_ms: o.agent_timeout_ms, restarts_max: o.restarts_max },
+        stop_retry_ms: o.keepalive_ms * 2,
+        fencing_required: o.fencing_required,
+      },
+      t,
+    );
+    plApply(i, { type: "tick" });
+    memApply(i, { type: "tick" });
+  }
+
+  /** power off: resources die with the node */
+  function powerOff(i: number): void {
+    daemonGone(i);
+    nodes[i]!.active.fill(false);
+  }
+
+  /** the daemon is gone; resources it started stay active */
+  function daemonGone(i: number): void {
+    const n = nodes[i]!;
+    n.up = false;
+    n.mem = null;
+    n.pl = null;
+    n.wake_token++;
+  }
+
+  function memApply(i: number, ev: MembershipEvent): MembershipAction[] {
+    const n = nodes[i]!;
+    if (!n.mem) return [];
+    let acts: MembershipAction[];
+    try {
+      acts = membership.step(n.mem, ev, local(n));
+    } catch (e) {
+      fail(`${n.name} membership threw: ${(e as Error).stack}`);
+      powerOff(i);
+      return [];
+    }
+    for (const a of acts) {
+      if (a.type === "send") send(i, a.kind, a.seq);
+      else if (a.type === "node_up") plApply(i, { type: "node_up", node: a.node, generation: a.generation });
+      else if (a.type === "node_dead") plApply(i, { type: "node_dead", node: a.node, reason: a.reason });
+    }
+    schedule(i);
+    return acts;
+  }
+
+  function plApply(i: number, ev: PlacementEvent): void {
+    const n = nodes[i]!;
+    if (!n.pl) return;
+    let acts: PlacementAction[];
+    try {
+      acts = step_fn(n.pl, ev, local(n));
+    } catch (e) {
+      fail(`${n.name} placement threw on ${ev.type}: ${(e as Error).stack}`);
+      powerOff(i);
+      return;
+    }
+    for (const a of acts) {
+      if (!nodes[i]!.pl) return; // exited mid-list
+      plAct(i, a);
+    }
+    schedule(i);
+  }
+
+  function plAct(i: number, a: PlacementAction): void {
+    const n = nodes[i]!;
+    if (a.type === "start_group") {
+      const g = groupIndex(a.group);
+      checkStart(i, g);
+      starts++;
+      n.active[g] = true;
+      agent(i, g, "start");
+    } else if (a.type === "stop_group") agent(i, groupIndex(a.group), "stop");
+    else if (a.type === "monitor_group") agent(i, groupIndex(a.group), "monitor");
+    else if (a.type === "fence_node") {
+      if (!o.fencing_required) fail(`${n.name} asked to fence ${a.node} without fencing_required`);
+      q.push(now + o.fence_delay_ms, { kind: "fence", requester: i, incarnation: n.incarnation, target: names.indexOf(a.node) });
+    } else if (a.type === "log") logs[a.event] = (logs[a.event] ?? 0) + 1;
+    else if (a.type === "ready_to_exit") {
+      const held = groups.filter((_, g) => n.active[g]).map((g) => g.id);
+      if (held.length > 0) fail(`${n.name} ready to exit while ${held.join(",")} active`);
+      memApply(i, { type: "shutdown" }); // says goodbye
+      daemonGone(i);
+    }
+  }
+
+  /** Invariant 1, judged on ground truth at the instant a start begins. */
+  function checkStart(i: number, g: number): void {
+    const n = nodes[i]!;
+    if (n.active[g]) fail(`${n.name} starts g${g} which is still active here`);
+    for (let j = 0; j < nodes.length; j++) {
+      if (j === i || !nodes[j]!.active[g]) continue;
+      const view = n.pl!.peers.get(names[j]!)!;
+      if (o.fencing_required) fail(`${n.name} starts g${g} while active on ${names[j]} (fencing mode; view ${view.status}/${view.fence})`);
+      else if (view.status !== "dead") fail(`${n.name} starts g${g} while active on ${names[j]}, which it sees ${view.status}`);
+    }
+  }
+
+  function agent(i: number, g: number, op: AgentOp): void {
+    const n = nodes[i]!;
+    const lossy = !healed;
+    let ms = r.next() * o.agent_ms_max;
+    let ok = true;
+    let detail = "ok";
+    if (lossy && r.chance(o.hang_probability)) {
+      ms = o.agent_timeout_ms;
+      ok = false;
+      detail = "timeout";
+    } else if (lossy && op === "start" && r.chance(o.start_fail_probability)) [ok, detail] = [false, "exit 1"];
+    else if (lossy && op === "stop" && r.chance(o.stop_fail_probability)) [ok, detail] = [false, "exit 1"];
+    else if (lossy && op === "monitor" && r.chance(o.monitor_fail_probability)) [ok, detail] = [false, "not running"];
+    q.push(now + ms, { kind: "agent", node: i, incarnation: n.incarnation, group: g, op, ok, detail });
+  }
+
+  function send(from: number, kind: "heartbeat" | "leave", seq: number): void {
+    const n = nodes[from]!;
+    const body = kind === "heartbeat" && n.pl ? encodeBody(placement.announcement(n.pl)) : new Uint8Array();
+    const frame: Frame = { kind, generation: n.generation, seq, body };
+    for (let l = 0; l < o.links; l++) {
+      for (let to = 0; to < nodes.length; to++) {
+        if (to === from || cut[l]![from * o.nodes + to]) continue;
+        const copies = !healed && r.chance(o.duplicate_probability) ? 2 : 1;
+        for (let c = 0; c < copies; c++) {
+          if (!healed && r.chance(o.loss_probability)) continue;
+          q.push(now + r.next() * delay_max, { kind: "deliver", node: to, from, link: l, frame });
+        }
+      }
+    }
+  }
+
+  function deliver(ev: Extract<SimEvent, { kind: "deliver" }>): void {
+    const n = nodes[ev.node]!;
+    if (!n.mem) return;
+    const from = names[ev.from]!;
+    const before = n.mem.peers.get(from)!;
+    const was = { generation: before.generation, seq_max: before.seq_max };
+    memApply(ev.node, { type: "frame", kind: ev.frame.kind, from, link: link_names[ev.link]!, generation: ev.frame.generation, seq: ev.frame.seq });
+    const after = n.mem?.peers.get(from);
+    // Only a frame newer than any seen from this incarnation carries news:
+    // an older copy on another link must not roll the announcement back.
+    const newer = after && after.seq_max === ev.frame.seq && (was.generation !== after.generation || was.seq_max < ev.frame.seq);
+    if (!newer || ev.frame.kind !== "heartbeat" || after.state !== "up") return;
+    const d = decodeBody(ev.frame.body);
+    if (!d.ok) return fail(`${n.name} could not decode ${from}'s body: ${d.reason}`);
+    plApply(ev.node, { type: "peer_state", node: from, announcement: d.value });
+  }
+
+  function schedule(i: number): void {
+    const n = nodes[i]!;
+    if (!n.mem || !n.pl) return;
+    const deadline = Math.min(membership.nextDeadline(n.mem), placement.nextDeadline(n.pl));
+    if (!Number.isFinite(deadline)) return;
+    const wait = Math.max(0, deadline - local(n));
+    q.push(now + wait / (1 + n.drift) + 1e-9, { kind: "wake", node: i, token: ++n.wake_token });
+  }
+
+  function fence(ev: Extract<SimEvent, { kind: "fence" }>): void {
+    const req = nodes[ev.requester]!;
+    if (!req.up || req.incarnation !== ev.incarnation) return; // a dead requester fences nobody
+    if (nodes[ev.target]!.up || nodes[ev.target]!.active.some((x) => x)) faults.fenced = (faults.fenced ?? 0) + 1;
+    powerOff(ev.target);
+    plApply(ev.requester, { type: "fence_done", node: names[ev.target]! });
+  }
+
+  function fault(): void {
+    const i = r.int(0, nodes.length - 1);
+    const n = nodes[i]!;
+    const kind = r.pick(["crash", "daemon_crash", "stop", "restart", "restart", "partition", "oneway", "heal", "standby", "takeover"] as const);
+    faults[kind] = (faults[kind] ?? 0) + 1;
+    if (kind === "crash" && n.up) powerOff(i);
+    else if (kind === "daemon_crash" && n.up) daemonGone(i);
+    else if (kind === "stop" && n.up) plApply(i, { type: "shutdown" });
+    else if (kind === "restart" && !n.up) boot(i);
+    else if (kind === "partition" || kind === "oneway") {
+      const l = r.int(0, o.links - 1);
+      for (let j = 0; j < nodes.length; j++) {
+        if (j === i) continue;
+        cut[l]![i * o.nodes + j] = true;
+        if (kind === "partition") cut[l]![j * o.nodes + i] = true;
+      }
+    } else if (kind === "heal") for (const c of cut) c.fill(false);
+    else if ((kind === "standby" || kind === "takeover") && n.up) {
+      const scope = r.pick(["none", "all", "local", "foreign"] as ScopeName[]);
+      plApply(i, { type: "admin", command: kind, scope });
+    }
+  }
+
+  function healAll(): void {
+    healed = true;
+    for (const c of cut) c.fill(false);
+    for (let i = 0; i < nodes.length; i++) if (!nodes[i]!.up) boot(i);
+  }
+
+  /** Invariant 2: one runner per runnable group, the preferred one when failback says so. */
+  function checkConverged(): void {
+    groups.forEach((grp, g) => {
+      const live = nodes.filter((n) => n.up && n.pl && !n.pl.shutting_down);
+      const runnable = live.some((n) => n.pl!.groups[g]!.failures < o.start_failures_max);
+      const runners = nodes.filter((n) => n.active[g]);
+      const running = runners.filter((n) => n.pl?.groups[g]!.state === "running");
+      if (!runnable) {
+        if (runners.length > 0) fail(`unrunnable ${grp.id} active on ${runners.map((n) => n.name)}`);
+        return;
+      }
+      if (runners.length !== 1 || running.length !== 1) {
+        const states = nodes.map((n) => `${n.name}:${n.up ? n.pl?.groups[g]!.state : "down"}${n.active[g] ? "*" : ""}`);
+        return fail(`no convergence: ${grp.id} active on [${runners.map((n) => n.name)}] (${states.join(" ")})`);
+      }
+      const want = failbackTarget(g, live);
+      if (want && running[0]!.name !== want) fail(`no failback: ${grp.id} runs on ${running[0]!.name}, preferred ${want} is eligible`);
+    });
+  }
+
+  /** The preferred node, when auto_failback on and nothing demotes it (an oracle independent of target()). */
+  function failbackTarget(g: number, live: SimNode[]): string | null {
+    if (o.auto_failback === "off") return null;
+    const pref = live.find((n) => n.name === groups[g]!.preferred_node);
+    if (!pref) return null;
+    const preferred = groups[g]!.preferred_node;
+    const covers = (scope: ScopeName, node: string) =>
+      scope === "all" || (scope === "local" && preferred === node) || (scope === "foreign" && preferred !== node);
+    const pg = pref.pl!.groups[g]!;
+    if (pg.failures > 0 || covers(pref.pl!.standby, pref.name)) return null;
+    if (live.some((n) => n !== pref && covers(n.pl!.takeover, n.name))) return null;
+    return pref.name;
+  }
+
+  function groupIndex(id: string): number {
+    const g = groups.findIndex((x) => x.id === id);
+    if (g < 0) throw new Error(`unknown group ${id}`);
+    return g;
+  }
+
+  for (let i = 0; i < nodes.length; i++) if (i === 0 || r.chance(0.8)) boot(i);
+  for (let t = r.next() * o.fault_interval_ms; t < o.duration_ms; t += r.next() * 2 * o.fault_interval_ms) q.push(t, { kind: "fault" });
+  q.push(converge_at, { kind: "converge" });
+  let heal_done = false;
+  let events = 0;
+  for (;;) {
+    const item = q.pop();
+    if (!item) break;
+    if (!heal_done && item.at >= o.duration_ms) {
+      now = o.duration_ms;
+      heal_done = true;
+      healAll();
+      q.push(item.at, item.ev);
+      continue;
+    }
+    if (++events > events_max) {
+      fail("event budget exhausted (livelock?)");
+      break;
+    }
+    now = item.at;
+    const ev = item.ev;
+    if (ev.kind === "converge") {
+      checkConverged();
+      break;
+    }
+    if (ev.kind === "fault") fault();
+    else if (ev.kind === "fence") fence(ev);
+    else if (ev.kind === "deliver") deliver(ev);
+    else if (ev.kind === "wake") {
+      if (ev.token === nodes[ev.node]!.wake_token) {
+        plApply(ev.node, { type: "tick" });
+        memApply(ev.node, { type: "tick" });
+      }
+    } else if (ev.kind === "agent") agentDone(ev);
+  }
+  return { seed, options: o, violations, events, simulated_ms: now, faults, logs, starts };
+
+  function agentDone(ev: Extract<SimEvent, { kind: "agent" }>): void {
+    const n = nodes[ev.node]!;
+    if (!n.up || n.incarnation !== ev.incarnation) return; // its daemon is gone
+    if (ev.op === "stop" && ev.ok) n.active[ev.group] = false;
+    plApply(ev.node, { type: "agent_done", group: groups[ev.group]!.id, action: ev.op, ok: ev.ok, detail: ev.detail });
+  }
+}
