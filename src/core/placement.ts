@@ -321,10 +321,15 @@ function onNodeUp(s: PlacementState, node: string, generation: number): void {
 function onNodeDead(s: PlacementState, node: string, reason: DeadReason, out: PlacementAction[]): void {
   const p = s.peers.get(node);
   if (!p || p.status === "dead") return;
-  p.status = "dead";
   p.ann = null;
-  // left: it stopped everything before saying goodbye; restarted: the new
-  // incarnation stops whatever the old one left (boot cleanup).
+  // restarted: alive in a new incarnation, whose boot cleanup stops what the
+  // old one left; it holds everything until its first announcement says so.
+  if (reason === "restarted") {
+    p.status = "init";
+    return;
+  }
+  p.status = "dead";
+  // left: it stopped everything before saying goodbye.
   if (s.cfg.fencing_required && reason === "deadtime") {
     p.fence = "pending";
     out.push({ type: "fence_node", node });
@@ -385,7 +390,9 @@ function stopDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, n
     return;
   }
   g.stop_retry_ms = null;
-  if (g.restart_after_stop && !s.shutting_down) {
+  // Not while a peer we see up holds g too (a partition healed into a
+  // conflict): then it is an ordinary stop, and the target rule decides.
+  if (g.restart_after_stop && !s.shutting_down && !heldByPeer(s, g)) {
     // Restart in place: never announced stopped, so no peer can have claimed.
     g.restart_after_stop = false;
     setState(g, "starting", now_ms);
@@ -665,6 +672,10 @@ function everyoneBlocked(s: PlacementState, g: GroupRun): boolean {
 }
 
 // ---- helpers ----
+
+function heldByPeer(s: PlacementState, g: GroupRun): boolean {
+  return [...s.peers.values()].some((p) => p.status === "up" && !isRest(peerGroup(p, g.id)?.state ?? "stopped"));
+}
 
 function busy(s: PlacementState): boolean {
   return s.groups.some((g) => g.op === "start" || g.op === "stop");

@@ -185,6 +185,7 @@ export function runPlacementSeed(
   seed: number,
   opts: Partial<PlacementSwarm> = {},
   step_fn: PlacementStepFn = placement.step,
+  trace: ((line: string) => void) | null = null,
 ): PlacementResult {
   const o = { ...placementSwarm(seed), ...opts };
   const r = new Prng(seed);
@@ -202,6 +203,7 @@ export function runPlacementSeed(
   let now = 0;
   let healed = false;
   let starts = 0;
+  let restarting: { node: number; group: number } | null = null;
 
   const nodes: SimNode[] = names.map((name) => ({
     name,
@@ -303,6 +305,10 @@ export function runPlacementSeed(
       powerOff(i);
       return;
     }
+    if (trace) {
+      const shown = acts.filter((a) => a.type !== "announce" && a.type !== "monitor_group");
+      if (ev.type !== "tick" || shown.length > 0) trace(`${now.toFixed(3)} ${n.name} ${JSON.stringify(ev).slice(0, 300)} -> ${JSON.stringify(shown)}`);
+    }
     for (const a of acts) {
       if (!nodes[i]!.pl) return; // exited mid-list
       plAct(i, a);
@@ -332,10 +338,16 @@ export function runPlacementSeed(
     }
   }
 
-  /** Invariant 1, judged on ground truth at the instant a start begins. */
+  /**
+   * Invariant 1, judged on ground truth at the instant a start begins. A
+   * restart in place (stop then start, never announced stopped) continues a
+   * hold: an overlap it meets was opened by the other node's start, which
+   * was judged then.
+   */
   function checkStart(i: number, g: number): void {
     const n = nodes[i]!;
     if (n.active[g]) fail(`${n.name} starts g${g} which is still active here`);
+    if (restarting?.node === i && restarting.group === g && !o.fencing_required) return;
     for (let j = 0; j < nodes.length; j++) {
       if (j === i || !nodes[j]!.active[g]) continue;
       const view = n.pl!.peers.get(names[j]!)!;
@@ -415,6 +427,7 @@ export function runPlacementSeed(
     const n = nodes[i]!;
     const kind = r.pick(["crash", "daemon_crash", "stop", "restart", "restart", "partition", "oneway", "heal", "standby", "takeover"] as const);
     faults[kind] = (faults[kind] ?? 0) + 1;
+    trace?.(`${now.toFixed(3)} FAULT ${kind} ${n.name}`);
     if (kind === "crash" && n.up) powerOff(i);
     else if (kind === "daemon_crash" && n.up) daemonGone(i);
     else if (kind === "stop" && n.up) plApply(i, { type: "shutdown" });
@@ -517,9 +530,15 @@ export function runPlacementSeed(
   return { seed, options: o, violations, events, simulated_ms: now, faults, logs, starts };
 
   function agentDone(ev: Extract<SimEvent, { kind: "agent" }>): void {
+    agentDoneInner(ev);
+    restarting = null;
+  }
+
+  function agentDoneInner(ev: Extract<SimEvent, { kind: "agent" }>): void {
     const n = nodes[ev.node]!;
     if (!n.up || n.incarnation !== ev.incarnation) return; // its daemon is gone
     if (ev.op === "stop" && ev.ok) n.active[ev.group] = false;
+    restarting = ev.op === "stop" && ev.ok ? { node: ev.node, group: ev.group } : null;
     plApply(ev.node, { type: "agent_done", group: groups[ev.group]!.id, action: ev.op, ok: ev.ok, detail: ev.detail });
   }
 }
