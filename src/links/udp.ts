@@ -43,6 +43,8 @@ export interface UdpOptions {
 
 /** Socket errors are logged at most this often per socket (the rest counted). */
 const error_log_interval_ms = 10_000;
+/** Interface addresses are re-read at most this often (a netlink dump each time). */
+const iface_cache_ms = 1_000;
 /** How often a link whose interface is missing looks for it again. */
 const iface_retry_interval_ms = 5_000;
 
@@ -81,8 +83,14 @@ export class UdpTransport {
     return t;
   }
 
+  private iface_cache: { at_ms: number; value: Interfaces } | null = null;
+
   ifaces(): Interfaces {
-    return (this.opts.interfaces ?? networkInterfaces)();
+    const now = performance.now();
+    if (!this.iface_cache || now - this.iface_cache.at_ms >= iface_cache_ms) {
+      this.iface_cache = { at_ms: now, value: (this.opts.interfaces ?? networkInterfaces)() };
+    }
+    return this.iface_cache.value;
   }
 
   private async add(spec: LinkSpec, dual_ports: Set<number>): Promise<void> {
@@ -138,6 +146,7 @@ export class UdpTransport {
   }
 
   private bySubnet(rs: RecvSocket, src: string): UdpLink | undefined {
+    if (!this.links.some((l) => l.recv === rs && l.spec.kind !== "ucast")) return undefined;
     const ifs = this.ifaces();
     for (const l of this.links) {
       if (l.recv !== rs || l.spec.kind === "ucast") continue;
