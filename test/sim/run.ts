@@ -1,7 +1,9 @@
-// Simulator command: `bun test/sim/run.ts [--seeds N] [--from S] [--seed S]`.
+// Simulator command: `bun test/sim/run.ts [--placement] [--seeds N] [--from S] [--seed S]`.
+// --placement runs the failover simulator (membership + placement) instead.
 // Runs many seeds, prints a summary table, and for a failure the exact seed
 // to replay ("reproduce with --seed=S"). Exit 1 on any violation.
 import { runSeed } from "./cluster.ts";
+import { runPlacement } from "./placement_run.ts";
 
 function arg(name: string): number | null {
   const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
@@ -19,6 +21,7 @@ function arg(name: string): number | null {
 const one = arg("seed");
 const from = one ?? arg("from") ?? 1;
 const count = one !== null ? 1 : (arg("seeds") ?? 1000);
+if (process.argv.includes("--placement")) process.exit(runPlacement(from, count, process.argv.includes("--trace")));
 const t0 = performance.now();
 let failed = 0;
 let sim_ms = 0;

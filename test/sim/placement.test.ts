@@ -1,0 +1,103 @@
+// Failover simulation: membership + placement under a seeded swarm of faults.
+// `bun test/sim/run.ts --placement --seeds 10000` runs thousands.
+import { describe, expect, test } from "bun:test";
+import * as placement from "../../src/core/placement.ts";
+import { type PlacementStepFn, runPlacementSeed } from "./placement_sim.ts";
+
+const seeds_default = Number(process.env.SIM_SEEDS ?? 300);
+
+describe("placement simulator", () => {
+  test(`${seeds_default} seeds hold every invariant`, () => {
+    const failures: string[] = [];
+    for (let seed = 1; seed <= seeds_default; seed++) {
+      const r = runPlacementSeed(seed);
+      if (r.violations.length > 0) {
+        failures.push(`seed=${seed}: ${r.violations[0]} (replay: bun test/sim/run.ts --placement --seed=${seed})`);
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+
+  test("a seed replays exactly", () => {
+    expect(runPlacementSeed(41)).toEqual(runPlacementSeed(41));
+  });
+
+  test("fencing mode holds too", () => {
+    const failures: string[] = [];
+    for (let seed = 1; seed <= 60; seed++) {
+      const r = runPlacementSeed(seed, { fencing_required: true });
+      if (r.violations.length > 0) failures.push(`seed=${seed}: ${r.violations[0]}`);
+    }
+    expect(failures).toEqual([]);
+  }, 60_000);
+
+  // The simulator must be able to fail: broken cores are caught.
+  test("catches a core that starts without waiting for the peer's stop", () => {
+    const eager: PlacementStepFn = (s, ev, now) => {
+      const out = placement.step(s, ev, now);
+      for (const g of s.groups) {
+        const idle = g.op === null && (g.state === "stopped" || g.state === "failed" || g.claim_seq !== null);
+        if (!idle || s.shutting_down || placement.target(s, g) !== s.cfg.self) continue;
+        g.claim_seq = null;
+        g.state = "starting";
+        g.op = "start";
+        out.push({ type: "start_group", group: g.id });
+      }
+      return out;
+    };
+    const caught = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].some((seed) =>
+      runPlacementSeed(seed, { fencing_required: false }, eager).violations.some((v) => v.includes("which it sees up")),
+    );
+    expect(caught).toBe(true);
+  });
+
+  test("catches a core that never fails back with auto_failback on", () => {
+    const sticky: PlacementStepFn = (s, ev, now) => {
+      s.cfg.auto_failback = "off";
+      return placement.step(s, ev, now);
+    };
+    const caught = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10].some((seed) =>
+      runPlacementSeed(seed, { auto_failback: "on" }, sticky).violations.some((v) => v.includes("no failback")),
+    );
+    expect(caught).toBe(true);
+  });
+
+  test("catches a core that starts on its claim without the peers' acks", () => {
+    // Both nodes decide from views of different age (e.g. a takeover crossing
+    // a standby): without the ack round they start together. Seeds found by
+    // scanning 1..300 with this mutant.
+    const unacked: PlacementStepFn = (s, ev, now) => {
+      const out = placement.step(s, ev, now);
+      for (const g of s.groups) {
+        if (g.claim_seq === null || g.op !== null || s.groups.some((x) => x.op === "start" || x.op === "stop")) continue;
+        g.claim_seq = null;
+        g.op = "start";
+        out.push({ type: "start_group", group: g.id });
+      }
+      return out;
+    };
+    const caught = [29, 253].some((seed) =>
+      runPlacementSeed(seed, { fencing_required: false }, unacked).violations.some((v) => v.includes("which it sees up")),
+    );
+    expect(caught).toBe(true);
+  });
+
+  test("catches a core that ignores fencing", () => {
+    const reckless: PlacementStepFn = (s, ev, now) => {
+      if (ev.type === "tick") for (const p of s.peers.values()) if (p.fence === "pending") p.fence = "done";
+      return placement.step(s, ev, now);
+    };
+    const caught = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].some((seed) =>
+      runPlacementSeed(seed, { fencing_required: true }, reckless).violations.some((v) =>
+        v.includes("fencing mode"),
+      ),
+    );
+    expect(caught).toBe(true);
+  });
+
+  test("catches a core that never starts (liveness)", () => {
+    const idle: PlacementStepFn = (s, ev, now) => placement.step(s, ev, now).filter((a) => a.type !== "start_group");
+    const r = runPlacementSeed(5, {}, idle);
+    expect(r.violations.some((v) => v.includes("no convergence"))).toBe(true);
+  });
+});
