@@ -10,7 +10,9 @@
 //
 // Invariants:
 //   1. a start never overlaps a live resource on another node, unless the
-//      starter has declared that node dead; with fencing_required, never.
+//      starter has declared that node dead (or that node's start declared
+//      the starter dead: the overlap began there); with fencing_required,
+//      never.
 //   2. after the heal (no faults, no loss, every node up), within a bound
 //      every group that some up node may run is running on exactly one node,
 //      and on its preferred node when auto_failback says so.
@@ -163,6 +165,8 @@ interface SimNode {
   wake_token: number;
   /** ground truth: the resource may be active (set at start, cleared by a successful stop or power-off) */
   active: boolean[];
+  /** per group: the nodes this one saw dead at its last start of it */
+  started_over: Set<number>[];
 }
 
 export interface PlacementResult {
@@ -203,7 +207,6 @@ export function runPlacementSeed(
   let now = 0;
   let healed = false;
   let starts = 0;
-  let restarting: { node: number; group: number } | null = null;
 
   const nodes: SimNode[] = names.map((name) => ({
     name,
@@ -216,6 +219,7 @@ export function runPlacementSeed(
     drift: (r.next() * 2 - 1) * o.drift_ppm_max * 1e-6,
     wake_token: 0,
     active: groups.map(() => false),
+    started_over: groups.map(() => new Set<number>()),
   }));
   const local = (n: SimNode) => n.offset_ms + now * (1 + n.drift);
   const fail = (msg: string) => {
@@ -338,22 +342,21 @@ export function runPlacementSeed(
     }
   }
 
-  /**
-   * Invariant 1, judged on ground truth at the instant a start begins. A
-   * restart in place (stop then start, never announced stopped) continues a
-   * hold: an overlap it meets was opened by the other node's start, which
-   * was judged then.
-   */
+  /** Invariant 1, judged on ground truth at the instant a start begins. */
   function checkStart(i: number, g: number): void {
     const n = nodes[i]!;
     if (n.active[g]) fail(`${n.name} starts g${g} which is still active here`);
-    if (restarting?.node === i && restarting.group === g && !o.fencing_required) return;
+    const dead_here = new Set(names.flatMap((name, j) => (n.pl!.peers.get(name)?.status === "dead" ? [j] : [])));
     for (let j = 0; j < nodes.length; j++) {
       if (j === i || !nodes[j]!.active[g]) continue;
       const view = n.pl!.peers.get(names[j]!)!;
+      // The overlap began with j's start if j then declared us dead (it
+      // overrode our claim or hold); that start was the one to judge.
+      const opened_by_other = nodes[j]!.started_over[g]!.has(i);
       if (o.fencing_required) fail(`${n.name} starts g${g} while active on ${names[j]} (fencing mode; view ${view.status}/${view.fence})`);
-      else if (view.status !== "dead") fail(`${n.name} starts g${g} while active on ${names[j]}, which it sees ${view.status}`);
+      else if (view.status !== "dead" && !opened_by_other) fail(`${n.name} starts g${g} while active on ${names[j]}, which it sees ${view.status}`);
     }
+    n.started_over[g] = dead_here;
   }
 
   function agent(i: number, g: number, op: AgentOp): void {
@@ -425,7 +428,7 @@ export function runPlacementSeed(
   function fault(): void {
     const i = r.int(0, nodes.length - 1);
     const n = nodes[i]!;
-    const kind = r.pick(["crash", "daemon_crash", "stop", "restart", "restart", "partition", "oneway", "heal", "standby", "takeover"] as const);
+    const kind = r.pick(["crash", "daemon_crash", "stop", "restart", "restart", "partition", "oneway", "heal", "standby", "takeover", "crossing"] as const);
     faults[kind] = (faults[kind] ?? 0) + 1;
     trace?.(`${now.toFixed(3)} FAULT ${kind} ${n.name}`);
     if (kind === "crash" && n.up) powerOff(i);
@@ -443,6 +446,12 @@ export function runPlacementSeed(
     else if ((kind === "standby" || kind === "takeover") && n.up) {
       const scope = r.pick(["none", "all", "local", "foreign"] as ScopeName[]);
       plApply(i, { type: "admin", command: kind, scope });
+    } else if (kind === "crossing") {
+      // admins on every node at once: decisions from views of different age
+      for (let j = 0; j < nodes.length; j++) {
+        const command = r.pick(["standby", "takeover"] as const);
+        if (nodes[j]!.up) plApply(j, { type: "admin", command, scope: r.pick(["none", "all", "local", "foreign"] as ScopeName[]) });
+      }
     }
   }
 
@@ -530,15 +539,9 @@ export function runPlacementSeed(
   return { seed, options: o, violations, events, simulated_ms: now, faults, logs, starts };
 
   function agentDone(ev: Extract<SimEvent, { kind: "agent" }>): void {
-    agentDoneInner(ev);
-    restarting = null;
-  }
-
-  function agentDoneInner(ev: Extract<SimEvent, { kind: "agent" }>): void {
     const n = nodes[ev.node]!;
     if (!n.up || n.incarnation !== ev.incarnation) return; // its daemon is gone
     if (ev.op === "stop" && ev.ok) n.active[ev.group] = false;
-    restarting = ev.op === "stop" && ev.ok ? { node: ev.node, group: ev.group } : null;
     plApply(ev.node, { type: "agent_done", group: groups[ev.group]!.id, action: ev.op, ok: ev.ok, detail: ev.detail });
   }
 }
