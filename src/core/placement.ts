@@ -32,7 +32,13 @@
 //   after a partition heals -> preferred, else first in node order); else
 //   preferred; else first candidate in node order.
 //
-// Decisions (documented in README of the issue, kept brief here):
+// Adapter contract: deliver node_up/node_dead in membership's order, then
+// peer_state only for a heartbeat newer (seq) than any seen from that
+// incarnation (an older copy on another link must not roll a view back);
+// initdead is membership's: a peer never heard blocks starts until it is
+// declared dead.
+//
+// Decisions:
 // - standby and takeover are announced, persistent preferences (not one-shot
 //   as in Heartbeat): every node must compute the same target, and a
 //   one-shot takeover would be undone at once by auto_failback on. `none`
@@ -45,6 +51,9 @@
 // - A monitor failure restarts in place (stopping -> starting, never
 //   announcing stopped, so no peer can claim in between) up to restarts_max,
 //   then gives up: failures++ and the group is failed here.
+// - failures (start failures + monitor give-ups) never decay: at
+//   start_failures_max the node is blocked for g and says so; blocked
+//   everywhere -> g stays stopped (logged unplaceable). `takeover` resets.
 // - A failed stop leaves the resource in an unknown state: we keep announcing
 //   stopping (peers stay off it) and retry every stop_retry_ms.
 import {
