@@ -8,6 +8,8 @@ const usage = `usage: tandem COMMAND [options]
 commands:
   daemon    run the cluster daemon in the foreground (systemd style)
   status    show this node's view of the cluster (--json for scripts)
+  standby   give this node's groups to the peer: standby [all|local|foreign|none]
+  takeover  take groups from the peer: takeover [all|local|foreign|none]
   check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
   lab       build a throw-away two-node cluster in network namespaces and show a failover
   version   print the version
@@ -25,6 +27,9 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./daemon/daemon.ts")).runDaemon(rest);
     case "status":
       return (await import("./cli/status.ts")).runStatus(rest, out);
+    case "standby":
+    case "takeover":
+      return (await import("./cli/admin.ts")).runAdmin(cmd, rest, out);
     case "check":
       return (await import("./cli/check.ts")).runCheck(rest, out);
     case "lab":

@@ -32,7 +32,7 @@ export async function runStatus(argv: string[], out: Out): Promise<number> {
     return 2;
   }
   const path = values.socket ?? defaults.socket;
-  let reply: { ok?: boolean; status?: { node: string; generation: number; nodes: NodeRow[] }; error?: string };
+  let reply: { ok?: boolean; status?: { node: string; generation: number; nodes: NodeRow[]; groups?: GroupRow[] }; error?: string };
   try {
     reply = await request(path, { cmd: "status" });
   } catch (e) {
@@ -51,7 +51,14 @@ export async function runStatus(argv: string[], out: Out): Promise<number> {
   return 0;
 }
 
-export function renderTable(st: { node: string; generation: number; nodes: NodeRow[] }): string {
+interface GroupRow {
+  name: string;
+  holder: string | null;
+  state: string;
+  last_failure: { action: string; detail: string } | null;
+}
+
+export function renderTable(st: { node: string; generation: number; nodes: NodeRow[]; groups?: GroupRow[] }): string {
   const ago = (v: number | null) => (v === null ? "never" : `${v} ms ago`);
   const rows: string[][] = [["NODE", "STATE", "GENERATION", "LAST HEARD", "LINKS"]];
   for (const n of st.nodes) {
@@ -60,5 +67,15 @@ export function renderTable(st: { node: string; generation: number; nodes: NodeR
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
   const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
-  return `tandem on ${st.node} (generation ${st.generation})\n${lines.join("\n")}\n`;
+  let text = `tandem on ${st.node} (generation ${st.generation})\n${lines.join("\n")}\n`;
+  if (st.groups && st.groups.length > 0) {
+    const g_rows = [["GROUP", "HOLDER", "LOCAL STATE", "LAST FAILURE"]];
+    for (const g of st.groups) {
+      const failure = g.last_failure ? `${g.last_failure.action}: ${g.last_failure.detail}` : "-";
+      g_rows.push([g.name, g.holder ?? "-", g.state, failure]);
+    }
+    const gw = g_rows[0]!.map((_, i) => Math.max(...g_rows.map((r) => r[i]!.length)));
+    text += `\n${g_rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(gw[i]!))).join("  ")).join("\n")}\n`;
+  }
+  return text;
 }

@@ -66,7 +66,9 @@ export type MembershipEvent =
   /** a datagram the codec refused; counted only */
   | { type: "undecodable"; reason: DropReason; link: string }
   /** graceful local stop: say goodbye once, then stay quiet */
-  | { type: "shutdown" };
+  | { type: "shutdown" }
+  /** something peers should learn soon changed (placement's announcement): heartbeat now */
+  | { type: "send_now" };
 
 export type MembershipAction =
   | { type: "send"; kind: "heartbeat" | "leave"; seq: number }
@@ -131,6 +133,10 @@ export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): M
     case "undecodable":
       count(s, ev.reason);
       out.push({ type: "drop", reason: ev.reason, from: null, link: ev.link });
+      break;
+    case "send_now":
+      // at most one extra heartbeat per call; the cadence resumes after it
+      s.next_send_ms = Math.min(s.next_send_ms, now_ms);
       break;
     case "shutdown":
       if (!s.stopping) {

@@ -19,7 +19,11 @@ import {
 import { LinkError, UdpTransport } from "../links/udp.ts";
 import { NativeCodec } from "../wire/native.ts";
 import type { Codec } from "../wire/types.ts";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import type { ScopeName } from "../core/body.ts";
 import { startControlServer } from "./control.ts";
+import { ResourceManager } from "./resources.ts";
 import { nextGeneration, StateDirError } from "./generation.ts";
 import { Logger } from "./log.ts";
 
@@ -42,6 +46,9 @@ export const status_schema_version = 1;
 const timer_slack_ms = 0.5;
 
 const startup_gc_delay_ms = 2_000;
+
+/** A graceful stop waits this long for the groups to stop before leaving anyway. */
+const shutdown_resources_ms_max = 120_000;
 
 const daemon_usage = `usage: tandem daemon [--dir DIR] [--state-dir DIR] [--socket PATH] [--node NAME]
   --dir DIR        Heartbeat configuration directory (default ${defaults.dir})
@@ -137,15 +144,39 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return ExitCode.config;
   }
   const d = new Daemon(opts, hacf, new NativeCodec(loaded.authkeys), generation, specs.map(linkName), log);
+  if (loaded.haresources && loaded.haresources.groups.length > 0) {
+    try {
+      const rsctmp = join(opts.state_dir, "rsctmp");
+      mkdirSync(rsctmp, { recursive: true, mode: 0o700 });
+      d.rm = await ResourceManager.create({
+        self: opts.node,
+        generation,
+        hacf,
+        haresources: loaded.haresources,
+        ha_dir: opts.dir,
+        env: { HA_RSCTMP: rsctmp },
+        log,
+        sendSoon: () => d.sendSoon(),
+        changed: () => d.rearm(),
+      });
+    } catch (e) {
+      log.event("fatal", { error: `resource groups: ${(e as Error).message}` });
+      return ExitCode.config;
+    }
+  }
   return d.run(specs);
 }
 
 class Daemon {
   private core: MembershipState;
   private udp: UdpTransport | null = null;
+  rm: ResourceManager | null = null;
+  private send_soon_queued = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
   private timer_at = Infinity;
   private stopping = false;
+  /** the leave has been sent: no more heartbeats */
+  private stopping_membership = false;
   private started_wall = new Date().toISOString();
   private done!: (code: number) => void;
 
@@ -224,7 +255,29 @@ class Daemon {
     if (!r.ok) return this.feed({ type: "undecodable", reason: r.reason, link });
     const f = r.frame;
     if (f.kind !== "heartbeat" && f.kind !== "leave") return;
+    const before = this.core.peers.get(f.node);
+    const seen = before ? { generation: before.generation, seq_max: before.seq_max } : null;
     this.feed({ type: "frame", kind: f.kind, from: f.node, link, generation: f.generation, seq: f.seq });
+    // Placement hears a peer's announcement only from its newest heartbeat:
+    // an older copy arriving late on another link must not roll it back.
+    const after = this.core.peers.get(f.node);
+    const newest = after?.state === "up" && after.generation === f.generation && after.seq_max === f.seq;
+    const repeat = seen !== null && seen.generation === f.generation && seen.seq_max >= f.seq;
+    if (this.rm && f.kind === "heartbeat" && newest && !repeat && f.body.length > 0) this.rm.onPeerBody(f.node, f.body);
+  }
+
+  /** Placement changed its announcement: heartbeat now rather than at the next keepalive. */
+  sendSoon(): void {
+    if (this.send_soon_queued || this.stopping_membership) return;
+    this.send_soon_queued = true;
+    queueMicrotask(() => {
+      this.send_soon_queued = false;
+      this.feed({ type: "send_now" });
+    });
+  }
+
+  rearm(): void {
+    this.arm(performance.now());
   }
 
   private feed(ev: MembershipEvent): void {
@@ -232,6 +285,7 @@ class Daemon {
     let actions: MembershipAction[];
     actions = step(this.core, ev, now);
     for (const a of actions) this.act(a, now);
+    if (ev.type === "tick") this.rm?.tick();
     this.arm(now);
   }
 
@@ -243,7 +297,7 @@ class Daemon {
           node: this.opts.node,
           generation: this.generation,
           seq: a.seq,
-          body: new Uint8Array(),
+          body: a.kind === "heartbeat" && this.rm ? this.rm.body() : new Uint8Array(),
         });
         for (const l of this.udp?.links ?? []) l.send(bytes);
         if (a.kind === "leave") this.log.event("leave_sent", { seq: a.seq });
@@ -251,6 +305,7 @@ class Daemon {
       }
       case "node_up":
         this.log.event("node_up", { node: a.node, generation: a.generation, rejoined: a.rejoined });
+        this.rm?.onMembership(a);
         break;
       case "node_dead":
         this.log.event("node_dead", {
@@ -259,6 +314,7 @@ class Daemon {
           last_heard_ms_ago: a.last_heard_ms === null ? null : Math.round(now - a.last_heard_ms),
           lateness_ms: a.lateness_ms.toFixed(3),
         });
+        this.rm?.onMembership(a);
         break;
       case "link_up":
       case "link_down":
@@ -275,7 +331,7 @@ class Daemon {
 
   /** One timer, at the core's next deadline. */
   private arm(now: number): void {
-    const at = nextDeadline(this.core);
+    const at = Math.min(nextDeadline(this.core), this.rm?.nextDeadline() ?? Infinity);
     if (at === this.timer_at && this.timer) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -309,6 +365,18 @@ class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     this.log.event("stopping", { signal });
+    if (!this.rm) return this.leave();
+    // Keep heartbeating while the groups stop: peers see each one stopped in
+    // our announcements and take it over in order, before we say goodbye.
+    const bound = Bun.sleep(shutdown_resources_ms_max).then(() => "timeout");
+    void Promise.race([this.rm.shutdown().then(() => "stopped"), bound]).then((how) => {
+      if (how === "timeout") this.log.event("stop_timeout", { waited_ms: shutdown_resources_ms_max });
+      this.leave();
+    });
+  }
+
+  private leave(): void {
+    this.stopping_membership = true;
     this.feed({ type: "shutdown" });
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -320,7 +388,17 @@ class Daemon {
     const cmd = typeof req === "object" && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
     if (cmd === "status") return { ok: true, status: this.status() };
     if (cmd === "ping") return { ok: true };
-    return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, ping` };
+    if (cmd === "standby" || cmd === "takeover") {
+      const scope = (req as { scope?: unknown }).scope ?? "all";
+      if (scope !== "all" && scope !== "local" && scope !== "foreign" && scope !== "none") {
+        return { ok: false, error: `scope must be all, local, foreign or none, not ${JSON.stringify(scope)}` };
+      }
+      if (!this.rm) return { ok: false, error: "no resource groups configured (haresources)" };
+      this.log.event("admin", { command: cmd, scope: scope as string });
+      this.rm.admin(cmd, scope as ScopeName);
+      return { ok: true };
+    }
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, ping, standby, takeover` };
   }
 
   status(): object {
@@ -337,6 +415,7 @@ class Daemon {
         initdead_ms: this.hacf.initdead_ms,
       },
       nodes: statusView(this.core, now),
+      groups: this.rm?.status() ?? [],
       links: (this.udp?.links ?? []).map((l) => ({ name: l.name, ...l.stats() })),
       counters: {
         dropped: { ...this.core.dropped },

@@ -1,0 +1,188 @@
+// The daemon's side of placement: feeds core/placement.ts the membership
+// verdicts, the peers' announcements and agent results, and carries out
+// what it returns (run a group's agents, send a heartbeat soon, log). Like
+// the membership loop in daemon.ts, it holds no policy of its own.
+import type { HaConfig, HaResources } from "../config/types.ts";
+import { type Announcement, decodeBody, encodeBody, fnv1a32, isValidGroupId, type ScopeName } from "../core/body.ts";
+import type { MembershipAction } from "../core/membership.ts";
+import {
+  type AdminCommand,
+  announcement,
+  initialState,
+  nextDeadline,
+  type PlacementAction,
+  type PlacementConfig,
+  type PlacementEvent,
+  type PlacementState,
+  statusView,
+  step,
+} from "../core/placement.ts";
+import { GroupRunner } from "./groups.ts";
+import type { Logger } from "./log.ts";
+
+/** Defaults for what haresources does not say (Heartbeat R1 never monitored). */
+const start_failures_max = 3;
+const monitor_restarts_max = 2;
+const stop_retry_ms = 5_000;
+
+/**
+ * The id a group has on the wire: the haresources id when it fits the
+ * announcement (1..24 printable characters), else a prefix and a hash, the
+ * same on every node for the same haresources line.
+ */
+export function wireGroupId(id: string): string {
+  if (isValidGroupId(id)) return id;
+  const printable = id.replace(/[^\x21-\x7e]/g, "_");
+  return `${printable.slice(0, 15)}~${fnv1a32(id).toString(16).padStart(8, "0")}`;
+}
+
+export class ResourceManager {
+  private s: PlacementState;
+  private runners = new Map<string, GroupRunner>();
+  /** wire id -> haresources id, for logs and status */
+  private names = new Map<string, string>();
+  private exit_waiters: (() => void)[] = [];
+  ready_to_exit = false;
+
+  private constructor(
+    cfg: PlacementConfig,
+    runners: GroupRunner[],
+    private log: Logger,
+    private sendSoon: () => void,
+    private changed: () => void,
+  ) {
+    this.s = initialState(cfg, performance.now());
+    for (const r of runners) {
+      this.runners.set(wireGroupId(r.id), r);
+      this.names.set(wireGroupId(r.id), r.id);
+    }
+  }
+
+  static async create(o: {
+    self: string;
+    generation: number;
+    hacf: HaConfig;
+    haresources: HaResources;
+    ha_dir: string;
+    env: Record<string, string>;
+    log: Logger;
+    sendSoon: () => void;
+    /** placement's deadline may have moved: re-arm the timer */
+    changed: () => void;
+  }): Promise<ResourceManager> {
+    const groups = o.haresources.groups;
+    const monitor = groups.find((g) => g.monitor.interval_ms > 0)?.monitor ?? { interval_ms: 10_000, timeout_ms: 20_000 };
+    const cfg: PlacementConfig = {
+      self: o.self,
+      nodes: o.hacf.nodes,
+      generation: o.generation,
+      groups: groups.map((g) => ({ id: wireGroupId(g.id), preferred_node: g.preferred_node })),
+      auto_failback: o.hacf.auto_failback,
+      start_failures_max,
+      monitor: { interval_ms: monitor.interval_ms || 10_000, timeout_ms: monitor.timeout_ms, restarts_max: monitor_restarts_max },
+      stop_retry_ms,
+      fencing_required: false,
+    };
+    const log_fields = (event: string, f: Record<string, string | number | boolean | null>) =>
+      o.log.event(event, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v ?? undefined])));
+    const runners: GroupRunner[] = [];
+    for (const g of groups) runners.push(await GroupRunner.create(g, { ha_dir: o.ha_dir, env: o.env, log: log_fields }));
+    return new ResourceManager(cfg, runners, o.log, o.sendSoon, o.changed);
+  }
+
+  /** The body of our next heartbeat. */
+  body(): Uint8Array {
+    return encodeBody(announcement(this.s));
+  }
+
+  nextDeadline(): number {
+    return nextDeadline(this.s);
+  }
+
+  /** Membership's verdicts, in its order. */
+  onMembership(a: MembershipAction): void {
+    if (a.type === "node_up") this.feed({ type: "node_up", node: a.node, generation: a.generation });
+    else if (a.type === "node_dead") this.feed({ type: "node_dead", node: a.node, reason: a.reason });
+  }
+
+  /** A peer's announcement, from a heartbeat membership accepted as its newest. */
+  onPeerBody(node: string, bytes: Uint8Array): void {
+    const r = decodeBody(bytes);
+    if (!r.ok) {
+      this.log.event("drop", { reason: `body_${r.reason}`, from: node });
+      return;
+    }
+    const ann: Announcement = r.value;
+    this.feed({ type: "peer_state", node, announcement: ann });
+  }
+
+  tick(): void {
+    this.feed({ type: "tick" });
+  }
+
+  admin(command: AdminCommand, scope: ScopeName): void {
+    this.feed({ type: "admin", command, scope });
+  }
+
+  /** Stop every group (the peers take them over as they go), then resolve. */
+  shutdown(): Promise<void> {
+    const done = new Promise<void>((res) => this.exit_waiters.push(res));
+    this.feed({ type: "shutdown" });
+    return done;
+  }
+
+  status(): object[] {
+    return statusView(this.s).map((g) => ({ ...g, name: this.names.get(g.id) ?? g.id }));
+  }
+
+  private feed(ev: PlacementEvent): void {
+    for (const a of step(this.s, ev, performance.now())) this.act(a);
+    this.changed();
+  }
+
+  private act(a: PlacementAction): void {
+    switch (a.type) {
+      case "start_group":
+      case "stop_group":
+      case "monitor_group":
+        return this.runAgent(a);
+      case "announce":
+        return this.sendSoon();
+      case "log":
+        this.log.event(`group_${a.event}`, {
+          group: a.group ? (this.names.get(a.group) ?? a.group) : undefined,
+          node: a.node ?? undefined,
+          detail: a.detail,
+        });
+        return;
+      case "fence_node":
+        // fencing_required is false until fencing lands (issue 5)
+        this.log.event("fence_not_configured", { node: a.node });
+        return;
+      case "ready_to_exit":
+        this.ready_to_exit = true;
+        for (const w of this.exit_waiters.splice(0)) w();
+        return;
+    }
+  }
+
+  private runAgent(a: Extract<PlacementAction, { type: "start_group" | "stop_group" | "monitor_group" }>): void {
+    const runner = this.runners.get(a.group);
+    const action = a.type === "start_group" ? "start" : a.type === "stop_group" ? "stop" : "monitor";
+    if (!runner) {
+      this.feed({ type: "agent_done", group: a.group, action, ok: false, detail: "no such group" });
+      return;
+    }
+    const work = action === "start" ? runner.start() : action === "stop" ? runner.stop() : runner.monitor();
+    // A monitor that outlives its timeout is a failed monitor; the agents'
+    // own timeouts bound start and stop.
+    const bounded =
+      a.type === "monitor_group"
+        ? Promise.race([work, Bun.sleep(a.timeout_ms).then(() => ({ ok: false, detail: `monitor timed out after ${a.timeout_ms} ms` }))])
+        : work;
+    bounded.then(
+      (r) => this.feed({ type: "agent_done", group: a.group, action, ok: r.ok, detail: r.detail }),
+      (e) => this.feed({ type: "agent_done", group: a.group, action, ok: false, detail: (e as Error).message }),
+    );
+  }
+}
