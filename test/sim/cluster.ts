@@ -13,6 +13,7 @@ import {
   step,
 } from "../../src/core/membership.ts";
 import { Prng } from "./prng.ts";
+import { EventQueue } from "./queue.ts";
 
 export interface SwarmOptions {
   nodes: number;
@@ -66,57 +67,6 @@ type SimEvent =
   | { kind: "fault" }
   | { kind: "check_dead"; observer: number; peer: number; peer_incarnation: number };
 
-interface QueueItem {
-  at: number;
-  order: number;
-  /** deliveries before wakes at the same instant: I/O is drained first */
-  rank: number;
-  ev: SimEvent;
-}
-
-class EventQueue {
-  private heap: QueueItem[] = [];
-  private order = 0;
-  get size(): number {
-    return this.heap.length;
-  }
-  push(at: number, ev: SimEvent): void {
-    const item = { at, order: this.order++, rank: ev.kind === "deliver" ? 0 : 1, ev };
-    const h = this.heap;
-    h.push(item);
-    for (let i = h.length - 1; i > 0; ) {
-      const parent = (i - 1) >> 1;
-      if (!less(h[i]!, h[parent]!)) break;
-      [h[i], h[parent]] = [h[parent]!, h[i]!];
-      i = parent;
-    }
-  }
-  pop(): QueueItem | undefined {
-    const h = this.heap;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        const rr = l + 1;
-        let m = i;
-        if (l < h.length && less(h[l]!, h[m]!)) m = l;
-        if (rr < h.length && less(h[rr]!, h[m]!)) m = rr;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function less(a: QueueItem, b: QueueItem): boolean {
-  if (a.at !== b.at) return a.at < b.at;
-  if (a.rank !== b.rank) return a.rank < b.rank;
-  return a.order < b.order;
-}
 
 interface SimNode {
   name: string;
@@ -150,7 +100,7 @@ const events_max = 5_000_000;
 export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn: StepFn = step): SimResult {
   const o = { ...swarmOptions(seed), ...opts };
   const r = new Prng(seed);
-  const q = new EventQueue();
+  const q = new EventQueue<SimEvent>((ev) => (ev.kind === "deliver" ? 0 : 1));
   const violations: string[] = [];
   const faults: Record<string, number> = {};
   const converge_at = o.duration_ms + o.initdead_ms + o.keepalive_ms + o.one_way_delay_max_ms + o.deadtime_ms;

@@ -24,6 +24,7 @@ import * as placement from "../../src/core/placement.ts";
 import type { AutoFailback, PlacementAction, PlacementEvent, PlacementState } from "../../src/core/placement.ts";
 import type { ScopeName } from "../../src/core/body.ts";
 import { Prng } from "./prng.ts";
+import { EventQueue } from "./queue.ts";
 
 export interface PlacementSwarm {
   nodes: number;
@@ -101,57 +102,6 @@ interface Frame {
   body: Uint8Array;
 }
 
-interface Item {
-  at: number;
-  order: number;
-  rank: number;
-  ev: SimEvent;
-}
-
-/** Binary heap by (time, deliveries first, insertion order); bounded. */
-class Queue {
-  private h: Item[] = [];
-  private order = 0;
-  constructor(private readonly size_max: number) {}
-  get size(): number {
-    return this.h.length;
-  }
-  push(at: number, ev: SimEvent): void {
-    if (this.h.length >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
-    const h = this.h;
-    h.push({ at, order: this.order++, rank: ev.kind === "deliver" ? 0 : 1, ev });
-    for (let i = h.length - 1; i > 0; ) {
-      const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
-      i = p;
-    }
-  }
-  pop(): Item | undefined {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      for (let i = 0; ; ) {
-        const l = 2 * i + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (l + 1 < h.length && before(h[l + 1]!, h[m]!)) m = l + 1;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
-        i = m;
-      }
-    }
-    return top;
-  }
-}
-
-function before(a: Item, b: Item): boolean {
-  if (a.at !== b.at) return a.at < b.at;
-  if (a.rank !== b.rank) return a.rank < b.rank;
-  return a.order < b.order;
-}
 
 interface SimNode {
   name: string;
@@ -193,7 +143,7 @@ export function runPlacementSeed(
 ): PlacementResult {
   const o = { ...placementSwarm(seed), ...opts };
   const r = new Prng(seed);
-  const q = new Queue(queue_size_max);
+  const q = new EventQueue<SimEvent>((ev) => (ev.kind === "deliver" ? 0 : 1), queue_size_max);
   const violations: string[] = [];
   const faults: Record<string, number> = {};
   const logs: Record<string, number> = {};
