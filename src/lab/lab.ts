@@ -1,15 +1,31 @@
 // `tandem lab`: a throw-away two-node cluster in network namespaces, driven
 // through a failure story step by step: both nodes up, node2 crashes
 // (SIGKILL) and node1 detects it after deadtime, node2 restarts and rejoins,
-// one of the two heartbeat links is cut and the peer stays up. Everything
-// is removed on exit, on error and on Ctrl-C.
+// one of the two heartbeat links is cut and the peer stays up; then the
+// service: a floating IP plus a tiny web server (resource.d/labweb) held by
+// node1 fails over to node2 when node1 dies, timed from a client namespace.
+// Everything is removed on exit, on error and on Ctrl-C.
 //
 // The lab is a list of steps sharing one context; later issues append steps
 // (a service and its failover) without touching the earlier ones.
+import { writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
 import { renderTable } from "../cli/status.ts";
 import { LabDaemon, peerState, selfCommand, type TandemEvent, until } from "./daemons.ts";
-import { authkeys, type Cluster, createCluster, haCf, sweep, unavailableReason, writeConfigDir } from "./netns.ts";
+import {
+  killServer,
+  ourServerPid,
+  type Sample,
+  startHttpProbe,
+  startPingProbe,
+  type WebSite,
+  web_port,
+  web_script,
+  webServerKind,
+  writeWebSite,
+} from "./http_service.ts";
+import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, sweep, unavailableReason, writeConfigDir } from "./netns.ts";
 
 export interface Out {
   stdout(s: string): void;
@@ -19,7 +35,9 @@ export interface Out {
 export const lab_usage = `usage: tandem lab [--keepalive-ms N] [--deadtime-ms N]
   Builds two nodes with two heartbeat links in network namespaces (192.0.2.0/24,
   2001:db8::/64, nothing routed out), runs two tandem daemons, crashes one,
-  restarts it, cuts a link, and removes everything again. Needs root.
+  restarts it, cuts a link, then fails a floating IP and a web server over
+  from node1 to node2 as seen by a client, and removes everything again.
+  Needs root.
   --keepalive-ms N   heartbeat interval (default 100)
   --deadtime-ms N    declare a silent peer dead after N ms (default 500)`;
 
@@ -73,7 +91,12 @@ export interface LabContext {
   actions: { t: number; text: string }[];
   /** facts steps leave for later steps and the summary */
   facts: Record<string, string | number>;
+  /** the web service's files per node (written at setup) */
+  sites: Map<string, WebSite>;
 }
+
+/** the service address: host 50 on link 0, a /26 like the lab's links */
+export const lab_vip = ipv4(0, 50);
 
 export interface LabStep {
   title: string;
@@ -126,13 +149,22 @@ export const steps: LabStep[] = [
       const c = ctx.cluster;
       const hacf = haCf(c, { keepalive_ms: ctx.opts.keepalive_ms, deadtime_ms: ctx.opts.deadtime_ms });
       const secret = `lab-${crypto.randomUUID()}`;
+      const server = webServerKind();
+      if (!server) throw new LabFailure("the web service needs busybox or python3 in /usr/sbin:/usr/bin:/sbin:/bin");
+      const haresources = `# tandem: monitor interval=1s timeout=5s\nnode1 ${lab_vip}/26/${ifaceName(0)} ${web_script}\n`;
       for (const h of c.nodes) {
         const d = new LabDaemon(c, h, ctx.cmd);
         writeConfigDir(d.dir, hacf, authkeys(secret));
+        writeFileSync(join(d.dir, "haresources"), haresources);
+        const base = dirname(d.dir);
+        ctx.sites.set(h.name, writeWebSite({ node: h.name, ha_dir: d.dir, base, rsctmp: join(d.state_dir, "rsctmp"), vip: lab_vip }));
         ctx.nodes.set(h.name, d);
       }
       say(ctx, `  ha.cf (same on both nodes):`);
       for (const l of hacf.trimEnd().split("\n")) if (!l.startsWith("#")) say(ctx, `    ${l}`);
+      say(ctx, `  haresources (same on both nodes):`);
+      for (const l of haresources.trimEnd().split("\n")) say(ctx, `    ${l}`);
+      say(ctx, `  resource.d/${web_script}: ${server} web server on ${lab_vip}:${web_port}, a page naming the node`);
       for (const d of ctx.nodes.values()) {
         act(ctx, `start ${d.name}`);
         try {
@@ -225,9 +257,116 @@ export const steps: LabStep[] = [
       say(ctx, `  node1: link_up node=node2 link="${lname}" after the repair`);
     },
   },
+  {
+    title: "fail the service over: node1 dies holding the VIP and the web server",
+    async run(ctx) {
+      const c = ctx.cluster;
+      const client = c.client;
+      if (!client) throw new LabFailure("the lab cluster has no client namespace");
+      const n1 = daemon(ctx, "node1");
+      const n2 = daemon(ctx, "node2");
+      const url = `http://${lab_vip}:${web_port}/`;
+      const ip_res = `${lab_vip}/26/${ifaceName(0)}`;
+
+      // node1 holds the group (preferred node, auto_failback off) and the client gets its page
+      const b = bounds(ctx.opts);
+      const held = await until(async () => {
+        const [s1, s2] = await Promise.all([n1.tryStatus(), n2.tryStatus()]);
+        const g1 = s1?.groups?.[0] as { holder?: string | null; state?: string } | undefined;
+        const g2 = s2?.groups?.[0] as { holder?: string | null } | undefined;
+        return g1?.holder === "node1" && g1.state === "running" && g2?.holder === "node1";
+      }, b.start_ms);
+      if (!held) throw new LabFailure(`node1 did not hold a running group within ${b.start_ms} ms`);
+      const http = startHttpProbe(c, client.ns, url);
+      if (!http) throw new LabFailure("the client needs python3, curl or wget to fetch the page");
+      const first = await waitSample(http.samples, (s) => s.ok, 5_000, 0);
+      if (!first) throw new LabFailure(`the client could not fetch ${url} from node1 within 5 s: ${lastText(http.samples)}`);
+      say(ctx, `  client ${client.links[0]!.v4} -> GET ${url}: "${first.text}"`);
+      if (first.text !== "served by node1") throw new LabFailure(`expected the page from node1, got "${first.text}"`);
+      await showStatus(ctx, "node1");
+
+      const ping = startPingProbe(c, client.ns, lab_vip);
+      if (!(await waitSample(ping.samples, (s) => s.ok, 3_000, 0))) throw new LabFailure(`the client gets no ping reply from ${lab_vip}`);
+
+      // the fault: freeze node1, pull its service cable, kill it (the VIP stays
+      // configured in node1's namespace, as on a crashed machine)
+      const from2 = n2.events.length;
+      const http_from = http.samples.length;
+      const t_fault = Date.now();
+      act(ctx, "SIGSTOP node1, cut its link 1, SIGKILL node1");
+      n1.kill("SIGSTOP");
+      await c.cut("node1", 0);
+      n1.kill("SIGKILL");
+      const dead = await n2.waitEvent({ event: "node_dead", node: "node1" }, b.detect_ms, from2);
+      if (!dead) throw new LabFailure(`node2 did not declare node1 dead within ${b.detect_ms} ms of the fault`);
+      const take_ms = 10_000;
+      const ip_ok = await n2.waitEvent({ event: "resource_ok", resource: ip_res, action: "start" }, take_ms, from2);
+      if (!ip_ok) throw new LabFailure(`node2 did not start ${ip_res} within ${take_ms} ms: ${lastFailure(n2, from2)}`);
+      const web_ok = await n2.waitEvent({ event: "resource_ok", resource: web_script, action: "start" }, take_ms, from2);
+      if (!web_ok) throw new LabFailure(`node2 did not start ${web_script} within ${take_ms} ms: ${lastFailure(n2, from2)}`);
+      const served = await waitSample(http.samples, (s) => s.ok && s.text === "served by node2", 5_000, http_from);
+      if (!served) throw new LabFailure(`the client did not get node2's page within 5 s of its start: ${lastText(http.samples)}`);
+      const pong = await waitSample(ping.samples, (s) => s.ok && s.t > t_fault, 3_000, 0);
+      const lost = ping.samples.filter((s) => !s.ok && s.t > t_fault).length;
+      await ping.proc.stop(500);
+      await http.proc.stop(500);
+      await n1.proc?.wait(2000);
+
+      say(ctx, `  fault: SIGSTOP node1, cut its ${ifaceName(0)} cable, SIGKILL node1 (deadtime ${ctx.opts.deadtime_ms} ms);`);
+      say(ctx, `  times from the fault (node1's last heartbeat left up to ${ctx.opts.keepalive_ms} ms before it):`);
+      const rows: [number, string][] = [
+        [t_fault, "fault"],
+        [dead.t, `node2: node_dead node=node1 reason=${dead.fields.reason} (detection)`],
+        [ip_ok.t, `node2: resource_ok resource=${ip_res} action=start (takeover of the VIP, ${ip_ok.fields.ms} ms)`],
+        [web_ok.t, `node2: resource_ok resource=${web_script} action=start (${web_ok.fields.ms} ms)`],
+        [served.t, `client: GET ${url} -> "${served.text}" (first page from node2)`],
+      ];
+      if (pong) rows.push([pong.t, `client: first ping reply from ${lab_vip} (${lost} probes of 10 ms unanswered)`]);
+      rows.sort((x, y) => x[0] - y[0]);
+      for (const [t, text] of rows) say(ctx, `  ${String(Math.round(t - t_fault)).padStart(6)} ms  ${text}`);
+      if (!pong) say(ctx, `  client: no ping reply after the fault (within 3 s of the page)`);
+      ctx.facts.svc_detect_ms = dead.t - t_fault;
+      ctx.facts.svc_takeover_ms = ip_ok.t - t_fault;
+      ctx.facts.svc_http_ms = served.t - t_fault;
+      if (pong) ctx.facts.svc_ping_ms = Math.round(pong.t - t_fault);
+      await showStatus(ctx, "node2");
+
+      act(ctx, "restore node1's link 1");
+      await c.restore("node1", 0);
+    },
+  },
 ];
 
-const timeline_events = new Set(["started", "node_up", "node_dead", "link_up", "link_down", "leave_sent", "stopping", "fatal"]);
+async function waitSample(samples: Sample[], pred: (s: Sample) => boolean, timeout_ms: number, from: number): Promise<Sample | null> {
+  return until(() => samples.slice(from).find(pred) ?? null, timeout_ms, 10);
+}
+
+function lastText(samples: Sample[]): string {
+  return samples.length === 0 ? "no answer at all" : `last: ${samples[samples.length - 1]!.text}`;
+}
+
+function lastFailure(d: LabDaemon, from: number): string {
+  const f = d.events.slice(from).filter((e) => e.event === "resource_failed");
+  return f.length === 0 ? "no resource_failed either" : f[f.length - 1]!.line;
+}
+
+/**
+ * SIGKILL the web servers our script started that are still there: a
+ * SIGKILLed daemon cannot stop its own, and a live daemon stops its own on
+ * SIGTERM (`all`: after the teardown, whatever is left).
+ */
+function reapWebServers(ctx: LabContext, pids: Map<string, number>, all: boolean): void {
+  for (const [name, site] of ctx.sites) {
+    const pid = ourServerPid(site) ?? pids.get(name);
+    if (pid !== undefined) pids.set(name, pid);
+  }
+  for (const [name, pid] of pids) {
+    if (!all && ctx.nodes.get(name)?.running) continue;
+    if (killServer(pid, ctx.sites.get(name)!.docroot)) say(ctx, `web server of ${name} left by its killed daemon: SIGKILL pid ${pid}`);
+  }
+}
+
+const timeline_events = new Set(["started", "node_up", "node_dead", "link_up", "link_down", "leave_sent", "stopping", "fatal", "resource_ok", "resource_failed"]);
 
 function timeline(ctx: LabContext): string[] {
   const rows: { t: number; who: string; text: string }[] = ctx.actions.map((a) => ({ t: a.t, who: "lab", text: a.text }));
@@ -263,6 +402,7 @@ export async function runLab(argv: string[], out: Out, o: { cmd?: string[]; step
     cluster = await createCluster({
       nodes: 2,
       links: 2,
+      client: true,
       on_signal: (sig) => out.stderr(`\ntandem lab: ${sig}: stopping the daemons and removing the namespaces\n`),
     });
   } catch (e) {
@@ -278,6 +418,7 @@ export async function runLab(argv: string[], out: Out, o: { cmd?: string[]; step
     t0,
     actions: [],
     facts: {},
+    sites: new Map(),
   };
   const list = o.steps ?? steps;
   let failed: string | null = null;
@@ -304,9 +445,15 @@ export async function runLab(argv: string[], out: Out, o: { cmd?: string[]; step
       }
     } else {
       say(ctx, `\nok: node2's crash detected ${ctx.facts.detect_last_heard_ms} ms after it was last heard (deadtime ${parsed.deadtime_ms} ms, lateness ${ctx.facts.detect_lateness_ms} ms); rejoin and single-link failure handled.`);
+      if (ctx.facts.svc_http_ms !== undefined)
+        say(ctx, `ok: service failover: node1 died, node2 detected it after ${ctx.facts.svc_detect_ms} ms, held the VIP after ${ctx.facts.svc_takeover_ms} ms, the client pinged it after ${ctx.facts.svc_ping_ms ?? "?"} ms and got "served by node2" after ${ctx.facts.svc_http_ms} ms.`);
     }
   } finally {
+    // a SIGKILLed daemon leaves its web server behind; the namespace would live on with it
+    const pids = new Map<string, number>();
+    reapWebServers(ctx, pids, false);
     await cluster.destroy();
+    reapWebServers(ctx, pids, true);
     say(ctx, "lab removed (daemons stopped, namespaces deleted)");
   }
   return failed ? 1 : 0;

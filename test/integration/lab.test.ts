@@ -1,4 +1,5 @@
-// `tandem lab` end to end (real daemons in namespaces), plus its argument
+// `tandem lab` end to end (real daemons in namespaces, down to the service
+// failover seen from the client), plus its argument
 // handling and its refusal to run unprivileged.
 import { describe, expect, test } from "bun:test";
 import { runLab } from "../../src/lab/lab.ts";
@@ -40,10 +41,21 @@ if (netnsAvailable("lab.test.ts")) {
       expect(o.out).toContain("node_up node=node2");
       expect(o.out).toContain("rejoined=true");
       expect(o.out).toContain("link_down node=node2");
+      // the service step: node1 served the page, died, node2 took the VIP and serves it now
+      expect(o.out).toContain("fail the service over");
+      expect(o.out).toContain('-> GET http://192.0.2.50:8080/: "served by node1"');
+      expect(o.out).toMatch(/\d+ ms {2}node2: node_dead node=node1 reason=deadtime \(detection\)/);
+      expect(o.out).toMatch(/\d+ ms {2}node2: resource_ok resource=192\.0\.2\.50\/26\/veth-a action=start \(takeover/);
+      expect(o.out).toMatch(/\d+ ms {2}client: GET http:\/\/192\.0\.2\.50:8080\/ -> "served by node2"/);
+      expect(o.out).toMatch(/\d+ ms {2}client: first ping reply from 192\.0\.2\.50/);
+      expect(o.out).toMatch(/ok: service failover: .* got "served by node2" after \d+ ms/);
       expect(o.out).toContain("timeline");
       expect(o.out).toContain("lab removed");
       const after = (await listNamespaces()).filter((n) => !before.has(n));
       expect(after).toEqual([]);
+      // no web server of this run is left (they serve a docroot under the run's scratch dir)
+      const left = (await Bun.$`ps -eo pid=,args=`.quiet().nothrow().text()).split("\n").filter((l) => /http\.server|busybox httpd/.test(l) && /\/tdm\d+r[0-9a-f]{4}-/.test(l));
+      expect(left).toEqual([]);
     });
 
     test("refuses to run without root, with a clear message (exit 1)", async () => {
