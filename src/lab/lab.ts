@@ -307,7 +307,9 @@ export const steps: LabStep[] = [
       const served = await waitSample(http.samples, (s) => s.ok && s.text === "served by node2", 5_000, http_from);
       if (!served) throw new LabFailure(`the client did not get node2's page within 5 s of its start: ${lastText(http.samples)}`);
       const pong = await waitSample(ping.samples, (s) => s.ok && s.t > t_fault, 3_000, 0);
-      const lost = ping.samples.filter((s) => !s.ok && s.t > t_fault).length;
+      // echo requests between the last reply before the fault and the first after it
+      const seq = (x: Sample | undefined) => Number(/icmp_seq=(\d+)/.exec(x?.text ?? "")?.[1] ?? Number.NaN);
+      const lost = pong ? seq(pong) - seq(ping.samples.filter((x) => x.ok && x.t <= t_fault).at(-1)) - 1 : Number.NaN;
       await ping.proc.stop(500);
       await http.proc.stop(500);
       await n1.proc?.wait(2000);
@@ -321,7 +323,7 @@ export const steps: LabStep[] = [
         [web_ok.t, `node2: resource_ok resource=${web_script} action=start (${web_ok.fields.ms} ms)`],
         [served.t, `client: GET ${url} -> "${served.text}" (first page from node2)`],
       ];
-      if (pong) rows.push([pong.t, `client: first ping reply from ${lab_vip} (${lost} probes of 10 ms unanswered)`]);
+      if (pong) rows.push([pong.t, `client: first ping reply from ${lab_vip} (${Number.isNaN(lost) ? "?" : lost} echo requests unanswered, by icmp_seq; ping -i 0.01 slows down while unanswered)`]);
       rows.sort((x, y) => x[0] - y[0]);
       for (const [t, text] of rows) say(ctx, `  ${String(Math.round(t - t_fault)).padStart(6)} ms  ${text}`);
       if (!pong) say(ctx, `  client: no ping reply after the fault (within 3 s of the page)`);
