@@ -54,7 +54,7 @@
 //   10, 10s, 500ms, 1m. Defaults: interval 10 s, timeout 20 s. Other
 //   comments and blank lines may stand between the directive and its group.
 //   ha.cf was not used for this: Heartbeat refuses unknown ha.cf directives.
-import { constants, accessSync, readdirSync, statSync } from "node:fs";
+import { readdirSync } from "node:fs";
 import { join } from "node:path";
 import { isBareAddress } from "../agents/resolve.ts";
 import { parseIpResource } from "../agents/ipaddr.ts";
@@ -62,6 +62,7 @@ import { parseDuration } from "../agents/metadata.ts";
 import { checkOcfParams, ocf_root_default } from "../agents/ocf.ts";
 import { checkUnitName } from "../agents/systemd.ts";
 import { isValidNodeName } from "../wire/native.ts";
+import { isExecutable } from "./host.ts";
 import { Diagnostics, type Line, quote, splitLines, suggest } from "./lines.ts";
 import type { Diagnostic, HaResources, MonitorOptions, ResourceGroup, ResourceSpec } from "./types.ts";
 
@@ -380,8 +381,8 @@ function parseResource(ctx: Ctx, w: Word): ResourceSpec | null {
   if (ctx.opts.resolve === false) return { kind: "heartbeat", ...base };
   const ha_path = join(ctx.opts.dir, "resource.d", name);
   const init_path = join(ctx.opts.init_dir ?? "/etc/init.d", name);
-  if (isExecutableFile(ha_path)) return { kind: "heartbeat", ...base, path: ha_path };
-  if (isExecutableFile(init_path)) return { kind: "lsb", ...base, path: init_path };
+  if (isExecutable(ha_path)) return { kind: "heartbeat", ...base, path: ha_path };
+  if (isExecutable(init_path)) return { kind: "lsb", ...base, path: init_path };
   const near = suggest(name, scriptNames(ctx));
   const hint = near && near !== name ? `; did you mean \`${near}\`?` : "";
   return err(`no executable script ${ha_path} or ${init_path}${hint}: install it, fix the name or make it executable (the daemon could not start this group; check looks on this machine)`);
@@ -441,19 +442,10 @@ function ocfResource(ctx: Ctx, w: Word, name: string, args: string[], err: (m: s
   const base: ResourceSpec = { kind: "ocf", name, args: merged, params, line: w.line, raw: w.text };
   if (ctx.opts.resolve === false) return base;
   const path = join(ctx.opts.ocf_root ?? ocf_root_default, "resource.d", provider, type);
-  if (!isExecutableFile(path)) return err(`no executable OCF agent ${path}: install the agent (resource-agents) or fix PROVIDER:TYPE (the daemon could not start this group)`);
+  if (!isExecutable(path)) return err(`no executable OCF agent ${path}: install the agent (resource-agents) or fix PROVIDER:TYPE (the daemon could not start this group)`);
   return { ...base, path };
 }
 
-function isExecutableFile(path: string): boolean {
-  try {
-    if (!statSync(path).isFile()) return false;
-    accessSync(path, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 function scriptNames(ctx: Ctx): string[] {
   if (ctx.script_names !== null) return ctx.script_names;

@@ -33,7 +33,8 @@ function readUsers(path: string): Set<string> | null {
   }
 }
 
-function isExecutable(path: string): boolean {
+/** A regular file (through symlinks) that we may execute: what Heartbeat's scriptpath accepts. */
+export function isExecutable(path: string): boolean {
   try {
     if (!statSync(path).isFile()) return false;
     accessSync(path, constants.X_OK);
