@@ -2,24 +2,16 @@
 // real-world seeds, bad files with their exact file:line, and file-level
 // trouble (modes, symlinks, FIFOs, junk, size). Fixtures are copied into a
 // temp dir with explicit modes: git does not keep 0600, and tests run as root.
-import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, readdirSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCheck } from "../../src/cli/check.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Diagnostic } from "../../src/config/types.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
 
 const fixtures = join(import.meta.dir, "../fixtures/config");
-const tmp_root = mkdtempSync(join(tmpdir(), "tandem-config-"));
-afterAll(() => rmSync(tmp_root, { recursive: true, force: true }));
-
-let dir_count = 0;
-function freshDir(): string {
-  const d = join(tmp_root, `d${dir_count++}`);
-  mkdirSync(d);
-  return d;
-}
+const freshDir = scratchDirs("tandem-config-");
 
 /** Copy a fixture dir; files it lacks come from good/basic. authkeys gets `mode`. */
 function stage(fixture: string, mode = 0o600): string {

@@ -1,24 +1,17 @@
 // haresources: every form Heartbeat 3.0.6 reads, tandem's extensions, and
 // every error with its exact file:line; the seeds' real haresources through
 // loadConfig and `tandem check`.
-import { afterAll, describe, expect, test } from "bun:test";
-import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { describe, expect, test } from "bun:test";
+import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { runCheck } from "../../src/cli/check.ts";
 import { type HaResourcesOptions, parseHaResources } from "../../src/config/haresources.ts";
 import { loadConfig } from "../../src/config/load.ts";
 import type { Diagnostic } from "../../src/config/types.ts";
+import { scratchDirs } from "../helpers/scratch.ts";
 
 const fixtures = join(import.meta.dir, "../fixtures/config");
-const tmp_root = mkdtempSync(join(tmpdir(), "tandem-haresources-"));
-afterAll(() => rmSync(tmp_root, { recursive: true, force: true }));
-let dir_count = 0;
-function freshDir(): string {
-  const d = join(tmp_root, `d${dir_count++}`);
-  mkdirSync(d);
-  return d;
-}
+const freshDir = scratchDirs("tandem-haresources-");
 
 const stub = "#!/bin/sh\nexit 0\n";
 /** A config dir with resource.d scripts, and an init dir with LSB scripts. */
