@@ -47,6 +47,22 @@ export interface StonithHost {
   line: number;
 }
 
+/** One way to fence one node, from a `fence` line of ha.cf (tandem's own
+ *  directive) or derived from `stonith` / `stonith_host` (cluster-glue). */
+export interface FenceDeviceSpec {
+  /** node this device fences */
+  target: string;
+  /** "fence_agent": a fence_* program (key=value on stdin);
+   *  "stonith": cluster-glue's `stonith -t TYPE`;
+   *  "manual": wait for `tandem fence-confirm NODE` (meatware) */
+  kind: "fence_agent" | "stonith" | "manual";
+  /** program (fence_ipmilan) or cluster-glue type (external/ssh) */
+  agent: string;
+  /** key=value pairs, in order (for stonith: its -p parameters or -F file) */
+  params: [string, string][];
+  line: number;
+}
+
 export interface HaConfig {
   file: string;
   nodes: string[];
@@ -71,6 +87,17 @@ export interface HaConfig {
   respawn: { user: string; command: string; line: number }[];
   stonith: { type: string; file: string; line: number } | null;
   stonith_hosts: StonithHost[];
+  /** tandem's own `fence NODE AGENT key=value...` lines (fence-agents, manual) */
+  fence_devices: FenceDeviceSpec[];
+  /** one fence attempt (all devices for a node, in order) is killed after this */
+  fence_timeout_ms: number;
+  /** split brain: the node that does not hold the groups waits this long
+   *  before fencing, so the holder wins (Pacemaker's pcmk_delay_base) */
+  fence_delay_ms: number;
+  /** with fencing configured, a node that booted and never saw its peer does
+   *  not fence it or start groups until it has (corosync's wait_for_all);
+   *  `tandem fence-confirm PEER` or `tandem takeover` overrides */
+  wait_for_all: boolean;
   realtime: boolean;
   rtprio: number | null;
   /** `autojoin`; only "none" is compatible with haresources (R1) */
