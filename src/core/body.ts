@@ -32,7 +32,9 @@ export const ann_seq_max = 0xffff_ffff;
 
 export const Scope = { none: 0, all: 1, local: 2, foreign: 3 } as const;
 export type ScopeName = keyof typeof Scope;
-export const GroupState = { stopped: 0, starting: 1, running: 2, stopping: 3, failed: 4 } as const;
+// stop_failed: a stop failed and is being retried (resources in an unknown
+// state); with fencing configured the peers fence the node (escalation).
+export const GroupState = { stopped: 0, starting: 1, running: 2, stopping: 3, failed: 4, stop_failed: 5 } as const;
 export type GroupStateName = keyof typeof GroupState;
 
 export interface GroupAnnouncement {

@@ -126,7 +126,8 @@ export type PlacementAction =
   | { type: "start_group"; group: string }
   | { type: "stop_group"; group: string }
   | { type: "monitor_group"; group: string; timeout_ms: number }
-  | { type: "fence_node"; node: string }
+  /** held counts (placement's view just before) feed the split-brain tie-break */
+  | { type: "fence_node"; node: string; reason: "dead" | "stop_failed"; self_held: number; peer_held: number }
   | { type: "announce"; ann_seq: number }
   | { type: "log"; event: LogEvent; group: string | null; node: string | null; detail: string }
   | { type: "ready_to_exit" };
@@ -154,6 +155,8 @@ interface GroupRun {
   /** where a withdrawn claim or a finished stop lands */
   rest: "stopped" | "failed";
   restart_after_stop: boolean;
+  /** the current stop failed at least once: announced as stop_failed */
+  stop_failed: boolean;
   failures: number;
   restarts: number;
   since_ms: number;
@@ -227,6 +230,7 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
     since_ms: now_ms,
     next_monitor_ms: null,
     stop_retry_ms: null,
+    stop_failed: false,
     last_failure: null,
     last_holder: null,
     conflict_logged: false,
@@ -307,7 +311,7 @@ export function announcement(s: PlacementState): Announcement {
     takeover: s.takeover,
     groups: s.groups.map((g) => ({
       id: g.id,
-      state: g.state,
+      state: g.state === "stopping" && g.stop_failed ? "stop_failed" : g.state,
       failures: Math.min(g.failures, failures_saturate),
       blocked: g.failures >= s.cfg.start_failures_max,
     })),
@@ -330,6 +334,7 @@ function onNodeUp(s: PlacementState, node: string, generation: number): void {
 function onNodeDead(s: PlacementState, node: string, reason: DeadReason, out: PlacementAction[]): void {
   const p = s.peers.get(node);
   if (!p || p.status === "dead") return;
+  const peer_held = p.ann ? p.ann.groups.filter((x) => !isRest(x.state)).length : 0;
   p.ann = null;
   // restarted: alive in a new incarnation, whose boot cleanup stops what the
   // old one left; it holds everything until its first announcement says so.
@@ -340,8 +345,9 @@ function onNodeDead(s: PlacementState, node: string, reason: DeadReason, out: Pl
   p.status = "dead";
   // left: it stopped everything before saying goodbye.
   if (s.cfg.fencing_required && reason === "deadtime") {
+    if (p.fence === "pending") return; // already asked (a failed stop): the same fence covers it
     p.fence = "pending";
-    out.push({ type: "fence_node", node });
+    out.push({ type: "fence_node", node, reason: "dead", self_held: selfHeld(s), peer_held });
     log(out, "fence", null, node, "declared dead: its groups wait for fence_done");
   } else p.fence = "none";
 }
@@ -359,6 +365,14 @@ function onPeerState(s: PlacementState, node: string, a: Announcement, out: Plac
   for (const g of s.groups) {
     const st = peerGroup(p, g.id)?.state;
     if (st === "running" || st === "starting") g.last_holder = node;
+  }
+  // Escalation: a failed stop leaves resources in an unknown state there.
+  // Fence the node, then its groups are free (onFenceDone).
+  const failed = a.groups.filter((x) => x.state === "stop_failed");
+  if (s.cfg.fencing_required && failed.length > 0 && p.fence === "none") {
+    p.fence = "pending";
+    out.push({ type: "fence_node", node, reason: "stop_failed", self_held: selfHeld(s), peer_held: a.groups.filter((x) => !isRest(x.state)).length });
+    log(out, "fence", failed[0]!.id, node, "failed to stop: fencing it before anyone runs its groups");
   }
 }
 
@@ -395,10 +409,13 @@ function stopDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, n
   if (!ok) {
     g.last_failure = { at_ms: now_ms, action: "stop", detail };
     g.stop_retry_ms = now_ms + s.cfg.stop_retry_ms;
-    log(out, "stop_failed", g.id, null, `${detail}: still announced as stopping, retrying`);
+    g.stop_failed = true;
+    const next = s.cfg.fencing_required ? "announced as stop_failed: the peers fence this node" : "still announced as stopping";
+    log(out, "stop_failed", g.id, null, `${detail}: ${next}, retrying`);
     return;
   }
   g.stop_retry_ms = null;
+  g.stop_failed = false;
   // Not while a peer we see up holds g too (a partition healed into a
   // conflict): then it is an ordinary stop, and the target rule decides.
   if (g.restart_after_stop && !s.shutting_down && !heldByPeer(s, g)) {
@@ -456,7 +473,19 @@ function onAdmin(s: PlacementState, command: AdminCommand, scope: ScopeName, out
 
 function onFenceDone(s: PlacementState, node: string): void {
   const p = s.peers.get(node);
-  if (p && p.status === "dead" && p.fence === "pending") p.fence = "done";
+  if (!p || p.fence !== "pending") return;
+  p.fence = "done";
+  // Fenced while membership still heard it (a failed-stop escalation): it is
+  // off now, whatever its last heartbeats said.
+  if (p.status !== "dead") {
+    p.status = "dead";
+    p.ann = null;
+  }
+}
+
+/** groups we hold or may hold (anything not at rest) */
+function selfHeld(s: PlacementState): number {
+  return s.groups.filter((g) => !isRest(g.state)).length;
 }
 
 // ---- decisions ----
@@ -594,7 +623,7 @@ function shouldWithdraw(s: PlacementState, g: GroupRun, target_node: string | nu
   for (const p of s.peers.values()) {
     if (p.status !== "up" || !p.ann) continue;
     const st = peerGroup(p, g.id)?.state;
-    if (st === "running" || st === "stopping") return true;
+    if (st === "running" || st === "stopping" || st === "stop_failed") return true;
     if (st === "starting" && rank(s, g, p.name) < mine) return true; // two claims: the better rank keeps it
   }
   return false;

@@ -153,9 +153,38 @@ describe("placement core", () => {
     p.up();
     p.sync();
     const acts = p.ev("b", { type: "node_dead", node: "a", reason: "deadtime" });
-    expect(acts).toContainEqual({ type: "fence_node", node: "a" });
+    // a held g1, b held g2: a tie, so the tie-break (node order) decides later
+    expect(acts).toContainEqual({ type: "fence_node", node: "a", reason: "dead", self_held: 1, peer_held: 1 });
     expect(acts.some((x) => x.type === "start_group")).toBe(false);
     expect(p.ev("b", { type: "fence_done", node: "a" })).toContainEqual({ type: "start_group", group: "g1" });
+  });
+
+  test("fencing_required: a failed stop is announced and the peer fences that node, then takes over", () => {
+    const p = new Pair({ fencing_required: true });
+    p.up();
+    p.sync();
+    expect(p.state("a").g1).toBe("running");
+    p.ev("a", { type: "admin", command: "standby", scope: "all" });
+    p.agents("a", (op) => op !== "stop"); // every stop fails
+    expect(announcement(p.a).groups.find((g) => g.id === "g1")!.state).toBe("stop_failed");
+    const acts = p.ev("b", { type: "peer_state", node: "a", announcement: announcement(p.a) });
+    expect(acts).toContainEqual({ type: "fence_node", node: "a", reason: "stop_failed", self_held: 1, peer_held: 1 });
+    expect(acts.some((x) => x.type === "start_group")).toBe(false);
+    // asked once, however many announcements repeat it
+    expect(p.ev("b", { type: "peer_state", node: "a", announcement: announcement(p.a) }).some((x) => x.type === "fence_node")).toBe(false);
+    expect(p.ev("b", { type: "fence_done", node: "a" })).toContainEqual({ type: "start_group", group: "g1" });
+    // membership's later verdict on the fenced node asks for nothing more
+    expect(p.ev("b", { type: "node_dead", node: "a", reason: "deadtime" }).some((x) => x.type === "fence_node")).toBe(false);
+  });
+
+  test("without fencing a failed stop stays announced and nobody starts the group", () => {
+    const p = new Pair();
+    p.up();
+    p.sync();
+    p.ev("a", { type: "admin", command: "standby", scope: "all" });
+    p.agents("a", (op) => op !== "stop");
+    const acts = p.ev("b", { type: "peer_state", node: "a", announcement: announcement(p.a) });
+    expect(acts.some((x) => x.type === "fence_node" || (x.type === "start_group" && x.group === "g1"))).toBe(false);
   });
 
   test("a restarted peer holds everything until its new incarnation announces", () => {

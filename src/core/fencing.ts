@@ -1,0 +1,255 @@
+// Fencing decisions, pure: when and whom to fence, with what delay, how to
+// retry, and when a fence counts as done. No I/O: the daemon runs the fence
+// agents (src/fencing/) and feeds their results back; the simulator feeds
+// simulated ones.
+//
+// Rules:
+// - Placement asks (`request`) when a peer is declared dead while fencing is
+//   configured, or when a live peer announces a failed stop (escalation).
+//   Its groups stay down until `fenced` comes out of here.
+// - Split brain: both nodes alive, every link cut, both ask. The node that
+//   holds more groups (ties: the earlier node in ha.cf's `node` order) fences
+//   at once; the other waits delay_ms first, so the holder wins and keeps
+//   its groups (Pacemaker's pcmk_delay_base / priority-fencing-delay). If the
+//   links heal during the delay, the request is cancelled: no fence at all.
+// - A failed attempt retries with exponential backoff (retry_initial_ms,
+//   doubling to retry_max_ms), forever: the groups stay down rather than run
+//   twice, and status says so loudly. Only a success or an admin's
+//   `fence-confirm` ends it.
+// - wait_for_all: a peer never seen since this node booted is not fenced and
+//   its groups are not started (corosync's wait_for_all). This stops the
+//   fence death-match where a fenced node reboots into a still-cut network
+//   and fences the survivor. `fence-confirm` (the admin saw it off) or an
+//   admin `takeover` (fence it now) overrides.
+// - A peer seen alive again cancels a delay or a backoff. An attempt already
+//   running cannot be recalled: if it succeeds the peer is off, and that
+//   counts as fenced.
+
+export type FenceReason = "dead" | "stop_failed";
+export type FencePhase = "idle" | "waiting_for_all" | "delay" | "running" | "backoff" | "done";
+
+export interface FencingConfig {
+  self: string;
+  /** every configured node, self included, in ha.cf order (the tie-break) */
+  nodes: string[];
+  /** split brain: the node that should lose waits this long before fencing */
+  delay_ms: number;
+  retry_initial_ms: number;
+  retry_max_ms: number;
+  wait_for_all: boolean;
+}
+
+export type FencingEvent =
+  | { type: "tick" }
+  /** placement wants `node` fenced; held counts are placement's view right before */
+  | { type: "request"; node: string; reason: FenceReason; self_held: number; peer_held: number }
+  /** membership heard `node` alive */
+  | { type: "peer_up"; node: string }
+  /** the adapter's verdict on the attempt it was asked to run */
+  | { type: "result"; node: string; ok: boolean; detail: string }
+  /** admin: `tandem fence-confirm NODE` — the node is known to be off */
+  | { type: "confirm"; node: string }
+  /** admin: `tandem takeover` — fence peers held back by wait_for_all now */
+  | { type: "override" };
+
+export type FencingAction =
+  | { type: "run"; node: string; attempt: number }
+  | { type: "fenced"; node: string; by: "agent" | "admin" }
+  | { type: "log"; node: string; event: FencingLogEvent; detail: string };
+
+export type FencingLogEvent =
+  | "fence_requested"
+  | "fence_delay"
+  | "fence_start"
+  | "fence_ok"
+  | "fence_failed"
+  | "fence_cancelled"
+  | "fence_confirmed"
+  | "wait_for_all";
+
+export interface NodeFencing {
+  phase: FencePhase;
+  reason: FenceReason | null;
+  /** attempts in the current request, 0 before the first */
+  attempts: number;
+  /** when the delay or backoff ends (phase delay|backoff) */
+  next_at_ms: number | null;
+  /** the peer came back while an attempt was running */
+  seen_while_running: boolean;
+  /** seen alive since this node booted (wait_for_all) */
+  seen: boolean;
+  since_ms: number;
+  last_result: { at_ms: number; ok: boolean; detail: string } | null;
+}
+
+export interface FencingState {
+  cfg: FencingConfig;
+  peers: Map<string, NodeFencing>;
+}
+
+/** bounds the retry backoff's exponent so the arithmetic never overflows */
+const backoff_doublings_max = 30;
+
+export function validateFencingConfig(cfg: FencingConfig): string | null {
+  if (!cfg.nodes.includes(cfg.self)) return `this node ${cfg.self} is not in the node list`;
+  if (!(cfg.delay_ms >= 0)) return "delay_ms must be >= 0";
+  if (!(cfg.retry_initial_ms >= 1 && cfg.retry_max_ms >= cfg.retry_initial_ms)) return "need 1 <= retry_initial_ms <= retry_max_ms";
+  return null;
+}
+
+export function initialFencing(cfg: FencingConfig, now_ms: number): FencingState {
+  const problem = validateFencingConfig(cfg);
+  if (problem) throw new Error(`fencing config: ${problem}`);
+  const peers = new Map<string, NodeFencing>();
+  for (const n of cfg.nodes) {
+    if (n === cfg.self) continue;
+    peers.set(n, {
+      phase: "idle",
+      reason: null,
+      attempts: 0,
+      next_at_ms: null,
+      seen_while_running: false,
+      seen: false,
+      since_ms: now_ms,
+      last_result: null,
+    });
+  }
+  return { cfg, peers };
+}
+
+export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): FencingAction[] {
+  const out: FencingAction[] = [];
+  if (ev.type === "override") {
+    for (const [node, p] of s.peers) if (p.phase === "waiting_for_all") begin(s, node, p, 0, now_ms, out);
+  } else if (ev.type !== "tick") {
+    const p = s.peers.get(ev.node);
+    if (!p) return out;
+    switch (ev.type) {
+      case "request":
+        onRequest(s, ev, p, now_ms, out);
+        break;
+      case "peer_up":
+        p.seen = true;
+        if (p.phase === "delay" || p.phase === "backoff" || p.phase === "waiting_for_all") {
+          log(out, ev.node, "fence_cancelled", `alive again while ${p.phase === "delay" ? "in the fence delay" : p.phase}: not fencing`);
+          setPhase(p, "idle", now_ms);
+        } else if (p.phase === "running") p.seen_while_running = true;
+        else if (p.phase === "done") setPhase(p, "idle", now_ms); // a new incarnation: a later death is a new fence
+        break;
+      case "result":
+        onResult(s, ev.node, p, ev.ok, ev.detail, now_ms, out);
+        break;
+      case "confirm":
+        p.last_result = { at_ms: now_ms, ok: true, detail: "confirmed by the admin" };
+        log(out, ev.node, "fence_confirmed", `admin confirmed it is off (was ${p.phase})`);
+        setPhase(p, "done", now_ms);
+        out.push({ type: "fenced", node: ev.node, by: "admin" });
+        break;
+    }
+  }
+  // Delays and backoffs that ran out start an attempt.
+  for (const [node, p] of s.peers) {
+    if ((p.phase === "delay" || p.phase === "backoff") && p.next_at_ms !== null && now_ms >= p.next_at_ms) {
+      startAttempt(node, p, now_ms, out);
+    }
+  }
+  return out;
+}
+
+/** When fencingStep wants a tick; Infinity if never. */
+export function fencingDeadline(s: FencingState): number {
+  let t = Infinity;
+  for (const p of s.peers.values()) if ((p.phase === "delay" || p.phase === "backoff") && p.next_at_ms !== null) t = Math.min(t, p.next_at_ms);
+  return t;
+}
+
+/** Does the split-brain tie-break make us the node that fences first? */
+export function winsTieBreak(cfg: FencingConfig, peer: string, self_held: number, peer_held: number): boolean {
+  if (self_held !== peer_held) return self_held > peer_held;
+  return cfg.nodes.indexOf(cfg.self) < cfg.nodes.indexOf(peer);
+}
+
+function onRequest(
+  s: FencingState,
+  ev: Extract<FencingEvent, { type: "request" }>,
+  p: NodeFencing,
+  now_ms: number,
+  out: FencingAction[],
+): void {
+  if (p.phase === "running" || p.phase === "delay" || p.phase === "backoff" || p.phase === "waiting_for_all") return; // already on it
+  p.reason = ev.reason;
+  p.attempts = 0;
+  p.seen_while_running = false;
+  if (ev.reason === "dead" && s.cfg.wait_for_all && !p.seen) {
+    log(out, ev.node, "wait_for_all", "never seen since this node started: not fencing it and not starting its groups; `tandem fence-confirm` or `tandem takeover` to go on alone");
+    setPhase(p, "waiting_for_all", now_ms);
+    return;
+  }
+  // A failed stop is not a split brain: the peer is alive and asked for it.
+  const wins = ev.reason === "stop_failed" || winsTieBreak(s.cfg, ev.node, ev.self_held, ev.peer_held);
+  const delay_ms = wins ? 0 : s.cfg.delay_ms;
+  log(out, ev.node, "fence_requested", `${ev.reason === "dead" ? "declared dead" : "failed to stop a group"}; we hold ${ev.self_held}, it held ${ev.peer_held}`);
+  begin(s, ev.node, p, delay_ms, now_ms, out);
+}
+
+function begin(_s: FencingState, node: string, p: NodeFencing, delay_ms: number, now_ms: number, out: FencingAction[]): void {
+  if (delay_ms <= 0) {
+    startAttempt(node, p, now_ms, out);
+    return;
+  }
+  log(out, node, "fence_delay", `waiting ${delay_ms} ms so the node holding the groups can win a split brain`);
+  setPhase(p, "delay", now_ms);
+  p.next_at_ms = now_ms + delay_ms;
+}
+
+function startAttempt(node: string, p: NodeFencing, now_ms: number, out: FencingAction[]): void {
+  p.attempts++;
+  setPhase(p, "running", now_ms);
+  log(out, node, "fence_start", `attempt ${p.attempts}`);
+  out.push({ type: "run", node, attempt: p.attempts });
+}
+
+function onResult(s: FencingState, node: string, p: NodeFencing, ok: boolean, detail: string, now_ms: number, out: FencingAction[]): void {
+  if (p.phase !== "running") return; // confirmed meanwhile, or stale
+  p.last_result = { at_ms: now_ms, ok, detail };
+  if (ok) {
+    log(out, node, "fence_ok", detail);
+    setPhase(p, "done", now_ms);
+    out.push({ type: "fenced", node, by: "agent" });
+    return;
+  }
+  if (p.seen_while_running) {
+    // It came back and the fence failed: it is alive, nothing to take over.
+    log(out, node, "fence_cancelled", `attempt failed (${detail}) but it is alive again: not retrying`);
+    setPhase(p, "idle", now_ms);
+    return;
+  }
+  const backoff_ms = Math.min(s.cfg.retry_max_ms, s.cfg.retry_initial_ms * 2 ** Math.min(p.attempts - 1, backoff_doublings_max));
+  log(out, node, "fence_failed", `attempt ${p.attempts} failed: ${detail}; retrying in ${backoff_ms} ms, its groups stay down`);
+  setPhase(p, "backoff", now_ms);
+  p.next_at_ms = now_ms + backoff_ms;
+}
+
+function setPhase(p: NodeFencing, phase: FencePhase, now_ms: number): void {
+  if (p.phase !== phase) p.since_ms = now_ms;
+  p.phase = phase;
+  p.next_at_ms = null;
+  if (phase !== "running") p.seen_while_running = false;
+}
+
+function log(out: FencingAction[], node: string, event: FencingLogEvent, detail: string): void {
+  out.push({ type: "log", node, event, detail });
+}
+
+/** For `tandem status`: one row per peer. */
+export function fencingStatus(s: FencingState, now_ms: number) {
+  return [...s.peers].map(([node, p]) => ({
+    node,
+    phase: p.phase,
+    reason: p.reason,
+    attempts: p.attempts,
+    for_ms: Math.max(0, Math.round(now_ms - p.since_ms)),
+    next_in_ms: p.next_at_ms === null ? null : Math.max(0, Math.round(p.next_at_ms - now_ms)),
+    last_result: p.last_result,
+  }));
+}
