@@ -50,17 +50,20 @@ const startup_gc_delay_ms = 2_000;
 /** A graceful stop waits this long for the groups to stop before leaving anyway. */
 const shutdown_resources_ms_max = 120_000;
 
-const daemon_usage = `usage: tandem daemon [--dir DIR] [--state-dir DIR] [--socket PATH] [--node NAME]
+const daemon_usage = `usage: tandem daemon [--dir DIR] [--state-dir DIR] [--socket PATH] [--node NAME] [--init-dir DIR]
   --dir DIR        Heartbeat configuration directory (default ${defaults.dir})
   --state-dir DIR  where the generation counter lives (default ${defaults.state_dir})
   --socket PATH    control socket (default ${defaults.socket})
-  --node NAME      this node's name (default: uname -n)`;
+  --node NAME      this node's name (default: uname -n)
+  --init-dir DIR   where haresources scripts not in DIR/resource.d are looked for (default /etc/init.d)`;
 
 export interface DaemonOptions {
   dir: string;
   state_dir: string;
   socket: string;
   node: string;
+  /** as tandem check --init-dir; undefined: /etc/init.d */
+  init_dir?: string;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions | string {
@@ -72,6 +75,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | string {
         "state-dir": { type: "string" },
         socket: { type: "string" },
         node: { type: "string" },
+        "init-dir": { type: "string" },
       },
       strict: true,
       allowPositionals: false,
@@ -81,6 +85,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | string {
       state_dir: values["state-dir"] ?? defaults.state_dir,
       socket: values.socket ?? defaults.socket,
       node: values.node ?? hostname(),
+      init_dir: values["init-dir"],
     };
   } catch (e) {
     return `tandem daemon: ${(e as Error).message}\n${daemon_usage}`;
@@ -122,7 +127,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
     process.stderr.write(`${opts}\n`);
     return ExitCode.usage;
   }
-  const loaded = loadConfig({ dir: opts.dir, self_node: opts.node });
+  const loaded = loadConfig({ dir: opts.dir, self_node: opts.node, init_dir: opts.init_dir });
   for (const d of loaded.diagnostics) process.stderr.write(`${formatDiagnostic(d)}\n`);
   if (hasErrors(loaded.diagnostics) || !loaded.hacf || !loaded.authkeys) {
     process.stderr.write(`tandem daemon: configuration in ${opts.dir} has errors; run \`tandem check --dir ${opts.dir}\`\n`);

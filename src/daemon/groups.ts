@@ -90,6 +90,12 @@ export class GroupRunner {
 
 async function makeResource(spec: ResourceSpec, opts: GroupRunnerOptions): Promise<Resource> {
   if (spec.kind === "ip" && spec.ip) return ipResource(spec, opts);
+  // The script the configuration resolved (resource.d, then init_dir: the
+  // daemon's --init-dir), so that the daemon runs what `tandem check` saw.
+  if ((spec.kind === "heartbeat" || spec.kind === "lsb") && spec.path) {
+    const agent = createAgent({ kind: spec.kind, name: spec.name, path: spec.path, args: spec.args }, { env: opts.env, ha_dir: opts.ha_dir });
+    return agentResource(spec.raw, agent);
+  }
   const resolved = await resolveResource(spec.name, spec.args, { haDir: opts.ha_dir });
   if (resolved.kind === "builtin-ip") throw new Error(`${spec.raw}: IP resource without a parsed address`);
   return agentResource(spec.raw, createAgent(resolved, { env: opts.env, ha_dir: opts.ha_dir }));
