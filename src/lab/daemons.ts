@@ -130,6 +130,8 @@ export class LabDaemon {
   /** every output line of every run, for diagnostics */
   readonly output: string[] = [];
   proc: Proc | null = null;
+  /** more `tandem daemon` arguments (e.g. --init-dir), for the next start */
+  extra_args: string[] = [];
   private waiters = new Set<() => void>();
 
   constructor(
@@ -157,7 +159,7 @@ export class LabDaemon {
   async start(timeout_ms = 10_000): Promise<Proc> {
     if (this.running) throw new Error(`${this.name}: already running`);
     const from = this.events.length;
-    const argv = [...this.cmd, "daemon", "--dir", this.dir, "--state-dir", this.state_dir, "--socket", this.socket, "--node", this.name];
+    const argv = [...this.cmd, "daemon", "--dir", this.dir, "--state-dir", this.state_dir, "--socket", this.socket, "--node", this.name, ...this.extra_args];
     this.proc = this.cluster.spawn(this.host.ns, argv, {
       on_line: (line) => {
         this.output.push(line);

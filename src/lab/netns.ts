@@ -613,6 +613,8 @@ export interface HaCfOptions {
   media?: (Medium | null)[];
   /** more ha.cf lines, verbatim */
   extra?: string[];
+  /** default off */
+  auto_failback?: "on" | "off" | "legacy";
 }
 
 export function mcastGroup(link: number): string {
@@ -653,7 +655,7 @@ export function haCf(c: Cluster, o: HaCfOptions): string {
         break;
     }
   }
-  lines.push("auto_failback off", ...(o.extra ?? []));
+  lines.push(`auto_failback ${o.auto_failback ?? "off"}`, ...(o.extra ?? []));
   return `${lines.join("\n")}\n`;
 }
 
