@@ -21,6 +21,8 @@ import { decodeBody, encodeBody } from "../../src/core/body.ts";
 import * as membership from "../../src/core/membership.ts";
 import type { MembershipAction, MembershipEvent, MembershipState } from "../../src/core/membership.ts";
 import * as placement from "../../src/core/placement.ts";
+import * as fencing from "../../src/core/fencing.ts";
+import type { FencingAction, FencingEvent, FencingState } from "../../src/core/fencing.ts";
 import type { AutoFailback, PlacementAction, PlacementEvent, PlacementState } from "../../src/core/placement.ts";
 import type { ScopeName } from "../../src/core/body.ts";
 import { Prng } from "./prng.ts";
@@ -42,6 +44,11 @@ export interface PlacementSwarm {
   auto_failback: AutoFailback;
   fencing_required: boolean;
   fence_delay_ms: number;
+  /** one fence attempt takes up to this long */
+  fence_ms_max: number;
+  /** before the heal, an attempt fails with this probability */
+  fence_fail_probability: number;
+  wait_for_all: boolean;
   start_failures_max: number;
   monitor_interval_ms: number;
   restarts_max: number;
@@ -74,6 +81,9 @@ export function placementSwarm(seed: number): PlacementSwarm {
     auto_failback: r.pick(["on", "off", "legacy"] as const),
     fencing_required: r.chance(0.3),
     fence_delay_ms: r.int(0, deadtime_ms),
+    fence_ms_max: r.pick([1, keepalive_ms, deadtime_ms * 2]),
+    fence_fail_probability: r.pick([0, 0.2, 0.6]),
+    wait_for_all: r.chance(0.5),
     start_failures_max: r.int(1, 3),
     monitor_interval_ms: keepalive_ms * r.int(2, 20),
     restarts_max: r.int(0, 2),
@@ -91,7 +101,7 @@ type SimEvent =
   | { kind: "wake"; node: number; token: number }
   | { kind: "deliver"; node: number; from: number; link: number; frame: Frame }
   | { kind: "agent"; node: number; incarnation: number; group: number; op: AgentOp; ok: boolean; detail: string }
-  | { kind: "fence"; requester: number; incarnation: number; target: number }
+  | { kind: "fence"; requester: number; incarnation: number; target: number; ok: boolean }
   | { kind: "fault" }
   | { kind: "converge" };
 
@@ -110,6 +120,7 @@ interface SimNode {
   generation: number;
   mem: MembershipState | null;
   pl: PlacementState | null;
+  fc: FencingState | null;
   offset_ms: number;
   drift: number;
   wake_token: number;
@@ -153,7 +164,9 @@ export function runPlacementSeed(
   const cut = link_names.map(() => new Array<boolean>(o.nodes * o.nodes).fill(false));
   const delay_max = o.one_way_delay_max_ms;
   const per_group_ms = o.agent_timeout_ms * 2 + o.keepalive_ms * 6 + delay_max * 4;
-  const converge_at = o.duration_ms + o.initdead_ms + o.deadtime_ms * 2 + o.fence_delay_ms + (3 * o.groups + 3) * per_group_ms;
+  const fence_retry_max_ms = o.deadtime_ms * 4;
+  const fence_settle_ms = o.fence_delay_ms + fence_retry_max_ms + o.fence_ms_max * 2;
+  const converge_at = o.duration_ms + o.initdead_ms + o.deadtime_ms * 2 + fence_settle_ms + (3 * o.groups + 3) * per_group_ms;
   let now = 0;
   let healed = false;
   let starts = 0;
@@ -165,6 +178,7 @@ export function runPlacementSeed(
     generation: r.int(1, 1000),
     mem: null,
     pl: null,
+    fc: null,
     offset_ms: r.int(0, 1_000_000),
     drift: (r.next() * 2 - 1) * o.drift_ppm_max * 1e-6,
     wake_token: 0,
@@ -209,6 +223,17 @@ export function runPlacementSeed(
       },
       t,
     );
+    n.fc = fencing.initialFencing(
+      {
+        self: n.name,
+        nodes: names,
+        delay_ms: o.fence_delay_ms,
+        retry_initial_ms: o.keepalive_ms,
+        retry_max_ms: fence_retry_max_ms,
+        wait_for_all: o.wait_for_all,
+      },
+      t,
+    );
     plApply(i, { type: "tick" });
     memApply(i, { type: "tick" });
   }
@@ -225,6 +250,7 @@ export function runPlacementSeed(
     n.up = false;
     n.mem = null;
     n.pl = null;
+    n.fc = null;
     n.wake_token++;
   }
 
@@ -241,7 +267,10 @@ export function runPlacementSeed(
     }
     for (const a of acts) {
       if (a.type === "send") send(i, a.kind, a.seq);
-      else if (a.type === "node_up") plApply(i, { type: "node_up", node: a.node, generation: a.generation });
+      else if (a.type === "node_up") {
+        fcApply(i, { type: "peer_up", node: a.node });
+        plApply(i, { type: "node_up", node: a.node, generation: a.generation });
+      }
       else if (a.type === "node_dead") plApply(i, { type: "node_dead", node: a.node, reason: a.reason });
     }
     schedule(i);
@@ -282,7 +311,7 @@ export function runPlacementSeed(
     else if (a.type === "monitor_group") agent(i, groupIndex(a.group), "monitor");
     else if (a.type === "fence_node") {
       if (!o.fencing_required) fail(`${n.name} asked to fence ${a.node} without fencing_required`);
-      q.push(now + o.fence_delay_ms, { kind: "fence", requester: i, incarnation: n.incarnation, target: names.indexOf(a.node) });
+      fcApply(i, { type: "request", node: a.node, reason: a.reason, self_held: a.self_held, peer_held: a.peer_held });
     } else if (a.type === "log") logs[a.event] = (logs[a.event] ?? 0) + 1;
     else if (a.type === "ready_to_exit") {
       const held = groups.filter((_, g) => n.active[g]).map((g) => g.id);
@@ -290,6 +319,29 @@ export function runPlacementSeed(
       memApply(i, { type: "shutdown" }); // says goodbye
       daemonGone(i);
     }
+  }
+
+  function fcApply(i: number, ev: FencingEvent): void {
+    const n = nodes[i]!;
+    if (!n.fc) return;
+    let acts: FencingAction[];
+    try {
+      acts = fencing.fencingStep(n.fc, ev, local(n));
+    } catch (e) {
+      fail(`${n.name} fencing threw on ${ev.type}: ${(e as Error).stack}`);
+      powerOff(i);
+      return;
+    }
+    if (trace && acts.length > 0) trace(`${now.toFixed(3)} ${n.name} fencing ${JSON.stringify(ev)} -> ${JSON.stringify(acts)}`);
+    for (const a of acts) {
+      if (!nodes[i]!.fc) return; // fenced itself out of existence meanwhile
+      if (a.type === "run") {
+        const ok = healed || !r.chance(o.fence_fail_probability);
+        q.push(now + r.next() * o.fence_ms_max, { kind: "fence", requester: i, incarnation: n.incarnation, target: names.indexOf(a.node), ok });
+      } else if (a.type === "fenced") plApply(i, { type: "fence_done", node: a.node });
+      else logs[a.event] = (logs[a.event] ?? 0) + 1;
+    }
+    schedule(i);
   }
 
   /** Invariant 1, judged on ground truth at the instant a start begins. */
@@ -361,7 +413,7 @@ export function runPlacementSeed(
   function schedule(i: number): void {
     const n = nodes[i]!;
     if (!n.mem || !n.pl) return;
-    const deadline = Math.min(membership.nextDeadline(n.mem), placement.nextDeadline(n.pl));
+    const deadline = Math.min(membership.nextDeadline(n.mem), placement.nextDeadline(n.pl), n.fc ? fencing.fencingDeadline(n.fc) : Infinity);
     if (!Number.isFinite(deadline)) return;
     const wait = Math.max(0, deadline - local(n));
     q.push(now + wait / (1 + n.drift) + 1e-9, { kind: "wake", node: i, token: ++n.wake_token });
@@ -370,9 +422,11 @@ export function runPlacementSeed(
   function fence(ev: Extract<SimEvent, { kind: "fence" }>): void {
     const req = nodes[ev.requester]!;
     if (!req.up || req.incarnation !== ev.incarnation) return; // a dead requester fences nobody
-    if (nodes[ev.target]!.up || nodes[ev.target]!.active.some((x) => x)) faults.fenced = (faults.fenced ?? 0) + 1;
-    powerOff(ev.target);
-    plApply(ev.requester, { type: "fence_done", node: names[ev.target]! });
+    if (ev.ok) {
+      if (nodes[ev.target]!.up || nodes[ev.target]!.active.some((x) => x)) faults.fenced = (faults.fenced ?? 0) + 1;
+      powerOff(ev.target);
+    } else faults.fence_failed = (faults.fence_failed ?? 0) + 1;
+    fcApply(ev.requester, { type: "result", node: names[ev.target]!, ok: ev.ok, detail: ev.ok ? "off" : "agent failed" });
   }
 
   function fault(): void {
@@ -481,6 +535,7 @@ export function runPlacementSeed(
     else if (ev.kind === "deliver") deliver(ev);
     else if (ev.kind === "wake") {
       if (ev.token === nodes[ev.node]!.wake_token) {
+        fcApply(ev.node, { type: "tick" });
         plApply(ev.node, { type: "tick" });
         memApply(ev.node, { type: "tick" });
       }
