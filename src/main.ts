@@ -10,6 +10,7 @@ commands:
   status    show this node's view of the cluster (--json for scripts)
   standby   give this node's groups to the peer: standby [all|local|foreign|none]
   takeover  take groups from the peer: takeover [all|local|foreign|none]
+  fence-confirm  NODE is powered off (checked by hand): its groups may start
   check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
   lab       build a throw-away two-node cluster in network namespaces and show a failover
   version   print the version
@@ -30,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
     case "standby":
     case "takeover":
       return (await import("./cli/admin.ts")).runAdmin(cmd, rest, out);
+    case "fence-confirm":
+      return (await import("./cli/admin.ts")).runFenceConfirm(rest, out);
     case "check":
       return (await import("./cli/check.ts")).runCheck(rest, out);
     case "lab":

@@ -32,7 +32,7 @@ export async function runStatus(argv: string[], out: Out): Promise<number> {
     return 2;
   }
   const path = values.socket ?? defaults.socket;
-  let reply: { ok?: boolean; status?: { node: string; generation: number; nodes: NodeRow[]; groups?: GroupRow[] }; error?: string };
+  let reply: { ok?: boolean; status?: StatusReply; error?: string };
   try {
     reply = await request(path, { cmd: "status" });
   } catch (e) {
@@ -58,24 +58,63 @@ interface GroupRow {
   last_failure: { action: string; detail: string } | null;
 }
 
-export function renderTable(st: { node: string; generation: number; nodes: NodeRow[]; groups?: GroupRow[] }): string {
+interface FenceRow {
+  node: string;
+  phase: string;
+  reason: string | null;
+  attempts: number;
+  for_ms: number;
+  next_in_ms: number | null;
+  last_result: { ok: boolean; detail: string } | null;
+}
+
+interface StatusReply {
+  node: string;
+  generation: number;
+  nodes: NodeRow[];
+  groups?: GroupRow[];
+  fencing?: FenceRow[];
+}
+
+/** what an admin should do about a fence in each phase */
+const fence_hint: Record<string, string> = {
+  waiting_for_all: "never seen since start: `tandem fence-confirm NODE` if it is off, or `tandem takeover`",
+  backoff: "FENCING FAILS: its groups stay down; fix the fence device or power it off and `tandem fence-confirm NODE`",
+  delay: "split brain: giving the holder a head start",
+  running: "fence agent running",
+};
+
+export function renderTable(st: StatusReply): string {
   const ago = (v: number | null) => (v === null ? "never" : `${v} ms ago`);
   const rows: string[][] = [["NODE", "STATE", "GENERATION", "LAST HEARD", "LINKS"]];
   for (const n of st.nodes) {
     const links = n.links.map((l) => `${l.name}: ${l.state}`).join(", ");
     rows.push([n.name, n.state, String(n.generation), n.state === "self" ? "-" : ago(n.last_heard_ms_ago), links || "-"]);
   }
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  const lines = rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  "));
-  let text = `tandem on ${st.node} (generation ${st.generation})\n${lines.join("\n")}\n`;
+  let text = `tandem on ${st.node} (generation ${st.generation})\n${table(rows)}`;
   if (st.groups && st.groups.length > 0) {
     const g_rows = [["GROUP", "HOLDER", "LOCAL STATE", "LAST FAILURE"]];
     for (const g of st.groups) {
       const failure = g.last_failure ? `${g.last_failure.action}: ${g.last_failure.detail}` : "-";
       g_rows.push([g.name, g.holder ?? "-", g.state, failure]);
     }
-    const gw = g_rows[0]!.map((_, i) => Math.max(...g_rows.map((r) => r[i]!.length)));
-    text += `\n${g_rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(gw[i]!))).join("  ")).join("\n")}\n`;
+    text += `\n${table(g_rows)}`;
+  }
+  const fences = (st.fencing ?? []).filter((f) => f.phase !== "idle" || f.last_result !== null);
+  if (fences.length > 0) {
+    const f_rows = [["FENCE", "PHASE", "ATTEMPTS", "FOR", "LAST RESULT / WHAT TO DO"]];
+    for (const f of fences) {
+      const last = f.last_result ? `${f.last_result.ok ? "ok" : "failed"}: ${f.last_result.detail}` : "-";
+      const hint = fence_hint[f.phase]?.replace("NODE", f.node);
+      f_rows.push([f.node, f.phase, String(f.attempts), `${Math.round(f.for_ms / 1000)} s`, hint ? `${last}; ${hint}` : last]);
+    }
+    text += `\n${table(f_rows)}`;
   }
   return text;
+}
+
+/** Columns padded to their widest cell; the last column is left ragged. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n")}\n`;
 }

@@ -403,7 +403,16 @@ class Daemon {
       this.rm.admin(cmd, scope as ScopeName);
       return { ok: true };
     }
-    return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, ping, standby, takeover` };
+    if (cmd === "fence-confirm") {
+      const node = (req as { node?: unknown }).node;
+      if (typeof node !== "string" || node === "") return { ok: false, error: "fence-confirm needs the node's name" };
+      if (!this.rm) return { ok: false, error: "no resource groups configured (haresources): nothing waits for a fence" };
+      const problem = this.rm.fenceConfirm(node);
+      if (problem) return { ok: false, error: problem };
+      this.log.event("admin", { command: cmd, node });
+      return { ok: true };
+    }
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, ping, standby, takeover, fence-confirm` };
   }
 
   status(): object {
@@ -421,6 +430,7 @@ class Daemon {
       },
       nodes: statusView(this.core, now),
       groups: this.rm?.status() ?? [],
+      fencing: this.rm?.fencingStatus() ?? [],
       links: (this.udp?.links ?? []).map((l) => ({ name: l.name, ...l.stats() })),
       counters: {
         dropped: { ...this.core.dropped },

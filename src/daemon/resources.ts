@@ -17,6 +17,16 @@ import {
   statusView,
   step,
 } from "../core/placement.ts";
+import {
+  type FencingAction,
+  type FencingEvent,
+  type FencingState,
+  fencingDeadline,
+  fencingStatus,
+  fencingStep,
+  initialFencing,
+} from "../core/fencing.ts";
+import type { FenceAction, Fencer } from "../fencing/types.ts";
 import { GroupRunner } from "./groups.ts";
 import type { Logger } from "./log.ts";
 
@@ -24,6 +34,11 @@ import type { Logger } from "./log.ts";
 const start_failures_max = 3;
 const monitor_restarts_max = 2;
 const stop_retry_ms = 5_000;
+/** a failed fence is retried after 1 s, doubling up to a minute, until it works */
+const fence_retry_initial_ms = 1_000;
+const fence_retry_max_ms = 60_000;
+/** reboot, as Pacemaker's stonith-action: the fenced node comes back and rejoins */
+const fence_action: FenceAction = "reboot";
 
 /**
  * The id a group has on the wire: the haresources id when it fits the
@@ -42,6 +57,9 @@ export class ResourceManager {
   /** wire id -> haresources id, for logs and status */
   private names = new Map<string, string>();
   private exit_waiters: (() => void)[] = [];
+  /** null when no fence device is configured (Heartbeat R1 behaviour) */
+  private fc: FencingState | null = null;
+  private fencer: Fencer | null = null;
   ready_to_exit = false;
 
   private constructor(
@@ -50,8 +68,23 @@ export class ResourceManager {
     private log: Logger,
     private sendSoon: () => void,
     private changed: () => void,
+    fencing: { fencer: Fencer; hacf: HaConfig } | null,
   ) {
     this.s = initialState(cfg, performance.now());
+    if (fencing) {
+      this.fencer = fencing.fencer;
+      this.fc = initialFencing(
+        {
+          self: cfg.self,
+          nodes: cfg.nodes,
+          delay_ms: fencing.hacf.fence_delay_ms,
+          retry_initial_ms: fence_retry_initial_ms,
+          retry_max_ms: fence_retry_max_ms,
+          wait_for_all: fencing.hacf.wait_for_all,
+        },
+        performance.now(),
+      );
+    }
     for (const r of runners) {
       this.runners.set(wireGroupId(r.id), r);
       this.names.set(wireGroupId(r.id), r.id);
@@ -69,6 +102,8 @@ export class ResourceManager {
     sendSoon: () => void;
     /** placement's deadline may have moved: re-arm the timer */
     changed: () => void;
+    /** fences peers before their groups are taken over; null = no fencing */
+    fencer?: Fencer | null;
   }): Promise<ResourceManager> {
     const groups = o.haresources.groups;
     const monitor = groups.find((g) => g.monitor.interval_ms > 0)?.monitor ?? { interval_ms: 10_000, timeout_ms: 20_000 };
@@ -81,13 +116,13 @@ export class ResourceManager {
       start_failures_max,
       monitor: { interval_ms: monitor.interval_ms || 10_000, timeout_ms: monitor.timeout_ms, restarts_max: monitor_restarts_max },
       stop_retry_ms,
-      fencing_required: false,
+      fencing_required: Boolean(o.fencer),
     };
     const log_fields = (event: string, f: Record<string, string | number | boolean | null>) =>
       o.log.event(event, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v ?? undefined])));
     const runners: GroupRunner[] = [];
     for (const g of groups) runners.push(await GroupRunner.create(g, { ha_dir: o.ha_dir, env: o.env, log: log_fields }));
-    return new ResourceManager(cfg, runners, o.log, o.sendSoon, o.changed);
+    return new ResourceManager(cfg, runners, o.log, o.sendSoon, o.changed, o.fencer ? { fencer: o.fencer, hacf: o.hacf } : null);
   }
 
   /** The body of our next heartbeat. */
@@ -96,12 +131,15 @@ export class ResourceManager {
   }
 
   nextDeadline(): number {
-    return nextDeadline(this.s);
+    return Math.min(nextDeadline(this.s), this.fc ? fencingDeadline(this.fc) : Infinity);
   }
 
   /** Membership's verdicts, in its order. */
   onMembership(a: MembershipAction): void {
-    if (a.type === "node_up") this.feed({ type: "node_up", node: a.node, generation: a.generation });
+    if (a.type === "node_up") {
+      this.fcFeed({ type: "peer_up", node: a.node });
+      this.feed({ type: "node_up", node: a.node, generation: a.generation });
+    }
     else if (a.type === "node_dead") this.feed({ type: "node_dead", node: a.node, reason: a.reason });
   }
 
@@ -117,11 +155,26 @@ export class ResourceManager {
   }
 
   tick(): void {
+    this.fcFeed({ type: "tick" });
     this.feed({ type: "tick" });
   }
 
   admin(command: AdminCommand, scope: ScopeName): void {
+    // takeover also overrides wait_for_all: fence the never-seen peers now
+    if (command === "takeover" && scope !== "none") this.fcFeed({ type: "override" });
     this.feed({ type: "admin", command, scope });
+  }
+
+  /** `tandem fence-confirm NODE`: the admin has seen it powered off. */
+  fenceConfirm(node: string): string | null {
+    if (!this.fc) return "no fence devices configured: nothing waits for a confirmation";
+    if (!this.fc.peers.has(node)) return `${node} is not a peer of this node (peers: ${[...this.fc.peers.keys()].join(", ")})`;
+    this.fcFeed({ type: "confirm", node });
+    return null;
+  }
+
+  fencingStatus(): object[] {
+    return this.fc ? fencingStatus(this.fc, performance.now()) : [];
   }
 
   /** Stop every group (the peers take them over as they go), then resolve. */
@@ -133,6 +186,31 @@ export class ResourceManager {
 
   status(): object[] {
     return statusView(this.s).map((g) => ({ ...g, name: this.names.get(g.id) ?? g.id }));
+  }
+
+  private fcFeed(ev: FencingEvent): void {
+    if (!this.fc) return;
+    for (const a of fencingStep(this.fc, ev, performance.now())) this.fcAct(a);
+    this.changed();
+  }
+
+  private fcAct(a: FencingAction): void {
+    switch (a.type) {
+      case "log":
+        this.log.event(a.event, { node: a.node, detail: a.detail });
+        return;
+      case "fenced":
+        this.feed({ type: "fence_done", node: a.node });
+        return;
+      case "run": {
+        const fencer = this.fencer!;
+        fencer.fence(a.node, fence_action).then(
+          (r) => this.fcFeed({ type: "result", node: a.node, ok: r.ok, detail: `${r.device || "no device"}: ${r.detail} (${Math.round(r.duration_ms)} ms)` }),
+          (e) => this.fcFeed({ type: "result", node: a.node, ok: false, detail: (e as Error).message }),
+        );
+        return;
+      }
+    }
   }
 
   private feed(ev: PlacementEvent): void {
@@ -156,8 +234,7 @@ export class ResourceManager {
         });
         return;
       case "fence_node":
-        // fencing_required is false until fencing lands (issue 5)
-        this.log.event("fence_not_configured", { node: a.node });
+        this.fcFeed({ type: "request", node: a.node, reason: a.reason, self_held: a.self_held, peer_held: a.peer_held });
         return;
       case "ready_to_exit":
         this.ready_to_exit = true;
