@@ -335,22 +335,25 @@ if (netnsAvailable("resources.test.ts")) {
       }
     }, 60_000);
 
-    test("a start failure on node1 only: the group settles on node2 and stays", async () => {
-      await setup({
-        haresources: `node1 ${vip_word} flaky\n`,
-        scripts: (n) => [{ kind: "heartbeat", name: "flaky", work: "", fail_start: n === "node1" }],
-      });
-      expect(await until(async () => (await running("node2")) && (await group("node1"))?.holder === "node2", 10_000), dump()).toBe(true);
-      await Bun.sleep(2000);
-      expect(await running("node2")).toBe(true);
-      expect(starts("node1", "flaky")).toBe(1);
-      expect(starts("node2", "flaky")).toBe(1);
-      expect(await hasVip("node2")).toBe(true);
-      expect(await hasVip("node1")).toBe(false);
-      const g = (await group("node1"))!;
-      expect(g.failures).toBe(1);
-      expect(g.blocked).toBe(false);
-      expect(g.last_failure?.action).toBe("start");
-    }, 60_000);
+    for (const mode of ["off", "on"] as const) {
+      test(`a start failure on node1 only: the group settles on node2 and stays (auto_failback ${mode})`, async () => {
+        await setup({
+          haresources: `node1 ${vip_word} flaky\n`,
+          auto_failback: mode,
+          scripts: (n) => [{ kind: "heartbeat", name: "flaky", work: "", fail_start: n === "node1" }],
+        });
+        expect(await until(async () => (await running("node2")) && (await group("node1"))?.holder === "node2", 10_000), dump()).toBe(true);
+        await Bun.sleep(2000);
+        expect(await running("node2")).toBe(true);
+        expect(starts("node1", "flaky")).toBe(1);
+        expect(starts("node2", "flaky")).toBe(1);
+        expect(await hasVip("node2")).toBe(true);
+        expect(await hasVip("node1")).toBe(false);
+        const g = (await group("node1"))!;
+        expect(g.failures).toBe(1);
+        expect(g.blocked).toBe(false);
+        expect(g.last_failure?.action).toBe("start");
+      }, 60_000);
+    }
   });
 }
