@@ -190,6 +190,11 @@ async function newCluster(): Promise<Cluster> {
   return c;
 }
 
+async function macOf(h: Host): Promise<string> {
+  const r = await run(["ip", "-n", h.ns, "-o", "link", "show", IFACE]);
+  return /link\/ether ([0-9a-f:]{17})/.exec(r.stdout)?.[1] ?? "?";
+}
+
 async function hasVip(c: Cluster, h: Host): Promise<boolean> {
   const r = await run(["ip", "-n", h.ns, "-4", "addr", "show", "dev", IFACE]);
   return r.stdout.includes(` ${VIP}/`);
@@ -489,10 +494,14 @@ interface RunResult {
 class Probe {
   sends = new Map<number, number>();
   replies = new Map<number, number>();
+  /** ARP packets from the VIP seen at the client (bounded) */
+  arps: { op: number; mac: string; t: number }[] = [];
   proc: Proc;
   constructor(c: Cluster) {
     this.proc = c.spawn(c.client!.ns, [bun, probe_script, VIP, "--interval-ms", "10", "--duration-s", "120", "--rt", "1"], {
       on_line: (l) => {
+        const a = /^A (\d+) ([0-9a-f:]{17}) ([\d.]+)$/.exec(l);
+        if (a && this.arps.length < 10_000) this.arps.push({ op: Number(a[1]), mac: a[2]!, t: Number(a[3]) });
         const m = /^([SR]) (\d+) ([\d.]+)$/.exec(l);
         if (!m) return;
         const map = m[1] === "S" ? this.sends : this.replies;
@@ -539,6 +548,7 @@ async function failoverRuns(s: Setting, runs: number): Promise<{ results: RunRes
       if (!got) log(`run ${i}: only ${probe.replies.size} probe replies before the fault`);
       const events_before = lab.failoverEvents();
       // the fault, as the anchors lab: list, T0, SIGSTOP all, cable, T1, SIGKILL
+      const old_mac = await macOf(holder);
       const pids = await nsPids(holder.ns);
       const port = holder.links[0]!.port;
       const rt = setFifo(1);
@@ -554,11 +564,13 @@ async function failoverRuns(s: Setting, runs: number): Promise<{ results: RunRes
       const answered = moved ? await until(() => probe.firstReplyAfter(t1), 10_000, 10) : null;
       await Bun.sleep(300);
       await probe.proc.stop();
+      const garp = probe.arps.find((a) => a.t >= t0 && a.mac !== old_mac);
       const r: RunResult = {
         run: i,
         from: holder.name,
         failover_ms: answered === null ? null : answered - t0,
         fault_window_ms: t1 - t0,
+        garp_ms: garp ? garp.t - t0 : null,
         replies_before: probe.repliesBefore(t0),
         ...lab.breakdown(standby, t0_wall),
       };
@@ -566,6 +578,7 @@ async function failoverRuns(s: Setting, runs: number): Promise<{ results: RunRes
       if (r.failover_ms !== null && typeof r.detect_ms === "number" && typeof r.lateness_ms === "number") {
         r.deadline_ms = r.detect_ms - r.lateness_ms;
         r.after_deadline_ms = r.failover_ms - r.deadline_ms;
+        if (typeof r.garp_ms === "number") r.garp_after_deadline_ms = r.garp_ms - r.deadline_ms;
       }
       if (!moved) r.note = "no takeover within 30 s";
       else if (answered === null) r.note = "no ping reply within 10 s of the takeover";
@@ -708,20 +721,24 @@ function groupTable(ms: Measured[]): string {
     const after = num((r) => r.after_deadline_ms);
     const det = num((r) => r.detect_ms);
     const ip_after_dead = num((r) => (typeof r.ip_ms === "number" && typeof r.detect_ms === "number" ? r.ip_ms - r.detect_ms : null));
-    const reply_after_ip = num((r) => (typeof r.ip_ms === "number" ? r.failover_ms! - r.ip_ms : null));
+    const garp = num((r) => r.garp_ms);
+    const garp_after = num((r) => r.garp_after_deadline_ms);
+    const garp_after_ip = num((r) => (typeof r.ip_ms === "number" && typeof r.garp_ms === "number" ? r.garp_ms - r.ip_ms : null));
     return [
       m.setting.system,
       label(m.setting),
       `${v.length}/${m.results.length}`,
       `${f0(Math.min(...v))} / ${f0(median(v))} / ${f0(pct(v, 99))} / ${f0(Math.max(...v))}`,
+      `${f0(median(garp))}`,
       isT ? `${f1(median(over))} / ${f1(pct(over, 99))}` : "",
       isT && after.length ? `${f1(median(after))} / ${f1(pct(after, 99))}` : "",
-      isT && det.length ? `${f0(median(det))} / ${f0(median(ip_after_dead))} / ${f0(median(reply_after_ip))}` : "",
+      isT && garp_after.length ? `${f1(median(garp_after))} / ${f1(pct(garp_after, 99))}` : "",
+      isT && det.length ? `${f0(median(det))} / ${f0(median(ip_after_dead))} / ${f0(median(garp_after_ip))}` : "",
       isT || !Number.isFinite(tmed) ? "" : `${(tmed / median(v)).toFixed(2)}`,
       `${m.loadavg_start}`,
     ];
   });
-  return renderTable(["system", "settings", "runs ok", "failover ms min / median / p99 / max", "failover - deadtime ms median / p99", "reply after deadline ms median / p99", "median ms: fault->dead / dead->IP up / IP up->reply", "tandem/peer median", "loadavg start"], rows);
+  return renderTable(["system", "settings", "runs ok", "failover ms min / median / p99 / max", "GARP at client ms median", "failover - deadtime ms median / p99", "reply after deadline ms median / p99", "GARP after deadline ms median / p99", "median ms: fault->dead / dead->IP up / IP up->GARP", "tandem/peer median", "loadavg start"], rows);
 }
 
 // ---------------------------------------------------------------------------
@@ -850,6 +867,8 @@ async function main(): Promise<number> {
   if (over.length) console.log(`  tandem failover - deadtime, all runs (n=${over.length}): median ${f1(median(over))} ms (target <= 5), p99 ${f1(pct(over, 99))} ms (target <= 20)`);
   // stricter: from the survivor's own deadline (last heard + deadtime), not from the fault
   const after = tandemAll.flatMap((m) => m.results.map((r) => r.after_deadline_ms).filter((x): x is number => typeof x === "number"));
+  const garp_after = tandemAll.flatMap((m) => m.results.map((r) => r.garp_after_deadline_ms).filter((x): x is number => typeof x === "number"));
+  if (garp_after.length) console.log(`  tandem GARP at the client after the deadline, all runs (n=${garp_after.length}): median ${f1(median(garp_after))} ms, p99 ${f1(pct(garp_after, 99))} ms (no 10 ms probe quantisation)`);
   if (after.length) console.log(`  tandem reply after the deadline, all runs (n=${after.length}): median ${f1(median(after))} ms (target <= 5), p99 ${f1(pct(after, 99))} ms (target <= 20)`);
   for (const g of groups) {
     const ms = measured.filter((m) => m.group === g.name);

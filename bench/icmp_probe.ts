@@ -11,6 +11,10 @@
 // same clock as monoMs() below, system-wide, so the parent's fault times
 // compare directly). Ends after --duration-s (a bound on the loop) or on
 // SIGTERM (default action: the loop is synchronous on purpose, no JS handler).
+// It also prints "A <op> <sender mac> <t_ms>" for every ARP packet whose
+// sender address is TARGET (an AF_PACKET socket: the new holder's gratuitous
+// ARP as it reaches the client, at sub-ms resolution; the echo replies are
+// quantised by the 10 ms probe interval).
 // --rt N switches to SCHED_FIFO N once set up, as the reference probe does,
 // so its timestamps stay honest on a busy host.
 import { dlopen, FFIType, ptr } from "bun:ffi";
@@ -97,7 +101,11 @@ function main(argv: string[]): void {
   const rx = new Uint8Array(2048);
   const from = new Uint8Array(16);
   const fromlen = new Uint32Array([16]);
-  const pfd = new Int32Array(2); // struct pollfd { int fd; short events; short revents; }
+  // ETH_P_ARP in network byte order for the protocol argument
+  const AF_PACKET = 17;
+  const afd = libc.symbols.socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK, 0x0608);
+  if (afd < 0) fail("socket(AF_PACKET, SOCK_RAW, ETH_P_ARP) failed (needs root / CAP_NET_RAW)");
+  const pfd = new Int32Array(4); // 2 x struct pollfd { int fd; short events; short revents; }
   const tmo = new BigInt64Array(2);
   const out = (s: string) => writeSync(1, s);
 
@@ -132,8 +140,20 @@ function main(argv: string[]): void {
     tmo[1] = BigInt(wait_ns % 1e9);
     pfd[0] = fd;
     pfd[1] = 1; // events = POLLIN, revents = 0
-    const r = libc.symbols.ppoll(ptr(pfd), 1, ptr(tmo), null);
+    pfd[2] = afd;
+    pfd[3] = 1;
+    const r = libc.symbols.ppoll(ptr(pfd), 2, ptr(tmo), null);
     if (r <= 0) continue;
+    for (let i = 0; i < 64; i++) {
+      // bounded drain; Ethernet + ARP for IPv4: op at 20, sender MAC at 22, sender IP at 28
+      const n = Number(libc.symbols.recvfrom(afd, ptr(rx), rx.length, 0, null, null));
+      if (n <= 0) break;
+      const t = monoMs();
+      if (n < 42 || rx[12] !== 0x08 || rx[13] !== 0x06) continue;
+      if (rx[28] !== addr[0] || rx[29] !== addr[1] || rx[30] !== addr[2] || rx[31] !== addr[3]) continue;
+      const mac = Array.from(rx.subarray(22, 28), (b) => b.toString(16).padStart(2, "0")).join(":");
+      out(`A ${(rx[20]! << 8) | rx[21]!} ${mac} ${t.toFixed(3)}\n`);
+    }
     for (let i = 0; i < 64; i++) {
       // bounded drain
       fromlen[0] = 16;
