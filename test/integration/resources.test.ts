@@ -32,6 +32,8 @@ interface ScriptOptions {
   work: string;
   /** start exits 1 (after logging) */
   fail_start?: boolean;
+  /** start exits 1 while this file exists */
+  fail_marker?: string;
   /** stop takes this long (a service that is slow to stop widens any overlap window) */
   stop_delay_s?: number;
 }
@@ -55,7 +57,7 @@ args=$(echo "$@" | sed 's/ *[a-z]*$//')
 vip=no; ip -4 -o addr show | grep -q " ${vip}/" && vip=yes
 note() { echo "$(date +%s%N) ${o.name} $1 args=$args vip=$vip" >> ${log}; }
 case "$act" in
-  start) note start; ${o.fail_start ? "exit 1" : `touch ${state}; note started; exit 0`} ;;
+  start) note start; ${o.fail_start ? "exit 1" : `${o.fail_marker ? `[ -e ${o.fail_marker} ] && exit 1; ` : ""}touch ${state}; note started; exit 0`} ;;
   stop) note stop; ${o.stop_delay_s ? `[ -e ${state} ] && sleep ${o.stop_delay_s}; ` : ""}rm -f ${state}; note stopped; exit 0 ;;
   status) ${status} ;;
   *) exit 2 ;;
@@ -267,6 +269,38 @@ if (netnsAvailable("resources.test.ts")) {
         expect(await hasVip("node2")).toBe(false);
       }, 60_000);
     }
+
+    test("auto_failback on to a preferred node whose start fails: back to node2 once, and it stays there", async () => {
+      const marker = join(c.tmp, "node1", "broken");
+      await setup({
+        haresources: `node1 ${vip_word} hbsvc\n`,
+        auto_failback: "on",
+        scripts: (n) => [{ kind: "heartbeat", name: "hbsvc", work: "", fail_marker: n === "node1" ? marker : undefined }],
+      });
+      expect(await until(async () => running("node1"), 10_000), dump()).toBe(true);
+      await crash("node1");
+      expect(await until(async () => running("node2"), 10_000), dump()).toBe(true);
+      writeFileSync(marker, ""); // node1 comes back broken
+      try {
+        await d.node1!.start();
+        // node2 hands it back, node1's start fails, node2 takes it again.
+        expect(await d.node1!.waitEvent({ event: "group_start_failed" }, 10_000), dump()).not.toBeNull();
+        expect(await until(async () => (await running("node2")) && (await group("node1"))?.holder === "node2", 10_000), dump()).toBe(true);
+        const n2 = () => starts("node2", "hbsvc");
+        const n1 = () => starts("node1", "hbsvc");
+        const settled = [n1(), n2()];
+        await Bun.sleep(2000);
+        expect([n1(), n2()]).toEqual(settled);
+        expect(settled).toEqual([2, 2]); // node1: first start, failed failback; node2: takeover, take back
+        expect(await running("node2")).toBe(true);
+        expect(await hasVip("node1")).toBe(false);
+        const g = (await group("node1"))!;
+        expect(g.state).toBe("failed");
+        expect(g.failures).toBe(1);
+      } finally {
+        rmSync(marker, { force: true });
+      }
+    }, 60_000);
 
     test.skipIf(!have_dummy)("monitor: a broken resource is restarted in place, then failed over after restarts_max", async () => {
       await setup({
