@@ -57,6 +57,8 @@ static const char *errno_name(int err) {
     case EOPNOTSUPP: return "EOPNOTSUPP";
     case ENOTCONN: return "ENOTCONN";
     case ENOENT: return "ENOENT";
+    case ENOTTY: return "ENOTTY";
+    case ECONNREFUSED: return "ECONNREFUSED";
     case ENODEV: return "ENODEV";
     case ENXIO: return "ENXIO";
     case EEXIST: return "EEXIST";
@@ -390,6 +392,7 @@ NAPI_MODULE_INIT() {
       {"sendUnsolicitedNa", NULL, js_send_unsolicited_na, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
+  if (!register_watchdog(env, exports)) return NULL;
 
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return NULL;

@@ -3,7 +3,7 @@
 #define TANDEM_NATIVE_H
 
 // Bump when the JS-visible API changes (version() reports it).
-#define TANDEM_NATIVE_VERSION "1.1.0"
+#define TANDEM_NATIVE_VERSION "1.2.0"
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -44,5 +44,10 @@ TANDEM_INTERNAL napi_value js_addr_del(napi_env env, napi_callback_info info);
 TANDEM_INTERNAL napi_value js_addr_list(napi_env env, napi_callback_info info);
 TANDEM_INTERNAL napi_value js_send_garp(napi_env env, napi_callback_info info);
 TANDEM_INTERNAL napi_value js_send_unsolicited_na(napi_env env, napi_callback_info info);
+
+// --- watchdog device and sd_notify (native/watchdog.c) ---------------------
+
+// Adds watchdogOpen/SetTimeout/GetTimeout/Keepalive/Close, notifySend/Bind/Recv, closeFd.
+TANDEM_INTERNAL bool register_watchdog(napi_env env, napi_value exports);
 
 #endif

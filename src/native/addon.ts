@@ -74,6 +74,17 @@ export interface AnnounceResult {
 
 export type GarpMode = "request" | "reply" | "both";
 
+export interface WatchdogDevice {
+  /** the open (and now armed) device; close it with watchdogClose */
+  fd: number;
+  /** the driver's name (WDIOC_GETSUPPORT), e.g. "Software Watchdog" */
+  identity: string;
+  /** WDIOF_* flags the driver supports (WDIOF_SETTIMEOUT 0x80, WDIOF_MAGICCLOSE 0x100, WDIOF_KEEPALIVEPING 0x8000) */
+  options: number;
+  /** the current timeout (WDIOC_GETTIMEOUT), or -1 when the driver cannot say */
+  timeout_s: number;
+}
+
 export interface NativeAddon {
   /** "tandem-native X.Y.Z (N-API 8, gcc ..., glibc ..., arch)". */
   version(): string;
@@ -107,6 +118,28 @@ export interface NativeAddon {
    * from `ipv6` to ff02::1, hop limit 255. `ipv6` must already be on the host (EADDRNOTAVAIL otherwise).
    */
   sendUnsolicitedNa(ifname: string, ipv6: string): AnnounceResult;
+  /**
+   * Opens a watchdog device O_WRONLY|O_CLOEXEC, which arms it. Refuses (and never arms) anything that is
+   * not a watchdog: a missing path throws ENOENT, a regular file or FIFO ENODEV ("not a character
+   * device"), a character device without WDIOC_GETSUPPORT (e.g. /dev/null) ENOTTY.
+   */
+  watchdogOpen(path: string): WatchdogDevice;
+  /** WDIOC_SETTIMEOUT; returns the timeout the driver actually set (it may round). */
+  watchdogSetTimeout(fd: number, timeout_s: number): number;
+  /** WDIOC_GETTIMEOUT */
+  watchdogGetTimeout(fd: number): number;
+  /** WDIOC_KEEPALIVE, or a one-byte write for drivers without the ioctl. */
+  watchdogKeepalive(fd: number): void;
+  /** magic=true writes 'V' before close (the driver disarms: clean stop); false leaves it counting (reset). */
+  watchdogClose(fd: number, magic: boolean): void;
+  /** One datagram to an AF_UNIX SOCK_DGRAM socket (sd_notify); path "/..." or "@abstract". Never blocks. */
+  notifySend(path: string, message: string): void;
+  /** A bound, non-blocking AF_UNIX datagram socket ("@" = abstract); for tests and the VM harness. */
+  notifyBind(path: string): number;
+  /** One pending datagram from a notifyBind socket, or null when none is queued. */
+  notifyRecv(fd: number): string | null;
+  /** close(2) of an fd notifyBind returned. */
+  closeFd(fd: number): void;
   readonly constants: MlockConstants;
 }
 
@@ -170,6 +203,15 @@ export const native: NativeAddon = {
   addrList: (ifname) => (ifname === undefined ? loadNative().addrList() : loadNative().addrList(ifname)),
   sendGarp: (ifname, ipv4, mode) => (mode === undefined ? loadNative().sendGarp(ifname, ipv4) : loadNative().sendGarp(ifname, ipv4, mode)),
   sendUnsolicitedNa: (ifname, ipv6) => loadNative().sendUnsolicitedNa(ifname, ipv6),
+  watchdogOpen: (path) => loadNative().watchdogOpen(path),
+  watchdogSetTimeout: (fd, timeout_s) => loadNative().watchdogSetTimeout(fd, timeout_s),
+  watchdogGetTimeout: (fd) => loadNative().watchdogGetTimeout(fd),
+  watchdogKeepalive: (fd) => loadNative().watchdogKeepalive(fd),
+  watchdogClose: (fd, magic) => loadNative().watchdogClose(fd, magic),
+  notifySend: (path, message) => loadNative().notifySend(path, message),
+  notifyBind: (path) => loadNative().notifyBind(path),
+  notifyRecv: (fd) => loadNative().notifyRecv(fd),
+  closeFd: (fd) => loadNative().closeFd(fd),
   get constants() {
     return loadNative().constants;
   },

@@ -19,7 +19,7 @@ const no_if = "tdmnoif0"; // an interface name nothing here has
 beforeAll(() => {
   const stale =
     !existsSync(addon_path) ||
-    ["native/tandem.c", "native/ip.c", "native/tandem.h", "build.ts"].some((p) => statSync(join(root, p)).mtimeMs > statSync(addon_path).mtimeMs);
+    ["native/tandem.c", "native/ip.c", "native/watchdog.c", "native/tandem.h", "build.ts"].some((p) => statSync(join(root, p)).mtimeMs > statSync(addon_path).mtimeMs);
   if (stale) {
     const r = Bun.spawnSync([process.execPath, "run", "build.ts", "addon"], { cwd: root, stderr: "pipe", stdout: "pipe" });
     if (r.exitCode !== 0) throw new Error(`building the addon failed:\n${r.stdout}\n${r.stderr}`);
