@@ -3,7 +3,7 @@
 // starts its resources left to right and stops them right to left; a start
 // that fails half way stops what it started, so "failed" never leaves half a
 // group running. The result goes back to the core as agent_done.
-import { type Agent, type AgentResult, createAgent, resolveResource } from "../agents/mod.ts";
+import { type Agent, type AgentOptions, type AgentResult, createAgent, resolveResource } from "../agents/mod.ts";
 import { NativeIp } from "../agents/ipaddr.ts";
 import type { ResourceGroup, ResourceSpec } from "../config/types.ts";
 
@@ -32,7 +32,12 @@ export class GroupRunner {
 
   static async create(g: ResourceGroup, opts: GroupRunnerOptions): Promise<GroupRunner> {
     const resources: Resource[] = [];
-    for (const spec of g.resources) resources.push(await makeResource(spec, opts));
+    // The group's monitor timeout is the agents' too: a hung status call is
+    // killed with its process group then, not at the agent default (20 s)
+    // while the group restarts around it.
+    const agent_opts: AgentOptions = { env: opts.env, ha_dir: opts.ha_dir };
+    if (g.monitor.interval_ms > 0) agent_opts.timeouts_ms = { monitor: g.monitor.timeout_ms };
+    for (const spec of g.resources) resources.push(await makeResource(spec, opts, agent_opts));
     return new GroupRunner(g.id, resources, opts);
   }
 
@@ -88,17 +93,17 @@ export class GroupRunner {
   }
 }
 
-async function makeResource(spec: ResourceSpec, opts: GroupRunnerOptions): Promise<Resource> {
+async function makeResource(spec: ResourceSpec, opts: GroupRunnerOptions, agent_opts: AgentOptions): Promise<Resource> {
   if (spec.kind === "ip" && spec.ip) return ipResource(spec, opts);
   // The script the configuration resolved (resource.d, then init_dir: the
   // daemon's --init-dir), so that the daemon runs what `tandem check` saw.
   if ((spec.kind === "heartbeat" || spec.kind === "lsb") && spec.path) {
-    const agent = createAgent({ kind: spec.kind, name: spec.name, path: spec.path, args: spec.args }, { env: opts.env, ha_dir: opts.ha_dir });
+    const agent = createAgent({ kind: spec.kind, name: spec.name, path: spec.path, args: spec.args }, agent_opts);
     return agentResource(spec.raw, agent);
   }
   const resolved = await resolveResource(spec.name, spec.args, { haDir: opts.ha_dir });
   if (resolved.kind === "builtin-ip") throw new Error(`${spec.raw}: IP resource without a parsed address`);
-  return agentResource(spec.raw, createAgent(resolved, { env: opts.env, ha_dir: opts.ha_dir }));
+  return agentResource(spec.raw, createAgent(resolved, agent_opts));
 }
 
 function ipResource(spec: ResourceSpec, opts: GroupRunnerOptions): Resource {
