@@ -34,6 +34,8 @@ interface ScriptOptions {
   fail_start?: boolean;
   /** start exits 1 while this file exists */
   fail_marker?: string;
+  /** status writes its pid to WORK/hang.pid and hangs while this file exists */
+  hang_marker?: string;
   /** stop takes this long (a service that is slow to stop widens any overlap window) */
   stop_delay_s?: number;
 }
@@ -59,7 +61,7 @@ note() { echo "$(date +%s%N) ${o.name} $1 args=$args vip=$vip" >> ${log}; }
 case "$act" in
   start) note start; ${o.fail_start ? "exit 1" : `${o.fail_marker ? `[ -e ${o.fail_marker} ] && exit 1; ` : ""}touch ${state}; note started; exit 0`} ;;
   stop) note stop; ${o.stop_delay_s ? `[ -e ${state} ] && sleep ${o.stop_delay_s}; ` : ""}rm -f ${state}; note stopped; exit 0 ;;
-  status) ${status} ;;
+  status) ${o.hang_marker ? `[ -e ${o.hang_marker} ] && { echo $$ > ${join(o.work, "hang.pid")}; sleep 60; }; ` : ""}${status} ;;
   *) exit 2 ;;
 esac
 `;
@@ -339,6 +341,31 @@ if (netnsAvailable("resources.test.ts")) {
       expect(g.failures).toBe(1);
       expect(g.last_failure?.action).toBe("monitor");
       expect(g.last_failure?.detail).toContain("Dummy");
+    }, 60_000);
+
+    test("monitor: a status call that hangs is killed at the group's monitor timeout and the resource restarted", async () => {
+      const marker = join(c.tmp, "node1", "hang");
+      await setup({
+        haresources: `# tandem: monitor interval=1s timeout=1s\nnode1 ${vip_word} hangsvc\n`,
+        scripts: (n) => [{ kind: "heartbeat", name: "hangsvc", work: "", hang_marker: n === "node1" ? marker : undefined }],
+      });
+      expect(await until(async () => running("node1"), 10_000), dump()).toBe(true);
+      const from = d.node1!.events.length;
+      const pid_file = join(work.node1!, "hang.pid");
+      writeFileSync(marker, "");
+      try {
+        const ev = await d.node1!.waitEvent({ event: "group_monitor_failed" }, 10_000, from);
+        expect(ev?.fields.detail, dump()).toContain("timed out");
+        const pid = Number(readFileSync(pid_file, "utf8").trim());
+        expect(pid).toBeGreaterThan(1);
+        // Killed with its process group at the group's timeout, not left to
+        // the agent's 20 s default while the group restarts around it.
+        expect(await until(() => !existsSync(`/proc/${pid}`), 5000), `status script ${pid} still running`).toBe(true);
+      } finally {
+        rmSync(marker, { force: true });
+      }
+      expect(await until(async () => (await running("node1")) && starts("node1", "hangsvc") === 2, 10_000), dump()).toBe(true);
+      expect((await group("node2"))?.holder).toBe("node1");
     }, 60_000);
 
     test("a start failure on every node is bounded: tried on both, then nobody loops", async () => {
