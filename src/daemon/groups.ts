@@ -28,6 +28,8 @@ export class GroupRunner {
     readonly id: string,
     private resources: Resource[],
     private opts: GroupRunnerOptions,
+    /** `# tandem: monitor off` */
+    private monitored: boolean,
   ) {}
 
   static async create(g: ResourceGroup, opts: GroupRunnerOptions): Promise<GroupRunner> {
@@ -38,7 +40,7 @@ export class GroupRunner {
     const agent_opts: AgentOptions = { env: opts.env, ha_dir: opts.ha_dir };
     if (g.monitor.interval_ms > 0) agent_opts.timeouts_ms = { monitor: g.monitor.timeout_ms };
     for (const spec of g.resources) resources.push(await makeResource(spec, opts, agent_opts));
-    return new GroupRunner(g.id, resources, opts);
+    return new GroupRunner(g.id, resources, opts, g.monitor.interval_ms > 0);
   }
 
   /** Left to right; on a failure, stop what started (right to left) and report the failure. */
@@ -65,6 +67,9 @@ export class GroupRunner {
   }
 
   async monitor(): Promise<{ ok: boolean; detail: string }> {
+    // Placement has one monitor schedule for all groups (the first monitored
+    // group's): a group with monitoring off must still never be judged.
+    if (!this.monitored) return { ok: true, detail: "not monitored" };
     for (const r of this.resources) {
       const err = await this.call(r, "monitor");
       if (err !== null) return { ok: false, detail: `${r.name}: ${err}` };
