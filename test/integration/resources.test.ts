@@ -34,6 +34,8 @@ interface ScriptOptions {
   fail_start?: boolean;
   /** start exits 1 while this file exists */
   fail_marker?: string;
+  /** status always says "not running" (an old script without a real status) */
+  status_unknown?: boolean;
   /** status writes its pid to WORK/hang.pid and hangs while this file exists */
   hang_marker?: string;
   /** stop takes this long (a service that is slow to stop widens any overlap window) */
@@ -51,7 +53,9 @@ function script(o: ScriptOptions): string {
   const status =
     o.kind === "lsb"
       ? `if [ -e ${state} ]; then exit 0; else exit 3; fi`
-      : `if [ -e ${state} ]; then echo "${o.name} running"; else echo "${o.name} is not running"; fi; exit 0`;
+      : o.status_unknown
+        ? `echo "${o.name} is not running"; exit 0`
+        : `if [ -e ${state} ]; then echo "${o.name} running"; else echo "${o.name} is not running"; fi; exit 0`;
   return `#!/bin/sh
 # ${o.kind} test service, written by test/integration/resources.test.ts
 for a in "$@"; do act=$a; done
@@ -366,6 +370,27 @@ if (netnsAvailable("resources.test.ts")) {
       }
       expect(await until(async () => (await running("node1")) && starts("node1", "hangsvc") === 2, 10_000), dump()).toBe(true);
       expect((await group("node2"))?.holder).toBe("node1");
+    }, 60_000);
+
+    test("monitor off for one group: only the monitored group is monitored", async () => {
+      await setup({
+        haresources: `# tandem: monitor interval=1s timeout=5s\nnode1 ${vip_word} hbsvc\n# tandem: monitor off\nnode1 lazysvc\n`,
+        scripts: () => [
+          { kind: "heartbeat", name: "hbsvc", work: "" },
+          { kind: "heartbeat", name: "lazysvc", work: "", status_unknown: true },
+        ],
+      });
+      const both = async () => ((await d.node1!.tryStatus())?.groups as GroupView[] | undefined)?.every((g) => g.state === "running") === true;
+      expect(await until(both, 10_000), dump()).toBe(true);
+      // Several intervals of the monitored group: it is watched, lazysvc is not.
+      const hb = join(work.node1!, "hbsvc.state");
+      await Bun.sleep(1500);
+      unlinkSync(hb);
+      expect(await d.node1!.waitEvent({ event: "group_monitor_failed", group: vip_word }, 5000), dump()).not.toBeNull();
+      await Bun.sleep(1500);
+      expect(d.node1!.find({ event: "group_monitor_failed", group: "lazysvc" }).length, dump()).toBe(0);
+      expect(starts("node1", "lazysvc")).toBe(1);
+      expect(await both()).toBe(true);
     }, 60_000);
 
     test("a start failure on every node is bounded: tried on both, then nobody loops", async () => {
