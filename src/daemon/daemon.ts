@@ -26,6 +26,9 @@ import { startControlServer } from "./control.ts";
 import { ResourceManager } from "./resources.ts";
 import { nextGeneration, StateDirError } from "./generation.ts";
 import { Logger } from "./log.ts";
+import { type LoopHook, Watchdog, WatchdogError } from "./watchdog.ts";
+import { SystemdNotifier } from "./notify.ts";
+import { shouldSelfFence, type SelfFenceReason } from "../core/selffence.ts";
 
 export const ExitCode = {
   ok: 0,
@@ -184,6 +187,14 @@ class Daemon {
   private stopping_membership = false;
   private started_wall = new Date().toISOString();
   private done!: (code: number) => void;
+  /** the watchdog device and systemd's watchdog: fed from the timer ticks below (startLiveness) */
+  private wd: Watchdog | null = null;
+  private notifier: SystemdNotifier | null = null;
+  private hooks: LoopHook[] = [];
+  private self_fence_reason: SelfFenceReason | null = null;
+  private next_status_ms = 0;
+  /** the groups did not stop in time: the watchdog is not disarmed at exit */
+  private stop_incomplete = false;
 
   constructor(
     private opts: DaemonOptions,
@@ -242,6 +253,11 @@ class Daemon {
     }
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => this.shutdown(sig));
     process.on("SIGHUP", () => this.log.event("sighup_ignored", { hint: "restart tandem to apply config changes" }));
+    if (!this.startLiveness()) {
+      this.udp?.close();
+      await control.close();
+      return ExitCode.runtime;
+    }
     this.feed({ type: "tick" });
     // Start-up garbage (config text, parse tables, module init) would sit in
     // the heap until the next full collection, which an idle daemon rarely
@@ -249,6 +265,7 @@ class Daemon {
     const gc_timer = setTimeout(() => Bun.gc(true), startup_gc_delay_ms);
     const code = await finished;
     clearTimeout(gc_timer);
+    this.wd?.close(code === ExitCode.ok && !this.stop_incomplete);
     await control.close();
     this.udp?.close();
     await this.log.close();
@@ -290,7 +307,10 @@ class Daemon {
     let actions: MembershipAction[];
     actions = step(this.core, ev, now);
     for (const a of actions) this.act(a, now);
-    if (ev.type === "tick") this.rm?.tick();
+    if (ev.type === "tick") {
+      this.rm?.tick();
+      this.tickLiveness(now);
+    }
     this.arm(now);
   }
 
@@ -336,7 +356,7 @@ class Daemon {
 
   /** One timer, at the core's next deadline. */
   private arm(now: number): void {
-    const at = Math.min(nextDeadline(this.core), this.rm?.nextDeadline() ?? Infinity);
+    const at = Math.min(nextDeadline(this.core), this.rm?.nextDeadline() ?? Infinity, ...this.hooks.map((h) => h.nextDeadline()));
     if (at === this.timer_at && this.timer) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -370,12 +390,14 @@ class Daemon {
     if (this.stopping) return;
     this.stopping = true;
     this.log.event("stopping", { signal });
+    this.notifier?.stopping(`stopping (${signal}): releasing groups`);
     if (!this.rm) return this.leave();
     // Keep heartbeating while the groups stop: peers see each one stopped in
     // our announcements and take it over in order, before we say goodbye.
     const bound = Bun.sleep(shutdown_resources_ms_max).then(() => "timeout");
     void Promise.race([this.rm.shutdown().then(() => "stopped"), bound]).then((how) => {
       if (how === "timeout") this.log.event("stop_timeout", { waited_ms: shutdown_resources_ms_max });
+      if (how === "timeout") this.stop_incomplete = true;
       this.leave();
     });
   }
@@ -387,6 +409,64 @@ class Daemon {
     this.timer = null;
     // give the leave datagram a moment to leave the host before sockets close
     setTimeout(() => this.done(ExitCode.ok), 20);
+  }
+
+  /**
+   * Opens ha.cf's watchdog device and tells systemd we are ready. Both are
+   * then fed from tickLiveness, i.e. from the same timer ticks that send
+   * heartbeats: if that loop stalls, both stop. False: fatal, logged.
+   */
+  private startLiveness(): boolean {
+    const now = performance.now();
+    if (this.hacf.watchdog) {
+      try {
+        this.wd = Watchdog.open({ path: this.hacf.watchdog, keepalive_ms: this.hacf.keepalive_ms, log: this.log, now_ms: now });
+      } catch (e) {
+        if (!(e instanceof WatchdogError)) throw e;
+        this.log.event("fatal", { error: e.message, fix: "load the driver (modprobe softdog) or remove the `watchdog` line from ha.cf" });
+        return false;
+      }
+      const t = this.wd.deadline({ keepalive_ms: this.hacf.keepalive_ms, deadtime_ms: this.hacf.deadtime_ms, deadping_ms: this.hacf.deadping_ms });
+      this.log.event("self_fence_timing", { reset_by_ms: t.reset_by_ms, peer_wait_min_ms: t.peer_wait_min_ms });
+      this.hooks.push(this.wd);
+    }
+    this.notifier = SystemdNotifier.fromProcess(this.log, now);
+    if (this.notifier) {
+      this.hooks.push(this.notifier);
+      this.notifier.ready(this.summary());
+    }
+    return true;
+  }
+
+  private tickLiveness(now: number): void {
+    if (this.wd?.isFeeding) {
+      const groups = (this.rm?.status() ?? []) as { state: string }[];
+      const d = shouldSelfFence({
+        holds_groups: groups.some((g) => g.state !== "stopped" && g.state !== "failed"),
+        peer_reachable: [...this.core.peers.values()].some((p) => p.state === "up"),
+        // Ping nodes do not report to the daemon yet: "unknown", which never
+        // self-fences (a two-node cluster would reset its holder on every link cut).
+        ping_reachable: "unknown",
+      });
+      if (d.fence) this.wd.stopFeeding(d.reason);
+      else if (d.reason !== this.self_fence_reason && d.reason === "cannot_tell") this.log.event("self_fence_undecided", { reason: d.reason });
+      this.self_fence_reason = d.reason;
+    }
+    for (const h of this.hooks) h.tick(now);
+    if (this.notifier && now >= this.next_status_ms) {
+      // at most once a second: STATUS= is for humans, ticks can be 10 ms apart
+      this.next_status_ms = now + 1000;
+      this.notifier.status(this.summary());
+    }
+  }
+
+  /** systemd's STATUS= line. */
+  private summary(): string {
+    const peers = [...this.core.peers.values()];
+    const up = peers.filter((p) => p.state === "up").length;
+    const groups = (this.rm?.status() ?? []) as { state: string }[];
+    const held = groups.filter((g) => g.state === "running").length;
+    return `${up}/${peers.length} peers up, ${held}/${groups.length} groups running here${this.wd ? (this.wd.isFeeding ? ", watchdog fed" : ", watchdog NOT fed") : ""}`;
   }
 
   private handleControl(req: unknown): unknown {
