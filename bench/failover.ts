@@ -75,6 +75,7 @@ function deadtimeOf(s: Setting): number {
 // Stability candidates, tightest first; the first with no false failover wins.
 const candidates: Record<SystemName, Setting[]> = {
   tandem: [
+    { system: "tandem", keepalive_ms: 5, deadtime_ms: 15 },
     { system: "tandem", keepalive_ms: 10, deadtime_ms: 30 },
     { system: "tandem", keepalive_ms: 20, deadtime_ms: 100 },
   ],
@@ -89,7 +90,7 @@ const candidates: Record<SystemName, Setting[]> = {
 };
 /** used when the stability window is skipped (the anchors' findings; tandem's guess) */
 const assumed_tightest: Record<SystemName, Setting> = {
-  tandem: candidates.tandem[0]!,
+  tandem: candidates.tandem[1]!,
   heartbeat: candidates.heartbeat[1]!,
   keepalived: candidates.keepalived[1]!,
 };
