@@ -21,7 +21,8 @@
 // Ids of scopes and states are on-wire values: ONLY APPEND, never renumber.
 // Trailing bytes are refused: a future version bumps `version`.
 
-export const body_version = 1;
+// v2: ping_score after the scopes (ipfail)
+export const body_version = 2;
 /** leaves room in frame_size_max (1400) for the header, a 64-byte name and a 64-byte MAC */
 export const body_size_max = 1200;
 export const groups_max = 32;
@@ -29,6 +30,9 @@ export const nodes_max = 16;
 export const group_id_len_max = 24;
 export const failures_saturate = 255;
 export const ann_seq_max = 0xffff_ffff;
+/** ping_score on the wire: 0..254; 255 means "no ping nodes configured" */
+export const ping_score_max = 254;
+const ping_score_none = 255;
 
 export const Scope = { none: 0, all: 1, local: 2, foreign: 3 } as const;
 export type ScopeName = keyof typeof Scope;
@@ -59,6 +63,8 @@ export interface Announcement {
   shutting_down: boolean;
   standby: ScopeName;
   takeover: ScopeName;
+  /** ping nodes/groups this node reaches; null when none are configured */
+  ping_score: number | null;
   groups: GroupAnnouncement[];
   acks: Ack[];
 }
@@ -77,7 +83,7 @@ export function isValidGroupId(id: string): boolean {
 /** Upper bound of the encoded size for these group ids and this many nodes. */
 export function bodySizeMax(group_ids: string[], nodes: number): number {
   const groups = group_ids.reduce((sum, id) => sum + 1 + id.length + 3, 0);
-  return 13 + groups + 1 + (nodes - 1) * 13;
+  return 14 + groups + 1 + (nodes - 1) * 13;
 }
 
 export function encodeBody(a: Announcement): Uint8Array {
@@ -87,10 +93,11 @@ export function encodeBody(a: Announcement): Uint8Array {
   const ids = a.groups.map((g) => g.id);
   const out = new Uint8Array(bodySizeMax(ids, a.acks.length + 1));
   const dv = new DataView(out.buffer);
-  out.set([body_version, a.shutting_down ? 1 : 0, Scope[a.standby], Scope[a.takeover]], 0);
-  dv.setUint32(4, a.nodes_hash >>> 0);
-  dv.setUint32(8, a.ann_seq);
-  let off = 12;
+  const ping = a.ping_score === null ? ping_score_none : Math.min(ping_score_max, Math.max(0, Math.floor(a.ping_score)));
+  out.set([body_version, a.shutting_down ? 1 : 0, Scope[a.standby], Scope[a.takeover], ping], 0);
+  dv.setUint32(5, a.nodes_hash >>> 0);
+  dv.setUint32(9, a.ann_seq);
+  let off = 13;
   out[off++] = a.groups.length;
   for (const g of a.groups) {
     assert(isValidGroupId(g.id), `bad group id ${JSON.stringify(g.id)}`);
@@ -118,23 +125,24 @@ export function decodeBody(bytes: Uint8Array): BodyDecodeResult {
   if (bytes.length === 0) return fail("empty");
   if (bytes.length > body_size_max) return fail("too_big");
   if (bytes[0] !== body_version) return fail("bad_version");
-  if (bytes.length < 14) return fail("short");
+  if (bytes.length < 15) return fail("short");
   const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const standby = scope_by_id.get(bytes[2]!);
   const takeover = scope_by_id.get(bytes[3]!);
   if ((bytes[1]! & ~1) !== 0 || !standby || !takeover) return fail("malformed");
-  const r = { off: 13, bytes, dv };
-  const groups = readGroups(r, bytes[12]!);
+  const r = { off: 14, bytes, dv };
+  const groups = readGroups(r, bytes[13]!);
   if (typeof groups === "string") return fail(groups);
   const acks = readAcks(r);
   if (typeof acks === "string") return fail(acks);
   if (r.off !== bytes.length) return fail("malformed");
   const value: Announcement = {
-    nodes_hash: dv.getUint32(4),
-    ann_seq: dv.getUint32(8),
+    nodes_hash: dv.getUint32(5),
+    ann_seq: dv.getUint32(9),
     shutting_down: (bytes[1]! & 1) === 1,
     standby,
     takeover,
+    ping_score: bytes[4] === ping_score_none ? null : bytes[4]!,
     groups,
     acks,
   };

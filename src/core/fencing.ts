@@ -16,11 +16,16 @@
 //   doubling to retry_max_ms), forever: the groups stay down rather than run
 //   twice, and status says so loudly. Only a success or an admin's
 //   `fence-confirm` ends it.
-// - wait_for_all: a peer never seen since this node booted is not fenced and
-//   its groups are not started (corosync's wait_for_all). This stops the
-//   fence death-match where a fenced node reboots into a still-cut network
-//   and fences the survivor. `fence-confirm` (the admin saw it off) or an
-//   admin `takeover` (fence it now) overrides.
+// - wait_for_all: a node that has seen no peer at all since it booted does
+//   not fence and does not start a dead peer's groups (corosync's
+//   wait_for_all, for two nodes). This stops the fence death-match where a
+//   fenced node reboots into a still-cut network and fences the survivor.
+//   Seeing any peer releases it (with three or more nodes, a peer that
+//   died meanwhile is then fenced as usual); `fence-confirm` (the admin saw
+//   it off) or an admin `takeover` (fence it now) overrides.
+// - Ping nodes: a node that reaches none of its ping nodes does not fence
+//   (it is probably the one cut off). Attempts wait, and start when the
+//   ping nodes answer again.
 // - A peer seen alive again cancels a delay or a backoff. An attempt already
 //   running cannot be recalled: if it succeeds the peer is off, and that
 //   counts as fenced.
@@ -50,7 +55,9 @@ export type FencingEvent =
   /** admin: `tandem fence-confirm NODE` — the node is known to be off */
   | { type: "confirm"; node: string }
   /** admin: `tandem takeover` — fence peers held back by wait_for_all now */
-  | { type: "override" };
+  | { type: "override" }
+  /** ping nodes configured and none reachable (true), or reachable again */
+  | { type: "connectivity"; isolated: boolean };
 
 export type FencingAction =
   | { type: "run"; node: string; attempt: number }
@@ -65,6 +72,7 @@ export type FencingLogEvent =
   | "fence_failed"
   | "fence_cancelled"
   | "fence_confirmed"
+  | "fence_isolated"
   | "wait_for_all";
 
 export interface NodeFencing {
@@ -78,6 +86,10 @@ export interface NodeFencing {
   seen_while_running: boolean;
   /** seen alive since this node booted (wait_for_all) */
   seen: boolean;
+  /** an attempt is due but held back: we reach no ping node */
+  held: boolean;
+  /** split-brain tie-break of the current request: no fence delay for us */
+  wins: boolean;
   since_ms: number;
   last_result: { at_ms: number; ok: boolean; detail: string } | null;
 }
@@ -85,6 +97,8 @@ export interface NodeFencing {
 export interface FencingState {
   cfg: FencingConfig;
   peers: Map<string, NodeFencing>;
+  /** cannot reach any ping node: hold every attempt */
+  isolated: boolean;
 }
 
 /** bounds the retry backoff's exponent so the arithmetic never overflows */
@@ -110,16 +124,20 @@ export function initialFencing(cfg: FencingConfig, now_ms: number): FencingState
       next_at_ms: null,
       seen_while_running: false,
       seen: false,
+      held: false,
+      wins: false,
       since_ms: now_ms,
       last_result: null,
     });
   }
-  return { cfg, peers };
+  return { cfg, peers, isolated: false };
 }
 
 export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): FencingAction[] {
   const out: FencingAction[] = [];
-  if (ev.type === "override") {
+  if (ev.type === "connectivity") {
+    s.isolated = ev.isolated;
+  } else if (ev.type === "override") {
     for (const [node, p] of s.peers) if (p.phase === "waiting_for_all") begin(s, node, p, 0, now_ms, out);
   } else if (ev.type !== "tick") {
     const p = s.peers.get(ev.node);
@@ -128,14 +146,20 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): 
       case "request":
         onRequest(s, ev, p, now_ms, out);
         break;
-      case "peer_up":
+      case "peer_up": {
+        const first_seen = ![...s.peers.values()].some((x) => x.seen);
         p.seen = true;
         if (p.phase === "delay" || p.phase === "backoff" || p.phase === "waiting_for_all") {
           log(out, ev.node, "fence_cancelled", `alive again while ${p.phase === "delay" ? "in the fence delay" : p.phase}: not fencing`);
           setPhase(p, "idle", now_ms);
         } else if (p.phase === "running") p.seen_while_running = true;
         else if (p.phase === "done") setPhase(p, "idle", now_ms); // a new incarnation: a later death is a new fence
+        if (first_seen) {
+          // No longer alone since boot: peers still dead are fenced now.
+          for (const [other, q] of s.peers) if (q.phase === "waiting_for_all") begin(s, other, q, q.wins ? 0 : s.cfg.delay_ms, now_ms, out);
+        }
         break;
+      }
       case "result":
         onResult(s, ev.node, p, ev.ok, ev.detail, now_ms, out);
         break;
@@ -150,7 +174,7 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): 
   // Delays and backoffs that ran out start an attempt.
   for (const [node, p] of s.peers) {
     if ((p.phase === "delay" || p.phase === "backoff") && p.next_at_ms !== null && now_ms >= p.next_at_ms) {
-      startAttempt(node, p, now_ms, out);
+      startAttempt(s, node, p, now_ms, out);
     }
   }
   return out;
@@ -158,6 +182,7 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): 
 
 /** When fencingStep wants a tick; Infinity if never. */
 export function fencingDeadline(s: FencingState): number {
+  if (s.isolated) return Infinity; // the connectivity event wakes us
   let t = Infinity;
   for (const p of s.peers.values()) if ((p.phase === "delay" || p.phase === "backoff") && p.next_at_ms !== null) t = Math.min(t, p.next_at_ms);
   return t;
@@ -180,21 +205,21 @@ function onRequest(
   p.reason = ev.reason;
   p.attempts = 0;
   p.seen_while_running = false;
-  if (ev.reason === "dead" && s.cfg.wait_for_all && !p.seen) {
-    log(out, ev.node, "wait_for_all", "never seen since this node started: not fencing it and not starting its groups; `tandem fence-confirm` or `tandem takeover` to go on alone");
+  // A failed stop is not a split brain: the peer is alive and asked for it.
+  p.wins = ev.reason === "stop_failed" || winsTieBreak(s.cfg, ev.node, ev.self_held, ev.peer_held);
+  if (ev.reason === "dead" && s.cfg.wait_for_all && ![...s.peers.values()].some((x) => x.seen)) {
+    log(out, ev.node, "wait_for_all", "no peer seen since this node started: not fencing and not starting its groups; `tandem fence-confirm NODE` or `tandem takeover` to go on alone");
     setPhase(p, "waiting_for_all", now_ms);
     return;
   }
-  // A failed stop is not a split brain: the peer is alive and asked for it.
-  const wins = ev.reason === "stop_failed" || winsTieBreak(s.cfg, ev.node, ev.self_held, ev.peer_held);
-  const delay_ms = wins ? 0 : s.cfg.delay_ms;
+  const delay_ms = p.wins ? 0 : s.cfg.delay_ms;
   log(out, ev.node, "fence_requested", `${ev.reason === "dead" ? "declared dead" : "failed to stop a group"}; we hold ${ev.self_held}, it held ${ev.peer_held}`);
   begin(s, ev.node, p, delay_ms, now_ms, out);
 }
 
-function begin(_s: FencingState, node: string, p: NodeFencing, delay_ms: number, now_ms: number, out: FencingAction[]): void {
+function begin(s: FencingState, node: string, p: NodeFencing, delay_ms: number, now_ms: number, out: FencingAction[]): void {
   if (delay_ms <= 0) {
-    startAttempt(node, p, now_ms, out);
+    startAttempt(s, node, p, now_ms, out);
     return;
   }
   log(out, node, "fence_delay", `waiting ${delay_ms} ms so the node holding the groups can win a split brain`);
@@ -202,7 +227,17 @@ function begin(_s: FencingState, node: string, p: NodeFencing, delay_ms: number,
   p.next_at_ms = now_ms + delay_ms;
 }
 
-function startAttempt(node: string, p: NodeFencing, now_ms: number, out: FencingAction[]): void {
+function startAttempt(s: FencingState, node: string, p: NodeFencing, now_ms: number, out: FencingAction[]): void {
+  if (s.isolated) {
+    // Due, but held: kept in delay and due, so it starts at once when the
+    // ping nodes answer again.
+    if (!p.held) log(out, node, "fence_isolated", "this node reaches none of its ping nodes: not fencing until it does");
+    p.held = true;
+    if (p.phase !== "delay") setPhase(p, "delay", now_ms);
+    p.next_at_ms = now_ms;
+    return;
+  }
+  p.held = false;
   p.attempts++;
   setPhase(p, "running", now_ms);
   log(out, node, "fence_start", `attempt ${p.attempts}`);

@@ -64,6 +64,7 @@ import {
   body_size_max,
   failures_saturate,
   fnv1a32,
+  ping_score_max,
   groups_max,
   isValidGroupId,
   nodes_max,
@@ -86,6 +87,8 @@ export interface PlacementConfig {
   stop_retry_ms: number;
   /** a peer declared dead (deadtime) holds its groups until fence_done */
   fencing_required: boolean;
+  /** ping nodes + ping groups configured (ipfail); 0 = none */
+  ping_units: number;
 }
 
 export type AgentOp = "start" | "stop" | "monitor";
@@ -100,6 +103,8 @@ export type PlacementEvent =
   | { type: "agent_done"; group: string; action: AgentOp; ok: boolean; detail: string }
   | { type: "admin"; command: AdminCommand; scope: ScopeName }
   | { type: "fence_done"; node: string }
+  /** how many ping nodes/groups this node reaches now (ping_units > 0 only) */
+  | { type: "connectivity"; score: number }
   /** graceful stop: stop every group, then ready_to_exit */
   | { type: "shutdown" };
 
@@ -176,6 +181,8 @@ export interface PlacementState {
   ann_key: string;
   standby: ScopeName;
   takeover: ScopeName;
+  /** ping units reached; starts at 0 until the first report (no takeover blind) */
+  ping_score: number;
   shutting_down: boolean;
   exit_announced: boolean;
   peers: Map<string, PeerPlacement>;
@@ -199,6 +206,7 @@ export function validateConfig(cfg: PlacementConfig): string | null {
   if (!(cfg.monitor.interval_ms >= 1 && cfg.monitor.timeout_ms >= 1)) return "monitor interval/timeout must be >= 1 ms";
   if (!(cfg.monitor.restarts_max >= 0)) return "monitor restarts_max must be >= 0";
   if (!(cfg.stop_retry_ms >= 1)) return "stop_retry_ms must be >= 1";
+  if (!(Number.isInteger(cfg.ping_units) && cfg.ping_units >= 0 && cfg.ping_units <= ping_score_max)) return `ping_units must be 0..${ping_score_max}`;
   return null;
 }
 
@@ -206,7 +214,9 @@ export function validateConfig(cfg: PlacementConfig): string | null {
 export function configHash(cfg: PlacementConfig): number {
   const groups = cfg.groups.map((g) => `${g.id}:${g.preferred_node}`).join(",");
   const failback = cfg.auto_failback === "off" ? "off" : "on";
-  return fnv1a32(`${cfg.nodes.join(",")}|${groups}|${failback}`);
+  // ipfail on one node and off on another would compute different targets
+  const ipfail = cfg.ping_units > 0 ? "|ipfail" : "";
+  return fnv1a32(`${cfg.nodes.join(",")}|${groups}|${failback}${ipfail}`);
 }
 
 export function initialState(cfg: PlacementConfig, now_ms: number): PlacementState {
@@ -244,6 +254,7 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
     ann_key: "",
     standby: "none",
     takeover: "none",
+    ping_score: 0,
     shutting_down: false,
     exit_announced: false,
     peers,
@@ -275,6 +286,9 @@ export function step(s: PlacementState, ev: PlacementEvent, now_ms: number): Pla
       break;
     case "fence_done":
       onFenceDone(s, ev.node);
+      break;
+    case "connectivity":
+      s.ping_score = Math.max(0, Math.min(s.cfg.ping_units, Math.floor(ev.score)));
       break;
     case "shutdown":
       s.shutting_down = true;
@@ -309,6 +323,7 @@ export function announcement(s: PlacementState): Announcement {
     shutting_down: s.shutting_down,
     standby: s.standby,
     takeover: s.takeover,
+    ping_score: s.cfg.ping_units > 0 ? s.ping_score : null,
     groups: s.groups.map((g) => ({
       id: g.id,
       state: g.state === "stopping" && g.stop_failed ? "stop_failed" : g.state,
@@ -650,13 +665,24 @@ interface NodeView {
   state: GroupStateName;
   failures: number;
   blocked: boolean;
+  /** null when ping nodes are not configured there */
+  ping_score: number | null;
 }
 
 /** The node that should run g, from our view; null if none can. */
 export function target(s: PlacementState, g: GroupRun): string | null {
   const views = viewsOf(s, g);
-  const usable = views.filter((v) => !v.shutting_down && !v.blocked);
-  const first = usable.filter((v) => !demoted(v, g, views));
+  // ipfail: a node that reaches fewer ping nodes than the best live node is
+  // demoted, so the better-connected node wins. A node alone that reaches
+  // none keeps what it holds but takes nothing over: it is probably the one
+  // cut off, and its peer is alive behind the cut. (With peers up and all at
+  // zero, the ping nodes are what failed: placement goes on as usual.)
+  const pinged = s.cfg.ping_units > 0;
+  const best_ping = pinged ? Math.max(...views.map((v) => v.ping_score ?? 0)) : 0;
+  const alone = views.length === 1;
+  const holds = (v: NodeView) => v.state === "starting" || v.state === "running";
+  const usable = views.filter((v) => !v.shutting_down && !v.blocked && (!pinged || !alone || (v.ping_score ?? 0) > 0 || holds(v)));
+  const first = usable.filter((v) => !demoted(v, g, views) && (!pinged || (v.ping_score ?? 0) >= best_ping));
   const candidates = first.length > 0 ? first : usable;
   if (candidates.length === 0) return null;
   const preferred = candidates.find((v) => v.name === g.preferred_node);
@@ -672,7 +698,8 @@ function viewsOf(s: PlacementState, g: GroupRun): NodeView[] {
   for (const name of s.cfg.nodes) {
     if (name === s.cfg.self) {
       const blocked = g.failures >= s.cfg.start_failures_max;
-      views.push({ name, shutting_down: s.shutting_down, standby: s.standby, takeover: s.takeover, state: g.state, failures: g.failures, blocked });
+      const ping_score = s.cfg.ping_units > 0 ? s.ping_score : null;
+      views.push({ name, shutting_down: s.shutting_down, standby: s.standby, takeover: s.takeover, state: g.state, failures: g.failures, blocked, ping_score });
       continue;
     }
     const p = s.peers.get(name)!;
@@ -687,6 +714,7 @@ function viewsOf(s: PlacementState, g: GroupRun): NodeView[] {
       state: pg?.state ?? "stopped",
       failures: pg?.failures ?? 0,
       blocked: pg?.blocked ?? false,
+      ping_score: a.ping_score,
     });
   }
   return views;
@@ -735,7 +763,7 @@ function setState(g: GroupRun, state: GroupStateName, now_ms: number): void {
 /** The announcement without acks: a change bumps ann_seq. */
 function contentKey(s: PlacementState): string {
   const a = announcement(s);
-  return JSON.stringify([a.shutting_down, a.standby, a.takeover, a.groups]);
+  return JSON.stringify([a.shutting_down, a.standby, a.takeover, a.ping_score, a.groups]);
 }
 
 function log(out: PlacementAction[], event: LogEvent, group: string | null, node: string | null, detail: string): void {

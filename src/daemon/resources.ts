@@ -117,6 +117,7 @@ export class ResourceManager {
       monitor: { interval_ms: monitor.interval_ms || 10_000, timeout_ms: monitor.timeout_ms, restarts_max: monitor_restarts_max },
       stop_retry_ms,
       fencing_required: Boolean(o.fencer),
+      ping_units: o.hacf.ping_nodes.length + o.hacf.ping_groups.length,
     };
     const log_fields = (event: string, f: Record<string, string | number | boolean | null>) =>
       o.log.event(event, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v ?? undefined])));

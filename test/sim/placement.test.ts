@@ -77,7 +77,7 @@ describe("placement simulator", () => {
       return out;
     };
     const caught = [20, 426, 457].some((seed) =>
-      runPlacementSeed(seed, { fencing_required: false }, unacked).violations.some((v) => v.includes("which it sees up")),
+      runPlacementSeed(seed, { fencing_required: false, ping_units: 0 }, unacked).violations.some((v) => v.includes("which it sees up")),
     );
     expect(caught).toBe(true);
   });
@@ -88,7 +88,7 @@ describe("placement simulator", () => {
       return placement.step(s, ev, now);
     };
     const caught = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].some((seed) =>
-      runPlacementSeed(seed, { fencing_required: true }, reckless).violations.some((v) =>
+      runPlacementSeed(seed, { fencing_required: true, ping_units: 0, wait_for_all: false }, reckless).violations.some((v) =>
         v.includes("fencing mode"),
       ),
     );

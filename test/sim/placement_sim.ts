@@ -49,6 +49,8 @@ export interface PlacementSwarm {
   /** before the heal, an attempt fails with this probability */
   fence_fail_probability: number;
   wait_for_all: boolean;
+  /** ping nodes/groups per node (ipfail); 0 = none */
+  ping_units: number;
   start_failures_max: number;
   monitor_interval_ms: number;
   restarts_max: number;
@@ -81,9 +83,6 @@ export function placementSwarm(seed: number): PlacementSwarm {
     auto_failback: r.pick(["on", "off", "legacy"] as const),
     fencing_required: r.chance(0.3),
     fence_delay_ms: r.int(0, deadtime_ms),
-    fence_ms_max: r.pick([1, keepalive_ms, deadtime_ms * 2]),
-    fence_fail_probability: r.pick([0, 0.2, 0.6]),
-    wait_for_all: r.chance(0.5),
     start_failures_max: r.int(1, 3),
     monitor_interval_ms: keepalive_ms * r.int(2, 20),
     restarts_max: r.int(0, 2),
@@ -93,6 +92,11 @@ export function placementSwarm(seed: number): PlacementSwarm {
     stop_fail_probability: r.pick([0, 0.02, 0.2]),
     monitor_fail_probability: r.pick([0, 0.02, 0.1]),
     hang_probability: r.pick([0, 0.02]),
+    // drawn last, so the fields above stay what they were for a seed
+    fence_ms_max: r.pick([1, keepalive_ms, deadtime_ms * 2]),
+    fence_fail_probability: r.pick([0, 0.2, 0.6]),
+    wait_for_all: r.chance(0.5),
+    ping_units: r.pick([0, 0, 1, 2]),
   };
 }
 
@@ -128,6 +132,8 @@ interface SimNode {
   active: boolean[];
   /** per group: the nodes this one saw dead at its last start of it */
   started_over: Set<number>[];
+  /** ping units this node reaches (ground truth, survives reboots) */
+  ping_score: number;
 }
 
 export interface PlacementResult {
@@ -184,6 +190,7 @@ export function runPlacementSeed(
     wake_token: 0,
     active: groups.map(() => false),
     started_over: groups.map(() => new Set<number>()),
+    ping_score: o.ping_units,
   }));
   const local = (n: SimNode) => n.offset_ms + now * (1 + n.drift);
   const fail = (msg: string) => {
@@ -220,6 +227,7 @@ export function runPlacementSeed(
         monitor: { interval_ms: o.monitor_interval_ms, timeout_ms: o.agent_timeout_ms, restarts_max: o.restarts_max },
         stop_retry_ms: o.keepalive_ms * 2,
         fencing_required: o.fencing_required,
+        ping_units: o.ping_units,
       },
       t,
     );
@@ -234,8 +242,16 @@ export function runPlacementSeed(
       },
       t,
     );
+    if (o.ping_units > 0) setPing(i, n.ping_score);
     plApply(i, { type: "tick" });
     memApply(i, { type: "tick" });
+  }
+
+  /** what the ping adapter would report after deadping */
+  function setPing(i: number, score: number): void {
+    nodes[i]!.ping_score = score;
+    fcApply(i, { type: "connectivity", isolated: score === 0 });
+    plApply(i, { type: "connectivity", score });
   }
 
   /** power off: resources die with the node */
@@ -432,7 +448,8 @@ export function runPlacementSeed(
   function fault(): void {
     const i = r.int(0, nodes.length - 1);
     const n = nodes[i]!;
-    const kind = r.pick(["crash", "daemon_crash", "stop", "restart", "restart", "partition", "oneway", "heal", "standby", "takeover", "crossing"] as const);
+    const kinds = ["crash", "daemon_crash", "stop", "restart", "restart", "partition", "oneway", "heal", "standby", "takeover", "crossing"] as const;
+    const kind = r.pick(o.ping_units > 0 ? [...kinds, "ping" as const] : kinds);
     faults[kind] = (faults[kind] ?? 0) + 1;
     trace?.(`${now.toFixed(3)} FAULT ${kind} ${n.name}`);
     if (kind === "crash" && n.up) powerOff(i);
@@ -447,6 +464,7 @@ export function runPlacementSeed(
         if (kind === "partition") cut[l]![j * o.nodes + i] = true;
       }
     } else if (kind === "heal") for (const c of cut) c.fill(false);
+    else if (kind === "ping" && o.ping_units > 0) setPing(i, r.int(0, o.ping_units));
     else if ((kind === "standby" || kind === "takeover") && n.up) {
       const scope = r.pick(["none", "all", "local", "foreign"] as ScopeName[]);
       plApply(i, { type: "admin", command: kind, scope });
@@ -462,7 +480,9 @@ export function runPlacementSeed(
   function healAll(): void {
     healed = true;
     for (const c of cut) c.fill(false);
+    for (let i = 0; i < nodes.length; i++) nodes[i]!.ping_score = o.ping_units;
     for (let i = 0; i < nodes.length; i++) if (!nodes[i]!.up) boot(i);
+      else if (o.ping_units > 0) setPing(i, o.ping_units);
   }
 
   /** Invariant 2: one runner per runnable group, the preferred one when failback says so. */

@@ -114,6 +114,15 @@ describe("fencing core", () => {
     expect(runs(off.ev(dead(0, 0)))).toEqual(["b"]);
   });
 
+  test("wait_for_all with three nodes: seeing any peer releases the fence of one still dead", () => {
+    const c = new Core(cfg("a", { nodes: ["a", "b", "c"] }));
+    c.ev({ type: "request", node: "c", reason: "dead", self_held: 0, peer_held: 0 });
+    expect(c.phase("c")).toBe("waiting_for_all");
+    expect(runs(c.ev({ type: "peer_up", node: "b" }))).toEqual(["c"]);
+    // later deaths are fenced as usual
+    expect(runs(c.ev({ type: "request", node: "b", reason: "dead", self_held: 1, peer_held: 0 }))).toEqual(["b"]);
+  });
+
   test("a peer back while an attempt runs: success still counts, failure stops retrying", () => {
     const c = new Core(cfg("a"));
     c.ev({ type: "peer_up", node: "b" });
@@ -149,6 +158,19 @@ describe("fencing core", () => {
     // the node comes back (rebooted): a later death is a new fence
     c.ev({ type: "peer_up", node: "b" });
     expect(runs(c.ev(dead(1, 0)))).toEqual(["b"]);
+  });
+
+  test("a node that reaches no ping node holds its fences until it does", () => {
+    const c = new Core(cfg("a"));
+    c.ev({ type: "peer_up", node: "b" });
+    c.ev({ type: "connectivity", isolated: true });
+    const acts = c.ev(dead(1, 0));
+    expect(runs(acts)).toEqual([]);
+    expect(acts.filter((a) => a.type === "log" && a.event === "fence_isolated")).toHaveLength(1);
+    expect(fencingDeadline(c.s)).toBe(Infinity);
+    c.now = 50_000;
+    expect(c.ev({ type: "tick" })).toEqual([]); // logged once, not on every tick
+    expect(runs(c.ev({ type: "connectivity", isolated: false }))).toEqual(["b"]);
   });
 
   test("bad config is refused", () => {

@@ -25,6 +25,7 @@ const base = (self: string, over: Partial<PlacementConfig> = {}): PlacementConfi
   monitor: { interval_ms: 1000, timeout_ms: 500, restarts_max: 1 },
   stop_retry_ms: 200,
   fencing_required: false,
+  ping_units: 0,
   ...over,
 });
 
@@ -185,6 +186,67 @@ describe("placement core", () => {
     p.agents("a", (op) => op !== "stop");
     const acts = p.ev("b", { type: "peer_state", node: "a", announcement: announcement(p.a) });
     expect(acts.some((x) => x.type === "fence_node" || (x.type === "start_group" && x.group === "g1"))).toBe(false);
+  });
+
+  test("ipfail: the node that loses its ping nodes hands its groups to the better-connected one", () => {
+    const p = new Pair({ ping_units: 2 });
+    p.ev("a", { type: "connectivity", score: 2 });
+    p.ev("b", { type: "connectivity", score: 2 });
+    p.up();
+    p.sync();
+    expect(p.state("a").g1).toBe("running");
+    expect(p.state("b").g2).toBe("running");
+    p.ev("a", { type: "connectivity", score: 1 }); // one of two ping nodes lost
+    p.sync(10);
+    expect(p.state("a").g1).toBe("stopped");
+    expect(p.state("b").g1).toBe("running");
+    expect(p.state("b").g2).toBe("running");
+    // connectivity back: auto_failback off, so g1 stays where it is
+    p.ev("a", { type: "connectivity", score: 2 });
+    p.sync(10);
+    expect(p.state("b").g1).toBe("running");
+  });
+
+  test("ipfail: a node that reaches no ping node keeps what it holds but takes nothing over", () => {
+    const p = new Pair({ ping_units: 1 });
+    p.ev("a", { type: "connectivity", score: 1 });
+    p.ev("b", { type: "connectivity", score: 1 });
+    p.up();
+    p.sync();
+    // the ping node dies: a notices first (demoted: g1 moves to b), then b;
+    // with both at zero the ping node is what failed, and nothing stops
+    p.ev("a", { type: "connectivity", score: 0 });
+    p.sync(10);
+    p.ev("b", { type: "connectivity", score: 0 });
+    p.sync(10);
+    expect([p.state("a").g1, p.state("b").g1, p.state("b").g2]).toEqual(["stopped", "running", "running"]);
+    // then b dies: a, alone and cut off from the ping node, takes nothing over
+    const acts = p.ev("a", { type: "node_dead", node: "b", reason: "deadtime" });
+    expect(acts.some((x) => x.type === "start_group")).toBe(false);
+    p.agents("a");
+    expect(p.state("a")).toEqual({ g1: "stopped", g2: "stopped" });
+    // until it reaches the ping node again
+    p.ev("a", { type: "connectivity", score: 1 });
+    p.agents("a");
+    expect(p.state("a")).toEqual({ g1: "running", g2: "running" });
+  });
+
+  test("ipfail: alone and isolated, a node keeps the groups it already runs", () => {
+    const p = new Pair({ ping_units: 1 });
+    p.ev("a", { type: "connectivity", score: 1 });
+    p.ev("b", { type: "connectivity", score: 1 });
+    p.up();
+    p.sync();
+    p.ev("a", { type: "node_dead", node: "b", reason: "deadtime" });
+    p.agents("a");
+    expect(p.state("a")).toEqual({ g1: "running", g2: "running" });
+    p.ev("a", { type: "connectivity", score: 0 });
+    p.agents("a");
+    expect(p.state("a")).toEqual({ g1: "running", g2: "running" });
+  });
+
+  test("ipfail configured on one node only is a config mismatch", () => {
+    expect(initialState(base("a", { ping_units: 1 }), 0).nodes_hash).not.toBe(initialState(base("a"), 0).nodes_hash);
   });
 
   test("a restarted peer holds everything until its new incarnation announces", () => {

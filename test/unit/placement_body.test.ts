@@ -8,6 +8,7 @@ const sample: Announcement = {
   shutting_down: true,
   standby: "local",
   takeover: "none",
+  ping_score: 3,
   groups: [
     { id: "web", state: "running", failures: 0, blocked: false },
     { id: "IPaddr::10.0.0.1", state: "failed", failures: 3, blocked: true },
@@ -25,12 +26,18 @@ describe("heartbeat body codec", () => {
   test("named refusals", () => {
     const bytes = encodeBody(sample);
     expect(decodeBody(new Uint8Array())).toEqual({ ok: false, reason: "empty" });
-    expect(decodeBody(new Uint8Array([2, ...bytes.subarray(1)]))).toEqual({ ok: false, reason: "bad_version" });
+    expect(decodeBody(new Uint8Array([1, ...bytes.subarray(1)]))).toEqual({ ok: false, reason: "bad_version" });
     expect(decodeBody(new Uint8Array([...bytes, 0]))).toEqual({ ok: false, reason: "malformed" });
     expect(decodeBody(new Uint8Array(body_size_max + 1).fill(1))).toEqual({ ok: false, reason: "too_big" });
     const bad_state = bytes.slice();
-    bad_state[13 + 1 + 3] = 9; // first group's state
+    bad_state[14 + 1 + 3] = 9; // first group's state
     expect(decodeBody(bad_state)).toEqual({ ok: false, reason: "malformed" });
+  });
+
+  test("ping_score: null round-trips (255 on the wire), values saturate at 254", () => {
+    expect(decodeBody(encodeBody({ ...sample, ping_score: null }))).toEqual({ ok: true, value: { ...sample, ping_score: null } });
+    const big = decodeBody(encodeBody({ ...sample, ping_score: 1000 }));
+    expect(big.ok && big.value.ping_score).toBe(254);
   });
 
   test("every truncation is refused, never thrown", () => {
