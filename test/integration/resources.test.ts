@@ -295,7 +295,7 @@ if (netnsAvailable("resources.test.ts")) {
         const n2 = () => starts("node2", "hbsvc");
         const n1 = () => starts("node1", "hbsvc");
         const settled = [n1(), n2()];
-        await Bun.sleep(2000);
+        await Bun.sleep(1500);
         expect([n1(), n2()]).toEqual(settled);
         expect(settled).toEqual([2, 2]); // node1: first start, failed failback; node2: takeover, take back
         expect(await running("node2")).toBe(true);
@@ -383,9 +383,7 @@ if (netnsAvailable("resources.test.ts")) {
       const both = async () => ((await d.node1!.tryStatus())?.groups as GroupView[] | undefined)?.every((g) => g.state === "running") === true;
       expect(await until(both, 10_000), dump()).toBe(true);
       // Several intervals of the monitored group: it is watched, lazysvc is not.
-      const hb = join(work.node1!, "hbsvc.state");
-      await Bun.sleep(1500);
-      unlinkSync(hb);
+      unlinkSync(join(work.node1!, "hbsvc.state"));
       expect(await d.node1!.waitEvent({ event: "group_monitor_failed", group: vip_word }, 5000), dump()).not.toBeNull();
       await Bun.sleep(1500);
       expect(d.node1!.find({ event: "group_monitor_failed", group: "lazysvc" }).length, dump()).toBe(0);
@@ -409,7 +407,7 @@ if (netnsAvailable("resources.test.ts")) {
       expect(a1!).toBeLessThanOrEqual(start_failures_max);
       expect(a2!).toBeLessThanOrEqual(start_failures_max);
       // A window well beyond several deadtimes and handshakes: no further attempt.
-      await Bun.sleep(2500);
+      await Bun.sleep(1500);
       expect(counts()).toEqual([a1, a2]);
       for (const n of nodes) {
         const g = (await group(n))!;
@@ -429,7 +427,7 @@ if (netnsAvailable("resources.test.ts")) {
           scripts: (n) => [{ kind: "heartbeat", name: "flaky", work: "", fail_start: n === "node1" }],
         });
         expect(await until(async () => (await running("node2")) && (await group("node1"))?.holder === "node2", 10_000), dump()).toBe(true);
-        await Bun.sleep(2000);
+        await Bun.sleep(1500);
         expect(await running("node2")).toBe(true);
         expect(starts("node1", "flaky")).toBe(1);
         expect(starts("node2", "flaky")).toBe(1);
