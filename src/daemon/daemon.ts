@@ -17,6 +17,7 @@ import {
   step,
 } from "../core/membership.ts";
 import { LinkError, UdpTransport } from "../links/udp.ts";
+import { PingMonitor, pingUnits } from "../links/ping.ts";
 import { NativeCodec } from "../wire/native.ts";
 import type { Codec } from "../wire/types.ts";
 import { mkdirSync } from "node:fs";
@@ -189,6 +190,10 @@ class Daemon {
   private done!: (code: number) => void;
   /** the watchdog device and systemd's watchdog: fed from the timer ticks below (startLiveness) */
   private wd: Watchdog | null = null;
+  /** ping / ping_group nodes; null when none are configured */
+  private ping: PingMonitor | null = null;
+  /** -1 until the first report */
+  private ping_score = -1;
   private notifier: SystemdNotifier | null = null;
   private hooks: LoopHook[] = [];
   private self_fence_reason: SelfFenceReason | null = null;
@@ -258,6 +263,17 @@ class Daemon {
       await control.close();
       return ExitCode.runtime;
     }
+    if (pingUnits(this.hacf).length > 0) {
+      this.ping = new PingMonitor(
+        this.hacf,
+        (score) => {
+          this.ping_score = score;
+          this.rm?.connectivity(score);
+        },
+        (event, fields) => this.log.event(event, fields),
+      );
+      this.ping.start();
+    }
     this.feed({ type: "tick" });
     // Start-up garbage (config text, parse tables, module init) would sit in
     // the heap until the next full collection, which an idle daemon rarely
@@ -266,6 +282,7 @@ class Daemon {
     const code = await finished;
     clearTimeout(gc_timer);
     this.wd?.close(code === ExitCode.ok && !this.stop_incomplete);
+    this.ping?.close();
     await control.close();
     this.udp?.close();
     await this.log.close();
@@ -444,9 +461,9 @@ class Daemon {
       const d = shouldSelfFence({
         holds_groups: groups.some((g) => g.state !== "stopped" && g.state !== "failed"),
         peer_reachable: [...this.core.peers.values()].some((p) => p.state === "up"),
-        // Ping nodes do not report to the daemon yet: "unknown", which never
-        // self-fences (a two-node cluster would reset its holder on every link cut).
-        ping_reachable: "unknown",
+        // No ping nodes (or no report yet): "unknown", which never self-fences
+        // (a two-node cluster would reset its holder on every link cut).
+        ping_reachable: !this.ping || this.ping_score < 0 ? "unknown" : this.ping_score > 0 ? "reachable" : "unreachable",
       });
       if (d.fence) this.wd.stopFeeding(d.reason);
       else if (d.reason !== this.self_fence_reason && d.reason === "cannot_tell") this.log.event("self_fence_undecided", { reason: d.reason });
@@ -511,6 +528,7 @@ class Daemon {
       nodes: statusView(this.core, now),
       groups: this.rm?.status() ?? [],
       fencing: this.rm?.fencingStatus() ?? [],
+      ping: this.ping?.status() ?? null,
       links: (this.udp?.links ?? []).map((l) => ({ name: l.name, ...l.stats() })),
       counters: {
         dropped: { ...this.core.dropped },

@@ -111,7 +111,7 @@ export class ResourceManager {
       self: o.self,
       nodes: o.hacf.nodes,
       generation: o.generation,
-      groups: groups.map((g) => ({ id: wireGroupId(g.id), preferred_node: g.preferred_node })),
+      groups: groups.map((g) => ({ id: wireGroupId(g.id), preferred_node: g.preferred_node, monitor: { interval_ms: g.monitor.interval_ms, timeout_ms: g.monitor.timeout_ms } })),
       auto_failback: o.hacf.auto_failback,
       start_failures_max,
       monitor: { interval_ms: monitor.interval_ms || 10_000, timeout_ms: monitor.timeout_ms, restarts_max: monitor_restarts_max },
@@ -164,6 +164,12 @@ export class ResourceManager {
     // takeover also overrides wait_for_all: fence the never-seen peers now
     if (command === "takeover" && scope !== "none") this.fcFeed({ type: "override" });
     this.feed({ type: "admin", command, scope });
+  }
+
+  /** The ping monitor's score: ipfail in placement, no fencing while isolated. */
+  connectivity(score: number): void {
+    this.fcFeed({ type: "connectivity", isolated: score === 0 });
+    this.feed({ type: "connectivity", score });
   }
 
   /** `tandem fence-confirm NODE`: the admin has seen it powered off. */
