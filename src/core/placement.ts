@@ -79,7 +79,8 @@ export interface PlacementConfig {
   nodes: string[];
   /** our membership generation: peers' acks name it */
   generation: number;
-  groups: { id: string; preferred_node: string }[];
+  /** monitor: this group's schedule (interval_ms 0 = never); absent: cfg.monitor's */
+  groups: { id: string; preferred_node: string; monitor?: { interval_ms: number; timeout_ms: number } }[];
   auto_failback: AutoFailback;
   /** failures (start failures + monitor give-ups) after which a node stops trying g */
   start_failures_max: number;
@@ -166,6 +167,9 @@ interface GroupRun {
   restarts: number;
   since_ms: number;
   next_monitor_ms: number | null;
+  /** 0 = not monitored */
+  monitor_interval_ms: number;
+  monitor_timeout_ms: number;
   stop_retry_ms: number | null;
   last_failure: { at_ms: number; action: AgentOp; detail: string } | null;
   last_holder: string | null;
@@ -199,6 +203,7 @@ export function validateConfig(cfg: PlacementConfig): string | null {
     if (!isValidGroupId(g.id)) return `group id ${JSON.stringify(g.id)} must be 1..24 printable ASCII characters`;
     if (ids.has(g.id)) return `duplicate group id ${g.id}`;
     if (!cfg.nodes.includes(g.preferred_node)) return `group ${g.id}: preferred node ${g.preferred_node} is not a node`;
+    if (g.monitor && !(g.monitor.interval_ms >= 0 && g.monitor.timeout_ms >= 1)) return `group ${g.id}: monitor interval must be >= 0 ms, timeout >= 1 ms`;
     ids.add(g.id);
   }
   if (bodySizeMax([...ids], cfg.nodes.length) > body_size_max) return "announcement would exceed body_size_max";
@@ -239,6 +244,8 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
     restarts: 0,
     since_ms: now_ms,
     next_monitor_ms: null,
+    monitor_interval_ms: g.monitor?.interval_ms ?? cfg.monitor.interval_ms,
+    monitor_timeout_ms: g.monitor?.timeout_ms ?? cfg.monitor.timeout_ms,
     stop_retry_ms: null,
     stop_failed: false,
     last_failure: null,
@@ -410,7 +417,7 @@ function startDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, 
   assert(g.state === "starting", "start finished outside starting");
   if (ok) {
     setState(g, "running", now_ms);
-    g.next_monitor_ms = now_ms + s.cfg.monitor.interval_ms;
+    g.next_monitor_ms = nextMonitor(g, now_ms);
     return;
   }
   g.failures++;
@@ -448,7 +455,7 @@ function stopDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, n
 function monitorDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, now_ms: number, out: PlacementAction[]): void {
   assert(g.state === "running", "monitor finished outside running");
   if (ok) {
-    g.next_monitor_ms = now_ms + s.cfg.monitor.interval_ms;
+    g.next_monitor_ms = nextMonitor(g, now_ms);
     return;
   }
   g.last_failure = { at_ms: now_ms, action: "monitor", detail };
@@ -574,7 +581,7 @@ function monitorPass(s: PlacementState, now_ms: number, out: PlacementAction[]):
   for (const g of s.groups) {
     if (g.op !== null || g.state !== "running" || g.next_monitor_ms === null || now_ms < g.next_monitor_ms) continue;
     g.op = "monitor";
-    out.push({ type: "monitor_group", group: g.id, timeout_ms: s.cfg.monitor.timeout_ms });
+    out.push({ type: "monitor_group", group: g.id, timeout_ms: g.monitor_timeout_ms });
   }
 }
 
@@ -597,6 +604,10 @@ function logHandover(s: PlacementState, g: GroupRun, to: string | null, out: Pla
   if (to === null) return;
   const failback = to === g.preferred_node && s.cfg.auto_failback !== "off";
   log(out, failback ? "failback" : "handover", g.id, to, `stopping for ${to}`);
+}
+
+function nextMonitor(g: GroupRun, now_ms: number): number | null {
+  return g.monitor_interval_ms > 0 ? now_ms + g.monitor_interval_ms : null;
 }
 
 /** The stop agent itself is issued by stopPass, one start/stop agent at a time. */

@@ -282,6 +282,31 @@ describe("placement core", () => {
     expect(p.state("a").g1).toBe("running");
   });
 
+  test("each group keeps its own monitor schedule; interval 0 is never monitored", () => {
+    const p = new Pair({
+      groups: [
+        { id: "g1", preferred_node: "a", monitor: { interval_ms: 0, timeout_ms: 500 } },
+        { id: "g2", preferred_node: "a", monitor: { interval_ms: 300, timeout_ms: 100 } },
+      ],
+    });
+    p.up();
+    p.sync();
+    expect(p.state("a")).toEqual({ g1: "running", g2: "running" });
+    expect(nextDeadline(p.a)).toBe(300);
+    const monitors: PlacementAction[] = [];
+    for (const t of [300, 600, 5000]) {
+      p.now = t;
+      monitors.push(...p.ev("a", { type: "tick" }).filter((x) => x.type === "monitor_group"));
+      for (const g of p.a.groups.filter((x) => x.op === "monitor")) p.ev("a", { type: "agent_done", group: g.id, action: "monitor", ok: true, detail: "" });
+    }
+    expect(monitors).toEqual([
+      { type: "monitor_group", group: "g2", timeout_ms: 100 },
+      { type: "monitor_group", group: "g2", timeout_ms: 100 },
+      { type: "monitor_group", group: "g2", timeout_ms: 100 },
+    ]);
+    expect(validateConfig(base("a", { groups: [{ id: "g1", preferred_node: "a", monitor: { interval_ms: 10, timeout_ms: 0 } }] }))).toContain("monitor");
+  });
+
   test("monitor failure restarts in place, then gives up to the peer", () => {
     const p = new Pair();
     p.up();
