@@ -67,8 +67,8 @@ export class GroupRunner {
   }
 
   async monitor(): Promise<{ ok: boolean; detail: string }> {
-    // Placement has one monitor schedule for all groups (the first monitored
-    // group's): a group with monitoring off must still never be judged.
+    // Placement schedules no monitor for such a group; this guard keeps the
+    // adapter from judging it even if asked.
     if (!this.monitored) return { ok: true, detail: "not monitored" };
     for (const r of this.resources) {
       const err = await this.call(r, "monitor");
