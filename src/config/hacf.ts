@@ -290,6 +290,10 @@ function respawn(c: Ctx, args: string[]): void {
   const [user, command, ...rest] = args as [string, string, ...string[]];
   if (!command.startsWith("/")) return err(c, `command ${quote(command)} is not a full path: Heartbeat and tandem both need one`);
   const base = command.slice(command.lastIndexOf("/") + 1);
+  // Heartbeat's ipfail moved groups to the node that reaches more ping nodes;
+  // tandem does that itself whenever ping nodes are configured (complete()
+  // warns when there are none).
+  if (base === "ipfail") return;
   if (api_clients.includes(base)) {
     return warn(c, `${base} is a Heartbeat API client and cannot run under tandem (no Heartbeat client API): remove this line; it is ignored`);
   }
@@ -609,6 +613,10 @@ export function complete(cfg: HaConfig, opts: CompleteOptions = {}): Diagnostic[
     if (h.from_node !== "*" && !cfg.nodes.some((n) => n.toLowerCase() === h.from_node.toLowerCase())) {
       diags.warning(h.line, `stonith_host: ${quote(h.from_node)} is not a declared node, so no node will use this device: use a \`node\` name or \`*\``, "stonith_host");
     }
+  }
+  const ipfail = (cfg.raw.get("respawn") ?? []).find((r) => /(^|\/)ipfail$/.test(r.args[1] ?? ""));
+  if (ipfail && cfg.ping_nodes.length === 0 && cfg.ping_groups.length === 0) {
+    diags.warning(ipfail.line, "ipfail is built into tandem and needs ping nodes: add `ping ADDRESS` or `ping_group NAME ADDRESS...` (without them this line does nothing)", "respawn");
   }
   if (opts.self_node !== undefined) checkSelf(cfg, diags, opts.self_node);
   return diags.list;
