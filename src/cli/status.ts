@@ -71,6 +71,7 @@ interface FenceRow {
 interface StatusReply {
   node: string;
   generation: number;
+  realtime?: { requested: boolean; memory_locked: boolean; locked_bytes: number; policy: string; priority: number; problems: string[] } | null;
   nodes: NodeRow[];
   groups?: GroupRow[];
   fencing?: FenceRow[];
@@ -91,7 +92,14 @@ export function renderTable(st: StatusReply): string {
     const links = n.links.map((l) => `${l.name}: ${l.state}`).join(", ");
     rows.push([n.name, n.state, String(n.generation), n.state === "self" ? "-" : ago(n.last_heard_ms_ago), links || "-"]);
   }
-  let text = `tandem on ${st.node} (generation ${st.generation})\n${table(rows)}`;
+  let text = `tandem on ${st.node} (generation ${st.generation})\n`;
+  const rt = st.realtime;
+  if (rt) {
+    const policy = rt.policy === "rr" || rt.policy === "fifo" ? `SCHED_${rt.policy.toUpperCase()} ${rt.priority}` : `SCHED_${rt.policy.toUpperCase()}`;
+    const mem = rt.memory_locked ? `memory locked (${(rt.locked_bytes / 1048576).toFixed(1)} MB)` : "memory NOT locked";
+    text += `realtime: ${policy}, ${mem}${rt.requested ? "" : " (realtime off in ha.cf)"}${rt.problems.length > 0 ? `; ${rt.problems.join("; ")}` : ""}\n`;
+  }
+  text += table(rows);
   if (st.groups && st.groups.length > 0) {
     const g_rows = [["GROUP", "HOLDER", "LOCAL STATE", "LAST FAILURE"]];
     for (const g of st.groups) {

@@ -18,6 +18,7 @@ import {
 } from "../core/membership.ts";
 import { LinkError, UdpTransport } from "../links/udp.ts";
 import { PingMonitor, pingUnits } from "../links/ping.ts";
+import { applyRealtime, type RealtimeStatus, refresh as refreshRealtime } from "./realtime.ts";
 import { NativeCodec } from "../wire/native.ts";
 import type { Codec } from "../wire/types.ts";
 import { mkdirSync } from "node:fs";
@@ -194,6 +195,7 @@ class Daemon {
   private ping: PingMonitor | null = null;
   /** -1 until the first report */
   private ping_score = -1;
+  private realtime: RealtimeStatus | null = null;
   private notifier: SystemdNotifier | null = null;
   private hooks: LoopHook[] = [];
   private self_fence_reason: SelfFenceReason | null = null;
@@ -263,6 +265,9 @@ class Daemon {
       await control.close();
       return ExitCode.runtime;
     }
+    // After the sockets and before the first tick: the loop that must not
+    // starve runs from here on.
+    this.realtime = applyRealtime(this.hacf, this.log);
     if (pingUnits(this.hacf).length > 0) {
       this.ping = new PingMonitor(
         this.hacf,
@@ -529,6 +534,7 @@ class Daemon {
       groups: this.rm?.status() ?? [],
       fencing: this.rm?.fencingStatus() ?? [],
       ping: this.ping?.status() ?? null,
+      realtime: this.realtime ? refreshRealtime(this.realtime) : null,
       links: (this.udp?.links ?? []).map((l) => ({ name: l.name, ...l.stats() })),
       counters: {
         dropped: { ...this.core.dropped },
