@@ -22,9 +22,11 @@ describe("placement simulator", () => {
     expect(runPlacementSeed(41)).toEqual(runPlacementSeed(41));
   });
 
+  // Fencing mode: the real fencing core with split-brain delays, slow and
+  // failing fence agents, wait_for_all and ping-node faults (the swarm draws them).
   test("fencing mode holds too", () => {
     const failures: string[] = [];
-    for (let seed = 1; seed <= 60; seed++) {
+    for (let seed = 1; seed <= 200; seed++) {
       const r = runPlacementSeed(seed, { fencing_required: true });
       if (r.violations.length > 0) failures.push(`seed=${seed}: ${r.violations[0]}`);
     }
