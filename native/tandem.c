@@ -73,6 +73,8 @@ static const char *errno_name(int err) {
     case EAFNOSUPPORT: return "EAFNOSUPPORT";
     case EADDRINUSE: return "EADDRINUSE";
     case EADDRNOTAVAIL: return "EADDRNOTAVAIL";
+    case EIO: return "EIO";
+    case EISDIR: return "EISDIR";
     default: return "EUNKNOWN";
   }
 }
@@ -393,6 +395,7 @@ NAPI_MODULE_INIT() {
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   if (!register_watchdog(env, exports)) return NULL;
+  if (!register_serial(env, exports)) return NULL;
 
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return NULL;

@@ -3,7 +3,7 @@
 #define TANDEM_NATIVE_H
 
 // Bump when the JS-visible API changes (version() reports it).
-#define TANDEM_NATIVE_VERSION "1.2.0"
+#define TANDEM_NATIVE_VERSION "1.3.0"
 
 #define NAPI_VERSION 8
 #include <node_api.h>
@@ -49,5 +49,10 @@ TANDEM_INTERNAL napi_value js_send_unsolicited_na(napi_env env, napi_callback_in
 
 // Adds watchdogOpen/SetTimeout/GetTimeout/Keepalive/Close, notifySend/Bind/Recv, closeFd.
 TANDEM_INTERNAL bool register_watchdog(napi_env env, napi_value exports);
+
+// --- serial lines (native/serial.c) -----------------------------------------
+
+// Adds serialOpen/Write/Outq/Info.
+TANDEM_INTERNAL bool register_serial(napi_env env, napi_value exports);
 
 #endif

@@ -140,7 +140,34 @@ export interface NativeAddon {
   notifyRecv(fd: number): string | null;
   /** close(2) of an fd notifyBind returned. */
   closeFd(fd: number): void;
+  /**
+   * Opens a serial port O_RDWR|O_NOCTTY|O_NONBLOCK|O_CLOEXEC and sets it raw (cfmakeraw), CLOCAL|CREAD, no
+   * RTS/CTS, no XON/XOFF, `baud` both ways (9600..460800, Heartbeat's list), and flushes both queues.
+   * Errors name the path: "open /dev/ttyS0: No such file or directory (ENOENT)"; ENODEV for a non-device,
+   * ENOTTY for a device that is not a terminal.
+   */
+  serialOpen(path: string, baud: number): number;
+  /** Non-blocking write(2): bytes the driver took (maybe fewer than given), 0 when it would block. Throws EIO etc. */
+  serialWrite(fd: number, bytes: Uint8Array): number;
+  /** TIOCOUTQ: bytes queued in the driver, not yet on the line (ptys report 0). */
+  serialOutq(fd: number): number;
+  /** The line's termios as the driver holds it. */
+  serialInfo(fd: number): SerialInfo;
   readonly constants: MlockConstants;
+}
+
+export interface SerialInfo {
+  ispeed: number;
+  ospeed: number;
+  vmin: number;
+  vtime: number;
+  /** no canonical mode, echo, signals, output processing, CR/NL mapping, stripping; CS8, no parity */
+  raw: boolean;
+  clocal: boolean;
+  crtscts: boolean;
+  /** IXON or IXOFF */
+  ixon: boolean;
+  nonblock: boolean;
 }
 
 let loaded: NativeAddon | undefined;
@@ -212,6 +239,10 @@ export const native: NativeAddon = {
   notifyBind: (path) => loadNative().notifyBind(path),
   notifyRecv: (fd) => loadNative().notifyRecv(fd),
   closeFd: (fd) => loadNative().closeFd(fd),
+  serialOpen: (path, baud) => loadNative().serialOpen(path, baud),
+  serialWrite: (fd, bytes) => loadNative().serialWrite(fd, bytes),
+  serialOutq: (fd) => loadNative().serialOutq(fd),
+  serialInfo: (fd) => loadNative().serialInfo(fd),
   get constants() {
     return loadNative().constants;
   },
