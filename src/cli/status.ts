@@ -71,7 +71,7 @@ interface FenceRow {
 interface StatusReply {
   node: string;
   generation: number;
-  realtime?: { requested: boolean; memory_locked: boolean; locked_bytes: number; policy: string; priority: number; problems: string[] } | null;
+  realtime?: { requested: boolean; memory_locked: boolean; locked_bytes: number; resident_bytes: number; policy: string; priority: number; problems: string[] } | null;
   nodes: NodeRow[];
   groups?: GroupRow[];
   fencing?: FenceRow[];
@@ -96,7 +96,9 @@ export function renderTable(st: StatusReply): string {
   const rt = st.realtime;
   if (rt) {
     const policy = rt.policy === "rr" || rt.policy === "fifo" ? `SCHED_${rt.policy.toUpperCase()} ${rt.priority}` : `SCHED_${rt.policy.toUpperCase()}`;
-    const mem = rt.memory_locked ? `memory locked (${(rt.locked_bytes / 1048576).toFixed(1)} MB)` : "memory NOT locked";
+    // VmLck counts whole locked mappings; with MCL_ONFAULT only touched pages
+    // are pinned, so the resident size is the figure that matters.
+    const mem = rt.memory_locked ? `memory locked on fault (resident ${(rt.resident_bytes / 1048576).toFixed(1)} MB)` : "memory NOT locked";
     text += `realtime: ${policy}, ${mem}${rt.requested ? "" : " (realtime off in ha.cf)"}${rt.problems.length > 0 ? `; ${rt.problems.join("; ")}` : ""}\n`;
   }
   text += table(rows);

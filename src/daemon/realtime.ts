@@ -20,7 +20,10 @@ export const rtprio_default = 1;
 export interface RealtimeStatus {
   requested: boolean;
   memory_locked: boolean;
+  /** VmLck: the size of locked mappings, touched or not (MCL_ONFAULT) */
   locked_bytes: number;
+  /** what is actually in RAM (and pinned, when locked) */
+  resident_bytes: number;
   memlock_limit: number | "unlimited";
   policy: SchedPolicy | "unknown";
   priority: number;
@@ -32,6 +35,7 @@ export function applyRealtime(hacf: Pick<HaConfig, "realtime" | "rtprio">, log: 
     requested: hacf.realtime,
     memory_locked: false,
     locked_bytes: 0,
+    resident_bytes: 0,
     memlock_limit: 0,
     policy: "unknown",
     priority: 0,
@@ -83,6 +87,7 @@ export function refresh(st: RealtimeStatus): RealtimeStatus {
   try {
     const m = native.memlockInfo();
     st.locked_bytes = m.lockedBytes;
+    st.resident_bytes = process.memoryUsage.rss();
     st.memory_locked = m.lockedBytes > 0;
     st.memlock_limit = m.limitSoft === Infinity ? "unlimited" : m.limitSoft;
     const s = native.schedInfo();

@@ -72,9 +72,9 @@ if (netnsAvailable("failover.test.ts")) {
     test("the old holder restarts, cleans up and does not take the group back (auto_failback off)", async () => {
       const from = d.node1!.events.length;
       await d.node1!.start();
-      expect(await d.node1!.waitEvent({ event: "node_up", node: "node2" }, 5000, from)).not.toBeNull();
+      expect(await d.node1!.waitEvent({ event: "node_up", node: "node2" }, 10_000, from)).not.toBeNull();
       // its boot clean-up removes the address the SIGKILLed incarnation left behind
-      expect(await until(async () => !(await hasVip("node1")), 5000)).toBe(true);
+      expect(await until(async () => !(await hasVip("node1")), 10_000)).toBe(true);
       await Bun.sleep(1500);
       expect(await hasVip("node2")).toBe(true);
       expect(await hasVip("node1")).toBe(false);
