@@ -1,7 +1,9 @@
 // Default test suite: unit, simulation and namespace integration tests.
 // Passes bun's output through and ends with the summary line CI reads:
 // `N passed, N failed`.
-const dirs = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["test/unit", "test/sim", "test/integration"];
+// test/vm boots Debian's stock kernel in qemu (softdog): about 75 s, kept in
+// the default suite as its slice of the slow VM tests (`./run vm` runs them alone).
+const dirs = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["test/unit", "test/sim", "test/integration", "test/vm"];
 const proc = Bun.spawn([process.execPath, "test", "--timeout", "120000", ...dirs], {
   stdout: "pipe",
   stderr: "pipe",
