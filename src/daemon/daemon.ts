@@ -17,6 +17,7 @@ import {
   step,
 } from "../core/membership.ts";
 import { LinkError, UdpTransport } from "../links/udp.ts";
+import { SerialTransport } from "../links/serial.ts";
 import { PingMonitor, pingUnits } from "../links/ping.ts";
 import { applyRealtime, type RealtimeStatus, refresh as refreshRealtime } from "./realtime.ts";
 import { NativeCodec } from "../wire/native.ts";
@@ -148,9 +149,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.event("fatal", { error: e.message });
     return ExitCode.runtime;
   }
-  const specs = linksForThisNode(hacf, localAddresses()).filter((l) => l.kind !== "serial");
+  const specs = linksForThisNode(hacf, localAddresses());
   if (specs.length === 0) {
-    log.event("fatal", { error: "no usable heartbeat link for this node (serial links come in a later release)" });
+    log.event("fatal", { error: "no usable heartbeat link for this node (every ucast line names this node's own address)" });
     return ExitCode.config;
   }
   const d = new Daemon(opts, hacf, new NativeCodec(loaded.authkeys), generation, specs.map(linkName), log);
@@ -180,6 +181,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
 class Daemon {
   private core: MembershipState;
   private udp: UdpTransport | null = null;
+  private serial: SerialTransport | null = null;
   rm: ResourceManager | null = null;
   private send_soon_queued = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -247,7 +249,7 @@ class Daemon {
       return ExitCode.runtime;
     }
     try {
-      this.udp = await UdpTransport.open(specs, {
+      this.udp = await UdpTransport.open(specs.filter((l) => l.kind !== "serial"), {
         udpport: this.hacf.udpport,
         onDatagram: (name, bytes) => this.onDatagram(name, bytes),
         log: (msg: string) => this.log.event("link_error", { msg }),
@@ -258,6 +260,18 @@ class Daemon {
       await control.close();
       return ExitCode.runtime;
     }
+    // A missing or unplugged port is not fatal: the link stays down and is
+    // retried, as a peer that is not there yet (src/links/serial.ts).
+    this.serial = SerialTransport.open(
+      specs.flatMap((l) => (l.kind === "serial" ? [{ name: l.name, device: l.device }] : [])),
+      {
+        baud: this.hacf.baud,
+        keepalive_ms: this.hacf.keepalive_ms,
+        framing: this.codec.name === "native" ? "native" : "heartbeat",
+        onDatagram: (name, bytes) => this.onDatagram(name, bytes),
+        log: (event, fields) => this.log.event(event, fields as Record<string, string | number | boolean | null>),
+      },
+    );
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => this.shutdown(sig));
     process.on("SIGHUP", () => this.log.event("sighup_ignored", { hint: "restart tandem to apply config changes" }));
     if (!this.startLiveness()) {
@@ -290,6 +304,7 @@ class Daemon {
     this.ping?.close();
     await control.close();
     this.udp?.close();
+    this.serial?.close();
     await this.log.close();
     return code;
   }
@@ -347,6 +362,7 @@ class Daemon {
           body: a.kind === "heartbeat" && this.rm ? this.rm.body() : new Uint8Array(),
         });
         for (const l of this.udp?.links ?? []) l.send(bytes);
+        for (const l of this.serial?.links ?? []) l.send(bytes);
         if (a.kind === "leave") this.log.event("leave_sent", { seq: a.seq });
         break;
       }
@@ -535,7 +551,7 @@ class Daemon {
       fencing: this.rm?.fencingStatus() ?? [],
       ping: this.ping?.status() ?? null,
       realtime: this.realtime ? refreshRealtime(this.realtime) : null,
-      links: (this.udp?.links ?? []).map((l) => ({ name: l.name, ...l.stats() })),
+      links: [...(this.udp?.links ?? []), ...(this.serial?.links ?? [])].map((l) => ({ name: l.name, ...l.stats() })),
       counters: {
         dropped: { ...this.core.dropped },
         unattributed_datagrams: this.udp?.unattributed ?? 0,
