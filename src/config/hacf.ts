@@ -22,7 +22,8 @@
 // feature (kept in `raw`), or treats it as obsolete (a warning or an error
 // that says what to do).
 import { Diagnostics, type Line, quote, splitLines, splitOptions, splitWords, suggest } from "./lines.ts";
-import type { AutoFailback, Diagnostic, HaConfig, LinkSpec } from "./types.ts";
+import type { FenceAction } from "../fencing/types.ts";
+import type { AutoFailback, Diagnostic, FenceDeviceSpec, HaConfig, LinkSpec } from "./types.ts";
 import {
   checkIface,
   checkIPv6Multicast,
@@ -314,6 +315,86 @@ function stonithHost(c: Ctx, args: string[]): void {
   c.cfg.stonith_hosts.push({ from_node, type, params, line: c.line });
 }
 
+// ---- handlers: fencing (tandem's own directives) --------------------------------
+
+/** Bounds on `fence` lines: a two-node cluster has a handful. */
+export const fence_devices_max = 64;
+export const fence_params_max = 64;
+const fence_example = "fence node2 fence_ipmilan ip=192.0.2.130 username=admin password=secret lanplus=1";
+const fence_agent_re = /^fence_[A-Za-z0-9_-]{1,64}$/;
+const fence_key_re = /^[A-Za-z_][A-Za-z0-9_-]{0,63}$/;
+/** cluster-glue types: `apcmaster`, `external/ssh` */
+export const stonith_type_re = /^[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63}(\/[A-Za-z0-9_][A-Za-z0-9_.+-]{0,63})?$/;
+
+/**
+ * `fence NODE AGENT [key=value ...]`: how to fence NODE, tried in file order.
+ * AGENT is a fence-agents program (`fence_ipmilan` or a full path to a
+ * fence_* program), `manual` (wait for `tandem fence-confirm NODE`) or
+ * `stonith TYPE` (cluster-glue's `stonith -t TYPE name=value ...`).
+ * `action=off|reboot` pins what this device does; other pairs go to the agent.
+ */
+function fence(c: Ctx, args: string[]): void {
+  if (args.length < 2) {
+    return err(c, `needs a node and an agent, e.g. \`${fence_example}\`, \`fence node2 manual\` or \`fence node2 stonith external/ssh hostlist=node2\``);
+  }
+  const [target, agent_word, ...rest] = args as [string, string, ...string[]];
+  if (!isValidNodeName(target)) return err(c, `${quote(target)} is not a node name: write the node to fence first, e.g. \`${fence_example}\``);
+  if (c.cfg.fence_devices.length >= fence_devices_max) return err(c, `more than ${fence_devices_max} fence lines: remove some`);
+  let kind: FenceDeviceSpec["kind"];
+  let agent: string;
+  let words: string[];
+  if (agent_word === "manual" || agent_word === "meatware") {
+    if (rest.length > 0) return err(c, `\`${agent_word}\` takes no parameters (an admin powers ${target} off and runs \`tandem fence-confirm ${target}\`): remove ${quote(rest[0]!)}`);
+    [kind, agent, words] = ["manual", "manual", []];
+  } else if (agent_word === "stonith") {
+    const type = rest[0];
+    if (type === undefined || type.includes("=")) return err(c, "needs a cluster-glue device type after `stonith`, e.g. `fence node2 stonith external/ssh hostlist=node2` (`stonith -L` lists the types)");
+    if (!stonith_type_re.test(type)) return err(c, `${quote(type)} is not a cluster-glue device type (e.g. \`external/ssh\`, \`apcmaster\`; \`stonith -L\` lists them)`);
+    [kind, agent, words] = ["stonith", type, rest.slice(1)];
+  } else if (fence_agent_re.test(agent_word) || (agent_word.startsWith("/") && fence_agent_re.test(agent_word.slice(agent_word.lastIndexOf("/") + 1)))) {
+    [kind, agent, words] = ["fence_agent", agent_word, rest];
+  } else {
+    const near = suggest(agent_word, ["manual", "stonith", "fence_ipmilan"]);
+    const hint = agent_word.includes("=") ? ": the agent comes before the key=value pairs" : near ? `; did you mean \`${near}\`?` : "";
+    return err(c, `${quote(agent_word)} is not a fence agent${hint} (use a fence-agents program such as \`fence_ipmilan\`, \`manual\`, or \`stonith TYPE\`), e.g. \`${fence_example}\``);
+  }
+  const parsed = fenceParams(c, words, kind === "stonith" ? `fence ${target} stonith ${agent} hostlist=${target}` : fence_example);
+  if (parsed === null) return;
+  const spec: FenceDeviceSpec = { target, kind, agent, params: parsed.params, line: c.line };
+  if (parsed.action !== null) spec.action = parsed.action;
+  c.cfg.fence_devices.push(spec);
+}
+
+/** key=value words; `action=` is tandem's (pins the action), the rest go to the agent in order. */
+function fenceParams(c: Ctx, words: string[], example: string): { params: [string, string][]; action: FenceAction | null } | null {
+  if (words.length > fence_params_max) return err(c, `more than ${fence_params_max} parameters: remove some`), null;
+  const params: [string, string][] = [];
+  let action: FenceAction | null = null;
+  for (const w of words) {
+    const eq = w.indexOf("=");
+    if (eq < 0) return err(c, `${quote(w)} is not key=value: write e.g. \`${w}=1\` (\`${example}\`)`), null;
+    const [key, val] = [w.slice(0, eq), w.slice(eq + 1)];
+    if (!fence_key_re.test(key)) return err(c, `${quote(key)} is not a parameter name (letters, digits, _ and -; e.g. \`ip=192.0.2.130\`)`), null;
+    if (key === "action") {
+      if (val !== "off" && val !== "reboot") return err(c, `action=${val.slice(0, 20)}: a device can be pinned to \`action=off\` or \`action=reboot\` only (tandem asks for the action itself; leave it out)`), null;
+      action = val;
+      continue;
+    }
+    if (params.some(([k]) => k === key)) return err(c, `${quote(key)} is given twice: keep one`), null;
+    params.push([key, val]);
+  }
+  return { params, action };
+}
+
+function fenceTime(field: "fence_timeout_ms" | "fence_delay_ms", example: string, min_ms: number) {
+  return (c: Ctx, args: string[]): void => {
+    const ms = oneTime(c, args, example);
+    if (ms === null) return;
+    if (ms < min_ms) return err(c, `${args[0]} is less than ${min_ms} ms: a fence agent needs seconds, e.g. \`${example}\``);
+    c.cfg[field] = ms;
+  };
+}
+
 // ---- handlers: failback, scheduling, misc ------------------------------------
 
 function autoFailback(c: Ctx, args: string[]): void {
@@ -434,6 +515,16 @@ export const directives: Record<string, Directive> = {
   nice_failback: { status: "obsolete", form: "options", example: "auto_failback off", handle: niceFailback },
   stonith: { status: "implemented", form: "line", example: "stonith baytech /etc/ha.d/conf/stonith.baytech", handle: stonith },
   stonith_host: { status: "implemented", form: "line", example: "stonith_host * baytech 10.0.0.3 login secret", handle: stonithHost },
+  fence: { status: "implemented", form: "line", example: fence_example, handle: fence },
+  fence_timeout: { status: "implemented", form: "options", example: "fence_timeout 60", once: true, handle: fenceTime("fence_timeout_ms", "fence_timeout 60", 1000) },
+  fence_delay: { status: "implemented", form: "options", example: "fence_delay 5", once: true, handle: fenceTime("fence_delay_ms", "fence_delay 5", 0) },
+  wait_for_all: {
+    status: "implemented", form: "options", example: "wait_for_all on", once: true,
+    handle: (c, a) => {
+      const b = oneBool(c, a, "wait_for_all on");
+      if (b !== null) c.cfg.wait_for_all = b;
+    },
+  },
   respawn: { status: "implemented", form: "line", example: "respawn hacluster /usr/local/bin/mymonitor", handle: respawn },
   failfast: {
     status: "later", form: "line", example: "failfast hacluster /usr/local/bin/mymonitor",
@@ -618,8 +709,19 @@ export function complete(cfg: HaConfig, opts: CompleteOptions = {}): Diagnostic[
   if (ipfail && cfg.ping_nodes.length === 0 && cfg.ping_groups.length === 0) {
     diags.warning(ipfail.line, "ipfail is built into tandem and needs ping nodes: add `ping ADDRESS` or `ping_group NAME ADDRESS...` (without them this line does nothing)", "respawn");
   }
+  checkFenceTargets(cfg, diags);
   if (opts.self_node !== undefined) checkSelf(cfg, diags, opts.self_node);
   return diags.list;
+}
+
+/** `fence NODE ...`: NODE must be declared (lines for this node itself are the peer's: one file serves both). */
+function checkFenceTargets(cfg: HaConfig, diags: Diagnostics): void {
+  for (const f of cfg.fence_devices) {
+    if (cfg.nodes.includes(f.target)) continue;
+    const by_case = cfg.nodes.find((n) => n.toLowerCase() === f.target.toLowerCase());
+    const fix = by_case !== undefined ? `write \`${by_case}\` as the \`node\` line spells it` : `use one of ${cfg.nodes.join(", ") || "the `node` names"} or add \`node ${f.target}\``;
+    diags.error(f.line, `fence: ${quote(f.target)} is not a declared node: ${fix}`, "fence");
+  }
 }
 
 function lastLine(cfg: HaConfig, k: string): number {

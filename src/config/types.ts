@@ -3,6 +3,8 @@
 // cross-keyword rules. Every time value is converted to milliseconds at parse
 // time so that nothing downstream ever sees Heartbeat's "2" / "500ms" forms.
 
+import type { FenceAction } from "../fencing/types.ts";
+
 export type Severity = "error" | "warning";
 
 /** One problem found in a file. Printed as `file:line: severity: message`. */
@@ -61,6 +63,10 @@ export interface FenceDeviceSpec {
   /** key=value pairs, in order (for stonith: its -p parameters or -F file) */
   params: [string, string][];
   line: number;
+  /** pinned by `action=off|reboot` on the fence line, or "reboot" for devices
+   *  from Heartbeat's stonith/stonith_host (Heartbeat only ever reset): used
+   *  whatever action the core asks for */
+  action?: FenceAction;
 }
 
 export interface HaConfig {

@@ -84,6 +84,11 @@ const good_lines: Record<string, { line: string; status: "implemented" | "later"
   nice_failback: { line: "nice_failback on", status: "obsolete", warns: true },
   stonith: { line: "stonith baytech /etc/ha.d/conf/stonith.baytech", status: "implemented" },
   stonith_host: { line: "stonith_host * baytech 10.0.0.3 login secret", status: "implemented" },
+  // tandem's own fencing directives (issue 5), not Heartbeat's
+  fence: { line: "fence node2 fence_ipmilan ip=192.0.2.130 username=admin password=secret lanplus=1", status: "implemented" },
+  fence_timeout: { line: "fence_timeout 60", status: "implemented" },
+  fence_delay: { line: "fence_delay 5", status: "implemented" },
+  wait_for_all: { line: "wait_for_all on", status: "implemented" },
   respawn: { line: "respawn root /usr/local/bin/monitor -v", status: "implemented" },
   failfast: { line: "failfast root /usr/local/bin/monitor", status: "later" },
   env: { line: "env FOO=bar", status: "later" },

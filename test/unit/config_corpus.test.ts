@@ -119,6 +119,7 @@ describe("bad fixtures: exact file:line and a message naming the fix", () => {
     "ucast-hostname": [["ha.cf", 0, "no heartbeat medium"], ["ha.cf", 1, "tandem needs the address itself"]],
     "bad-interface": [["ha.cf", 0, "no heartbeat medium"], ["ha.cf", 1, "no '/'"], ["ha.cf", 2, "1 to 15 characters"]],
     "autojoin-any": [["ha.cf", 2, "remove the line or write `autojoin none`"]],
+    "fence-unknown-node": [["ha.cf", 4, "`carol` is not a declared node"], ["ha.cf", 5, "`username` is not key=value"]],
     "suse-tutorial-original": [["ha.cf", 3, "`s`/`sec` does not"], ["ha.cf", 4, "did you mean `initdead`?"]],
     "auth-missing-auth": [["authkeys", 0, "add `auth 1`"]],
     "auth-undefined-index": [["authkeys", 1, "add `2 sha256 SECRET` or change it to `auth 1`"]],
