@@ -4,7 +4,7 @@
 //    a timeout can signal everything the script started, and nothing else;
 //  - a timeout after which the group gets SIGTERM, then SIGKILL once
 //    kill_grace_ms has passed with members left;
-//  - stdin from /dev/null, cwd "/", only the environment it is given;
+//  - stdin from /dev/null (or a given short text), cwd "/", only the environment it is given;
 //  - stdout+stderr captured in arrival order, bounded (BoundedOutput), plus
 //    stdout alone (Heartbeat's status rule reads stdout only);
 //  - async spawn and reads only: the event loop never waits on the child;
@@ -28,6 +28,7 @@ export const drain_ms_default = 1_000;
 export const timeout_ms_max = 24 * 3600 * 1000;
 const group_poll_ms = 25;
 const argv_max = 256;
+const stdin_bytes_max = 64 * 1024;
 
 /** The clean environment every agent starts from. */
 export function baseEnv(): Record<string, string> {
@@ -47,6 +48,9 @@ export interface ExecSpec {
   output_bytes_max?: number;
   cwd?: string;
   limiter?: Limiter;
+  /** written to the child's stdin, which is then closed (fence agents read key=value
+   *  lines there, so passwords stay out of argv); default /dev/null */
+  stdin?: string;
 }
 
 export interface ExecResult {
@@ -75,6 +79,7 @@ function checkSpec(spec: ExecSpec): void {
   if (spec.argv.length === 0 || argv.length > argv_max) throw new RangeError(`argv must have 1..${argv_max} entries`);
   for (const a of argv) if (typeof a !== "string" || a.includes("\0")) throw new TypeError(`bad argv entry ${JSON.stringify(a)}`);
   if (!spec.wrap?.length && !spec.argv[0]!.startsWith("/")) throw new TypeError(`agent path must be absolute: ${spec.argv[0]}`);
+  if (spec.stdin !== undefined && spec.stdin.length > stdin_bytes_max) throw new RangeError(`stdin must be at most ${stdin_bytes_max} bytes`);
   if (!Number.isFinite(spec.timeout_ms) || spec.timeout_ms <= 0 || spec.timeout_ms > timeout_ms_max) {
     throw new RangeError(`timeout_ms must be in (0, ${timeout_ms_max}], got ${spec.timeout_ms}`);
   }
@@ -128,7 +133,7 @@ async function execNow(spec: ExecSpec): Promise<ExecResult> {
   let child: ReturnType<typeof Bun.spawn>;
   try {
     child = Bun.spawn([...(spec.wrap ?? []), ...spec.argv], {
-      stdin: "ignore",
+      stdin: spec.stdin === undefined ? "ignore" : new TextEncoder().encode(spec.stdin),
       stdout: "pipe",
       stderr: "pipe",
       env: spec.env,
