@@ -11,6 +11,7 @@ commands:
   standby   give this node's groups to the peer: standby [all|local|foreign|none]
   takeover  take groups from the peer: takeover [all|local|foreign|none]
   fence-confirm  NODE is powered off (checked by hand): its groups may start
+  fence     fence a node now with ha.cf's fence devices, without the daemon (tests the setup)
   check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
   lab       build a throw-away two-node cluster in network namespaces and show a failover
   version   print the version
@@ -33,6 +34,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./cli/admin.ts")).runAdmin(cmd, rest, out);
     case "fence-confirm":
       return (await import("./cli/admin.ts")).runFenceConfirm(rest, out);
+    case "fence":
+      return (await import("./cli/fence.ts")).runFence(rest, out);
     case "check":
       return (await import("./cli/check.ts")).runCheck(rest, out);
     case "lab":

@@ -165,3 +165,44 @@ describe("makeFencer", () => {
     expect(await groupAlive(pid)).toBe(false);
   });
 });
+
+describe("tandem fence (CLI)", async () => {
+  const { parseFenceArgs, runFence } = await import("../../src/cli/fence.ts");
+  const { writeFileSync, chmodSync } = await import("node:fs");
+  async function cli(argv: string[]) {
+    let stdout = "";
+    let stderr = "";
+    const code = await runFence(argv, { stdout: (s) => void (stdout += s), stderr: (s) => void (stderr += s) });
+    return { code, stdout, stderr };
+  }
+  function dir(extra: string): string {
+    const d = freshDir();
+    writeFileSync(join(d, "ha.cf"), `node node1 node2\nucast eth1 192.0.2.2\nauto_failback off\n${extra}`);
+    writeFileSync(join(d, "authkeys"), "auth 1\n1 sha256 secret\n");
+    chmodSync(join(d, "authkeys"), 0o600);
+    return d;
+  }
+  test("arguments", () => {
+    expect(parseFenceArgs(["node2", "--action=reboot", "--dir", "/x", "--node", "node1"])).toMatchObject({ target: "node2", action: "reboot", dir: "/x", node: "node1" });
+    expect(parseFenceArgs([])).toContain("which node?");
+    expect(parseFenceArgs(["a", "b"])).toContain("one node at a time");
+    expect(parseFenceArgs(["a", "--action", "on"])).toContain("--action must be off or reboot");
+    expect(parseFenceArgs(["a", "--bogus"])).toContain("unknown option");
+  });
+  test("fences with the configured devices and prints each attempt", async () => {
+    const r = await cli(["node2", "--dir", dir(`fence node2 ${record} result=fail\nfence node2 ${record}\n`), "--node", "node1"]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^node2: fenced by .*fence_record in \d+ ms: /);
+    expect(r.stderr.trim().split("\n").map((l) => l.split(" ")[0])).toEqual(["fence_attempt", "fence_attempt"]);
+    const j = await cli(["node2", "--json", "--dir", dir(`fence node2 ${record} result=fail\n`), "--node", "node1"]);
+    expect(j.code).toBe(1);
+    expect(JSON.parse(j.stdout)).toMatchObject({ ok: false, device: record });
+  });
+  test("errors: bad ha.cf, unknown node, no device, itself, bad usage", async () => {
+    expect((await cli(["node2", "--dir", dir("fence node2 bogus\n"), "--node", "node1"])).stderr).toContain("ha.cf:4: error: fence: `bogus` is not a fence agent");
+    expect((await cli(["node9", "--dir", dir(""), "--node", "node1"])).stderr).toContain("is not a node of this cluster");
+    expect((await cli(["node2", "--dir", dir(""), "--node", "node1"])).stderr).toContain("no fence device for it");
+    expect((await cli(["node1", "--dir", dir("fence node1 manual\n"), "--node", "node1"])).stderr).toContain("this node cannot fence itself");
+    expect((await cli([])).code).toBe(2);
+  });
+});
