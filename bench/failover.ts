@@ -218,6 +218,10 @@ abstract class Lab {
   abstract failoverEvents(): number;
   /** late-heartbeat style warnings so far (informational) */
   abstract warnings(): number;
+  /** the last log lines of each node, for a run that went wrong */
+  tail(_n: number): string[] {
+    return [];
+  }
   /** extra per-run facts after a fault at t0 (wall ms) */
   breakdown(_survivor: Host, _t0_wall: number): Record<string, number> {
     return {};
@@ -234,7 +238,9 @@ class TandemLab extends Lab {
   d = new Map<string, LabDaemon>();
   async prepare(): Promise<void> {
     const cmd = preferredCommand().argv;
-    const hacf = haCf(this.c, { keepalive_ms: this.s.keepalive_ms!, deadtime_ms: this.s.deadtime_ms! });
+    // FAILOVER_TANDEM_HACF: extra ha.cf lines ("a;b"), for experiments such as `realtime off`
+    const extra = (process.env.FAILOVER_TANDEM_HACF ?? "").split(";").filter((l) => l.trim() !== "");
+    const hacf = haCf(this.c, { keepalive_ms: this.s.keepalive_ms!, deadtime_ms: this.s.deadtime_ms!, extra });
     const secret = `bench-${crypto.randomUUID()}`;
     for (const h of this.c.nodes) {
       const d = new LabDaemon(this.c, h, cmd);
@@ -272,6 +278,9 @@ class TandemLab extends Lab {
     let n = 0;
     for (const d of this.d.values()) n += d.events.filter((e) => e.event === "late_heartbeat").length;
     return n;
+  }
+  override tail(n: number): string[] {
+    return [...this.d.values()].flatMap((d) => d.output.slice(-n));
   }
   override breakdown(survivor: Host, t0_wall: number): Record<string, number> {
     const d = this.d.get(survivor.name)!;
@@ -591,6 +600,7 @@ async function failoverRuns(s: Setting, runs: number): Promise<{ results: RunRes
       if (r.replies_before === 0) r.note = "no replies before the fault";
       if (r.note) r.failover_ms = null;
       results.push(r);
+      if (r.note && process.env.FAILOVER_DEBUG) for (const l of lab.tail(Number(process.env.FAILOVER_DEBUG) || 20)) log(`  | ${l}`);
       const extra = Object.entries(r)
         .filter(([k]) => !["run", "from", "failover_ms", "note"].includes(k))
         .map(([k, v]) => `${k}=${typeof v === "number" ? Math.round(v * 10) / 10 : v}`)
@@ -806,7 +816,8 @@ async function main(): Promise<number> {
   }
   const started = new Date();
   const cmd = preferredCommand();
-  console.log(`failover benchmark ${started.toISOString()}: tandem = ${cmd.why}; runs=${o.runs} stability=${o.stab} min; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
+  const extra = process.env.FAILOVER_TANDEM_HACF ? ` + ha.cf "${process.env.FAILOVER_TANDEM_HACF}"` : "";
+  console.log(`failover benchmark ${started.toISOString()}: tandem = ${cmd.why}${extra}; runs=${o.runs} stability=${o.stab} min; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
 
   // 1. stability window: decides the tightest stable setting per system
   const tightest: Record<SystemName, { s: Setting; how: string }> = {
