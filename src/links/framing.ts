@@ -79,6 +79,8 @@ export class NativeFramer implements Framer {
   readonly stats = emptyFramerStats();
   /** pending bytes; never more than one largest frame plus one chunk */
   private buf = new Uint8Array(0);
+  /** frames starting before this offset in buf were already delivered by lookahead() */
+  private ahead_end = 0;
 
   constructor(
     private readonly onMessage: OnMessage,
@@ -117,6 +119,7 @@ export class NativeFramer implements Framer {
       this.stats.resyncs++;
     }
     this.buf = new Uint8Array(0);
+    this.ahead_end = 0;
   }
 
   private drain(): void {
@@ -143,18 +146,58 @@ export class NativeFramer implements Framer {
         continue;
       }
       const total = native_overhead_bytes + n;
-      if (b.length - pos < total) break;
+      if (b.length - pos < total) {
+        this.lookahead(b, pos);
+        break;
+      }
       const payload = b.subarray(pos + native_header_len, pos + native_header_len + n);
       if (dv.getUint32(native_header_len + n) !== Bun.hash.crc32(payload) >>> 0) {
         this.reject(1);
         pos += 1;
         continue;
       }
+      const seen = pos < this.ahead_end;
       pos += total;
+      if (seen) continue;
       this.stats.frames_in++;
       this.onMessage(payload.slice());
     }
     this.buf = pos === 0 ? b : b.slice(pos);
+    this.ahead_end = Math.max(0, this.ahead_end - pos);
+  }
+
+  /**
+   * A frame at `pos` is still arriving. Its header may be noise that passed
+   * the length check; at 19200 baud a 1400-byte span takes 0.7 s to fill,
+   * so complete, CRC-valid frames inside the span are delivered now rather
+   * than after the outer one fails. Marked in ahead_end so that the rescan
+   * after a failure does not deliver them twice. (Should the outer frame
+   * prove genuine, the inner ones were forged by chance inside its payload;
+   * the codec drops them as bad MACs or replays.)
+   */
+  private lookahead(b: Uint8Array, pos: number): void {
+    let q = Math.max(pos + 1, this.ahead_end);
+    // Each iteration advances q by at least one byte: bounded by b.length.
+    while (q < b.length) {
+      const at = findSync(b, q);
+      if (at < 0 || b.length - at < native_header_len) return;
+      const dv = new DataView(b.buffer, b.byteOffset + at);
+      const n = dv.getUint16(4);
+      const total = native_overhead_bytes + n;
+      if ((dv.getUint16(6) ^ 0xffff) !== n || n < 1 || n > this.payload_bytes_max || b.length - at < total) {
+        q = at + 1;
+        continue;
+      }
+      const payload = b.subarray(at + native_header_len, at + native_header_len + n);
+      if (dv.getUint32(native_header_len + n) !== Bun.hash.crc32(payload) >>> 0) {
+        q = at + 1;
+        continue;
+      }
+      this.stats.frames_in++;
+      this.onMessage(payload.slice());
+      this.ahead_end = at + total;
+      q = at + total;
+    }
   }
 
   private skip(n: number): void {

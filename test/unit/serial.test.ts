@@ -110,6 +110,20 @@ describe("native framing", () => {
     expect(small.f.buffered_bytes).toBeLessThan(8);
   });
 
+  test("a forged header claiming 1400 bytes does not hold back the frames behind it, nor duplicate them", () => {
+    const { f, got } = nativeFramer();
+    const fake = Uint8Array.of(...native_sync, 0x05, 0x78, 0xfa, 0x87); // length 1400 and its check
+    f.push(fake);
+    f.push(enc[0]!);
+    f.push(enc[1]!);
+    expect(got).toEqual([frames[0]!, frames[1]!]); // at once, not after 1400 more bytes
+    for (let i = 0; i < 20; i++) f.push(enc[3]!); // fills the fake span: CRC fails, rescan
+    expect(got).toEqual([frames[0]!, frames[1]!, ...new Array(20).fill(frames[3]!)]);
+    expect(f.stats.frames_in).toBe(22);
+    expect(f.stats.rejected).toBe(1);
+    expect(f.stats.garbage_bytes).toBe(1 + 7); // the fake marker's first byte, then the rest of its header
+  });
+
   test("a payload bit flip fails the CRC; a frame hidden in the rejected span is still found", () => {
     const { f, got } = nativeFramer();
     const bad = enc[2]!.slice(); // 1400-byte payload
