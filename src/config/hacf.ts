@@ -705,6 +705,16 @@ export function complete(cfg: HaConfig, opts: CompleteOptions = {}): Diagnostic[
       diags.warning(h.line, `stonith_host: ${quote(h.from_node)} is not a declared node, so no node will use this device: use a \`node\` name or \`*\``, "stonith_host");
     }
   }
+  // One ha.cf serves every node, so with fencing on every node must be
+  // fenceable by the others: a node without a device, once dead, keeps its
+  // groups down for good (they wait for a fence that never comes).
+  const heartbeat_stonith = cfg.stonith !== null || cfg.stonith_hosts.length > 0;
+  if (cfg.fence_devices.length > 0 && !heartbeat_stonith) {
+    for (const n of cfg.nodes) {
+      if (cfg.fence_devices.some((f) => f.target === n)) continue;
+      diags.warning(cfg.fence_devices[0]!.line, `fencing is on but no \`fence ${n} ...\` line fences ${n}: if it dies its groups stay down until \`tandem fence-confirm ${n}\`; add a device (or \`fence ${n} manual\`)`, "fence");
+    }
+  }
   const ipfail = (cfg.raw.get("respawn") ?? []).find((r) => /(^|\/)ipfail$/.test(r.args[1] ?? ""));
   if (ipfail && cfg.ping_nodes.length === 0 && cfg.ping_groups.length === 0) {
     diags.warning(ipfail.line, "ipfail is built into tandem and needs ping nodes: add `ping ADDRESS` or `ping_group NAME ADDRESS...` (without them this line does nothing)", "respawn");

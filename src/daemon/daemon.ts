@@ -27,6 +27,8 @@ import { join } from "node:path";
 import type { ScopeName } from "../core/body.ts";
 import { startControlServer } from "./control.ts";
 import { ResourceManager } from "./resources.ts";
+import { devicesFor } from "../fencing/devices.ts";
+import { makeFencer } from "../fencing/fencer.ts";
 import { nextGeneration, StateDirError } from "./generation.ts";
 import { Logger } from "./log.ts";
 import { type LoopHook, Watchdog, WatchdogError } from "./watchdog.ts";
@@ -169,6 +171,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
         log,
         sendSoon: () => d.sendSoon(),
         changed: () => d.rearm(),
+        // Any fence device for a peer turns fencing on: dead peers' groups
+        // then wait for a successful fence (a peer with no device never gets
+        // one; `tandem check` says so).
+        fencer: devicesFor(hacf, opts.node).length > 0 ? makeFencer(hacf, opts.node, log) : null,
       });
     } catch (e) {
       log.event("fatal", { error: `resource groups: ${(e as Error).message}` });
