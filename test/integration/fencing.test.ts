@@ -24,47 +24,19 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { request } from "../../src/cli/client.ts";
 import { checkHaCf } from "../../src/config/hacf.ts";
 import type { HaConfig } from "../../src/config/types.ts";
 import type { Fields } from "../../src/daemon/log.ts";
 import { makeFencer } from "../../src/fencing/fencer.ts";
 import { LabDaemon, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, ipv4, type Proc, writeConfigDir } from "../../src/lab/netns.ts";
+import { ipmiFenceLine, pidAlive, SimMachine } from "./bmc.ts";
 import { netnsAvailable, tandem } from "./support.ts";
 
 const timing = { keepalive_ms: 100, deadtime_ms: 1000, initdead_ms: 2000 };
 const secret = "fencing-secret";
 /** an address on link 0 that no namespace has: a BMC that never answers */
 const dead_bmc = ipv4(0, 40);
-
-function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
-
-/** SIGKILL a PID this test started (read from its own pid file), if it still runs. */
-function killOwn(pid: number | null): void {
-  if (pid === null || !Number.isInteger(pid) || pid <= 1 || !pidAlive(pid)) return;
-  try {
-    process.kill(pid, "SIGKILL");
-  } catch {
-    // gone meanwhile
-  }
-}
-
-function readPid(path: string): number | null {
-  try {
-    const n = Number(readFileSync(path, "utf8").trim());
-    return Number.isInteger(n) && n > 1 ? n : null;
-  } catch {
-    return null;
-  }
-}
 
 function parse(text: string): HaConfig {
   const r = checkHaCf(text, "ha.cf", { self_node: "node1" });
@@ -81,10 +53,10 @@ if (netnsAvailable("fencing.test.ts")) {
   describe("fence_ipmilan against ipmi_sim, the BMC of node2", () => {
     let c: Cluster;
     let node1: LabDaemon;
-    let sim: Proc;
-    let bmc_dir = "";
+    let m2: SimMachine;
     let n2_ip = "";
     const cmd = tandem.argv;
+    const pidFile = () => m2.pid;
 
     beforeAll(async () => {
       c = await createCluster({ nodes: 2, links: 1 });
@@ -92,75 +64,20 @@ if (netnsAvailable("fencing.test.ts")) {
       const text = haCf(c, timing);
       node1 = new LabDaemon(c, c.node("node1"), cmd);
       writeConfigDir(node1.dir, text, authkeys(secret));
-      // node2 is started by its BMC, not by the test: same layout as a LabDaemon
-      const n2 = join(c.tmp, "node2");
-      for (const d of ["state", "run"]) mkdirSync(join(n2, d), { recursive: true, mode: 0o700 });
-      writeConfigDir(join(n2, "ha.d"), text, authkeys(secret));
-      bmc_dir = join(c.tmp, "bmc");
-      mkdirSync(join(bmc_dir, "state"), { recursive: true });
-      const daemon = [...cmd, "daemon", "--dir", join(n2, "ha.d"), "--state-dir", join(n2, "state"), "--socket", join(n2, "run/tandem.sock"), "--node", "node2"];
-      // The machine: the daemon in its own session (ipmi_sim signals the
-      // startcmd's process group; a graceful SIGTERM is not a power cut), dying
-      // with this script (pdeathsig); power-off (SIGTERM here) = SIGKILL it.
-      writeFileSync(
-        join(bmc_dir, "machine.sh"),
-        [
-          "#!/bin/sh",
-          `setsid setpriv --pdeathsig KILL -- ${daemon.join(" ")} >>${bmc_dir}/node2.log 2>&1 </dev/null &`,
-          "pid=$!",
-          `echo $pid > ${bmc_dir}/node2.pid`,
-          "trap 'kill -KILL $pid; exit 0' TERM",
-          "wait $pid",
-          "",
-        ].join("\n"),
-        { mode: 0o755 },
-      );
-      writeFileSync(
-        join(bmc_dir, "lan.conf"),
-        [
-          'name "node2-bmc"',
-          "set_working_mc 0x20",
-          "  startlan 1",
-          `    addr ${n2_ip} 623`,
-          "    priv_limit admin",
-          "    allowed_auths_callback none md2 md5 straight",
-          "    allowed_auths_user none md2 md5 straight",
-          "    allowed_auths_operator none md2 md5 straight",
-          "    allowed_auths_admin none md2 md5 straight",
-          "    guid a123456789abcdefa123456789abcdef",
-          "  endlan",
-          // power control goes through the system-interface channel's VM codec;
-          // with no VM connected, power-off signals the startcmd at once
-          "  serial 15 127.0.0.1 9002 codec VM",
-          `  startcmd "${bmc_dir}/machine.sh"`,
-          "  startnow true",
-          "  poweroff_wait 2",
-          "  kill_wait 2",
-          '  user 2 true "admin" "secret" admin 10 md5 straight',
-          "",
-        ].join("\n"),
-      );
-      writeFileSync(join(bmc_dir, "bmc.emu"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n");
-      sim = c.spawn(c.node("node2").ns, ["ipmi_sim", "-c", join(bmc_dir, "lan.conf"), "-f", join(bmc_dir, "bmc.emu"), "-s", join(bmc_dir, "state"), "-n"]);
+      // node2 is started by its BMC, not by the test
+      m2 = new SimMachine(c, "node2", n2_ip, cmd);
+      await m2.start(text, secret);
       await node1.start();
-      const up = await until(async () => {
-        try {
-          return (await request(join(n2, "run/tandem.sock"), { cmd: "status" }, 1000))?.ok === true;
-        } catch {
-          return false;
-        }
-      }, 15_000);
-      if (!up) throw new Error(`node2's daemon (started by ipmi_sim) did not answer:\n${sim.lines.slice(-10).join("\n")}\n${safeRead(join(bmc_dir, "node2.log"))}`);
       const mutual = await node1.waitEvent({ event: "node_up", node: "node2" }, 10_000);
       if (!mutual) throw new Error(`node1 never saw node2 up:\n${node1.output.slice(-10).join("\n")}`);
     });
 
     afterAll(async () => {
-      killOwn(readPid(join(bmc_dir, "node2.pid")));
+      m2?.kill();
       await c?.destroy();
     });
 
-    const ipmi = (password: string, ip = n2_ip) => `fence node2 fence_ipmilan ip=${ip} username=admin password=${password} lanplus=1 cipher=3`;
+    const ipmi = (password: string, ip = n2_ip) => ipmiFenceLine("node2", ip, password);
 
     test("failing devices (wrong password, a BMC that never answers) fail clearly within fence_timeout, each followed by the next; the node stays up", async () => {
       const { list, log } = events();
@@ -178,11 +95,11 @@ if (netnsAvailable("fencing.test.ts")) {
       expect(list[1]!.fields).toMatchObject({ timed_out: true, detail: expect.stringMatching(/^action=off timed out after \d+ ms \(killed\)$/) });
       expect(r.detail).toStartWith("waiting for `tandem fence-confirm node2`; fence_ipmilan: action=off exit 1: ERROR: Failed: ");
       expect(r.detail).toContain("; fence_ipmilan: action=off timed out after");
-      expect(pidAlive(readPid(join(bmc_dir, "node2.pid"))!)).toBe(true);
+      expect(pidAlive(pidFile()!)).toBe(true);
     }, 30_000);
 
     test("tandem fence powers node2 off through fence_ipmilan after a failing device: the daemon is gone, the BMC says OFF", async () => {
-      const pid = readPid(join(bmc_dir, "node2.pid"))!;
+      const pid = pidFile()!;
       expect(pidAlive(pid)).toBe(true);
       const from = node1.events.length;
       writeConfigDir(node1.dir, `${haCf(c, timing)}${ipmi("wrong")}\n${ipmi("secret")}\nfence_timeout 40\n`, authkeys(secret));
@@ -295,13 +212,5 @@ if (netnsAvailable("fencing.test.ts")) {
       expect(dead?.fields.reason).toBe("deadtime");
     }, 60_000);
   });
-}
-
-function safeRead(path: string): string {
-  try {
-    return readFileSync(path, "utf8").slice(-2000);
-  } catch {
-    return "";
-  }
 }
 

@@ -1,0 +1,171 @@
+// A simulated machine with a real BMC for the fencing tests: ipmi_sim
+// (Debian openipmi) listens on an address in the node's namespace, and its
+// `startcmd` is the machine: a real tandem daemon. A chassis power-off makes
+// ipmi_sim SIGTERM the startcmd (through its VM serial channel's power
+// handling; no VM ever connects, so it acts at once); machine.sh turns that
+// into a SIGKILL of the daemon, a power cut with no goodbye packet. Power-on
+// runs startcmd again: the node boots. fence_ipmilan (fence-agents, through
+// ipmitool) drives it; `cipher=3` keeps ipmitool from spending ~10 s per call
+// on cipher negotiation against ipmi_sim.
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { request } from "../../src/cli/client.ts";
+import { until } from "../../src/lab/daemons.ts";
+import { authkeys, type Cluster, type Proc, writeConfigDir } from "../../src/lab/netns.ts";
+
+export const bmc_user = "admin";
+export const bmc_password = "secret";
+
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
+}
+
+export function readPid(path: string): number | null {
+  try {
+    const n = Number(readFileSync(path, "utf8").trim());
+    return Number.isInteger(n) && n > 1 ? n : null;
+  } catch {
+    return null;
+  }
+}
+
+/** SIGKILL a PID this test started (read from its own pid file), if it still runs. */
+export function killOwn(pid: number | null): void {
+  if (pid === null || !Number.isInteger(pid) || pid <= 1 || !pidAlive(pid)) return;
+  try {
+    process.kill(pid, "SIGKILL");
+  } catch {
+    // gone meanwhile
+  }
+}
+
+export function safeRead(path: string, chars = 2000): string {
+  try {
+    return readFileSync(path, "utf8").slice(-chars);
+  } catch {
+    return "";
+  }
+}
+
+/** `fence NODE fence_ipmilan ...` for this BMC */
+export function ipmiFenceLine(node: string, ip: string, password = bmc_password): string {
+  return `fence ${node} fence_ipmilan ip=${ip} username=${bmc_user} password=${password} lanplus=1 cipher=3`;
+}
+
+export class SimMachine {
+  /** the node's tandem directory: ha.d/, state/, run/tandem.sock */
+  readonly home: string;
+  readonly bmc_dir: string;
+  readonly socket: string;
+  sim: Proc | null = null;
+
+  constructor(
+    readonly c: Cluster,
+    readonly node: string,
+    /** the BMC's address (inside the node's namespace) */
+    readonly bmc_ip: string,
+    readonly tandem_argv: string[],
+  ) {
+    this.home = join(c.tmp, `${node}-machine`);
+    this.bmc_dir = join(c.tmp, `${node}-bmc`);
+    this.socket = join(this.home, "run/tandem.sock");
+  }
+
+  get pid(): number | null {
+    return readPid(join(this.bmc_dir, "daemon.pid"));
+  }
+
+  /** the daemon's log (stderr), tail */
+  log(chars = 3000): string {
+    return safeRead(join(this.bmc_dir, "daemon.log"), chars);
+  }
+
+  /** Write the node's config and the BMC's files, start ipmi_sim (which powers the machine on). */
+  async start(ha_cf: string, secret: string, files: Record<string, string> = {}): Promise<void> {
+    for (const d of ["state", "run"]) mkdirSync(join(this.home, d), { recursive: true, mode: 0o700 });
+    const ha_dir = join(this.home, "ha.d");
+    writeConfigDir(ha_dir, ha_cf, authkeys(secret));
+    for (const [name, text] of Object.entries(files)) writeFileSync(join(ha_dir, name), text, { mode: name.startsWith("resource.d/") ? 0o755 : 0o644 });
+    mkdirSync(join(this.bmc_dir, "state"), { recursive: true });
+    const daemon = [...this.tandem_argv, "daemon", "--dir", ha_dir, "--state-dir", join(this.home, "state"), "--socket", this.socket, "--node", this.node];
+    // The machine: the daemon in its own session (ipmi_sim signals the
+    // startcmd's process group; a graceful SIGTERM is not a power cut), dying
+    // with this script (pdeathsig); power-off (SIGTERM here) = SIGKILL it.
+    writeFileSync(
+      join(this.bmc_dir, "machine.sh"),
+      [
+        "#!/bin/sh",
+        `setsid setpriv --pdeathsig KILL -- ${daemon.join(" ")} >>${this.bmc_dir}/daemon.log 2>&1 </dev/null &`,
+        "pid=$!",
+        `echo $pid > ${this.bmc_dir}/daemon.pid`,
+        "trap 'kill -KILL $pid; exit 0' TERM",
+        "wait $pid",
+        "",
+      ].join("\n"),
+      { mode: 0o755 },
+    );
+    writeFileSync(
+      join(this.bmc_dir, "lan.conf"),
+      [
+        `name "${this.node}-bmc"`,
+        "set_working_mc 0x20",
+        "  startlan 1",
+        `    addr ${this.bmc_ip} 623`,
+        "    priv_limit admin",
+        "    allowed_auths_callback none md2 md5 straight",
+        "    allowed_auths_user none md2 md5 straight",
+        "    allowed_auths_operator none md2 md5 straight",
+        "    allowed_auths_admin none md2 md5 straight",
+        "    guid a123456789abcdefa123456789abcdef",
+        "  endlan",
+        // power control goes through the system-interface channel's VM codec;
+        // with no VM connected, power-off signals the startcmd at once
+        "  serial 15 127.0.0.1 9002 codec VM",
+        `  startcmd "${this.bmc_dir}/machine.sh"`,
+        "  startnow true",
+        "  poweroff_wait 2",
+        "  kill_wait 2",
+        `  user 2 true "${bmc_user}" "${bmc_password}" admin 10 md5 straight`,
+        "",
+      ].join("\n"),
+    );
+    writeFileSync(join(this.bmc_dir, "bmc.emu"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n");
+    const ns = this.c.node(this.node).ns;
+    this.sim = this.c.spawn(ns, ["ipmi_sim", "-c", join(this.bmc_dir, "lan.conf"), "-f", join(this.bmc_dir, "bmc.emu"), "-s", join(this.bmc_dir, "state"), "-n"]);
+    if (!(await this.answers(15_000))) {
+      throw new Error(`${this.node}'s daemon (started by ipmi_sim) did not answer:\n${this.sim.lines.slice(-10).join("\n")}\n${this.log()}`);
+    }
+  }
+
+  /** The daemon answers on its control socket within timeout_ms. */
+  async answers(timeout_ms: number): Promise<boolean> {
+    return (
+      (await until(async () => {
+        try {
+          return (await request(this.socket, { cmd: "status" }, 1000))?.ok === true;
+        } catch {
+          return false;
+        }
+      }, timeout_ms)) === true
+    );
+  }
+
+  async status(): Promise<Record<string, unknown> | null> {
+    try {
+      const r = await request(this.socket, { cmd: "status" }, 1000);
+      return r?.ok ? (r.status as Record<string, unknown>) : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /** Kill what this machine started: its daemon (by its pid file); ipmi_sim dies with the cluster. */
+  kill(): void {
+    killOwn(this.pid);
+  }
+}
