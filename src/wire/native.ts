@@ -70,7 +70,7 @@ export class NativeCodec implements Codec {
     return out;
   }
 
-  decode(bytes: Uint8Array): DecodeResult {
+  decode(bytes: Uint8Array): NativeDecodeResult {
     if (bytes.length > frame_size_max) return drop("too_big");
     if (bytes.length < header_len) return drop("short");
     for (let i = 0; i < 4; i++) if (bytes[i] !== magic[i]) return drop("bad_magic");
@@ -100,6 +100,9 @@ export class NativeCodec implements Codec {
   }
 }
 
-function drop(reason: Exclude<DecodeResult, { ok: true }>["reason"], node: string | null = null): DecodeResult {
+/** The native codec always yields a frame (narrower than DecodeResult). */
+export type NativeDecodeResult = { ok: true; frame: Frame } | Exclude<DecodeResult, { ok: true }>;
+
+function drop(reason: Exclude<DecodeResult, { ok: true }>["reason"], node: string | null = null): NativeDecodeResult {
   return { ok: false, reason, node };
 }

@@ -1,6 +1,9 @@
 // Wire-level data model shared by every codec (native now, Heartbeat 3.0.6
 // later). A codec turns authenticated bytes into a Frame or a named reason
-// for dropping them; it never throws on input and never touches state.
+// for dropping them; it never throws on input. The native codec is
+// stateless; the Heartbeat codec keeps per-peer sequence state because
+// Heartbeat's protocol needs it (acks, retransmission).
+import type { HbDelivered } from "./heartbeat.ts";
 
 /** Message kinds. Values are the on-wire ids: ONLY APPEND, never renumber. */
 export const FrameKind = {
@@ -29,18 +32,36 @@ export type DropReason =
   | "bad_version"
   | "malformed"
   | "unknown_kind"
+  /** well-formed but uses a feature tandem does not implement (Heartbeat's compressed fields) */
+  | "unsupported"
   | "unknown_key"
   | "bad_mac"
   | "unknown_node"
   | "old_generation"
   | "replay";
 
-export type DecodeResult = { ok: true; frame: Frame } | { ok: false; reason: DropReason; node: string | null };
+export type DecodeResult =
+  /**
+   * frame: for membership (null: a protocol message the codec handled
+   * itself, e.g. Heartbeat's acks); message: a foreign protocol's message
+   * for the daemon to route by type (Heartbeat 3.0.6: src/wire/heartbeat.ts),
+   * already authenticated, in sequence and addressed to us.
+   */
+  | { ok: true; frame: Frame | null; message?: WireMessage }
+  | { ok: false; reason: DropReason; node: string | null };
+
+export type WireMessage = HbDelivered;
 
 export interface Codec {
   readonly name: string;
   encode(frame: Frame): Uint8Array;
   decode(bytes: Uint8Array): DecodeResult;
+  /**
+   * Messages the codec must send on every link by itself (Heartbeat: acks,
+   * retransmissions, replies), oldest first, bounded; the daemon drains it
+   * after every decode and encode. Absent for the native codec.
+   */
+  takeOutgoing?(): Uint8Array[];
 }
 
 /** Largest datagram any codec emits or accepts (fits an Ethernet MTU). */
