@@ -8,7 +8,7 @@
 // ipmitool) drives it; `cipher=3` keeps ipmitool from spending ~10 s per call
 // on cipher negotiation against ipmi_sim.
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { request } from "../../src/cli/client.ts";
 import { until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, type Proc, writeConfigDir } from "../../src/lab/netns.ts";
@@ -90,7 +90,10 @@ export class SimMachine {
     for (const d of ["state", "run"]) mkdirSync(join(this.home, d), { recursive: true, mode: 0o700 });
     const ha_dir = join(this.home, "ha.d");
     writeConfigDir(ha_dir, ha_cf, authkeys(secret));
-    for (const [name, text] of Object.entries(files)) writeFileSync(join(ha_dir, name), text, { mode: name.startsWith("resource.d/") ? 0o755 : 0o644 });
+    for (const [name, text] of Object.entries(files)) {
+      mkdirSync(dirname(join(ha_dir, name)), { recursive: true });
+      writeFileSync(join(ha_dir, name), text, { mode: name.startsWith("resource.d/") ? 0o755 : 0o644 });
+    }
     mkdirSync(join(this.bmc_dir, "state"), { recursive: true });
     const daemon = [...this.tandem_argv, "daemon", "--dir", ha_dir, "--state-dir", join(this.home, "state"), "--socket", this.socket, "--node", this.node];
     // The machine: the daemon in its own session (ipmi_sim signals the
