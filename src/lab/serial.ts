@@ -174,8 +174,10 @@ export class LineRelay {
     const elapsed_ms = now - this.last_ms;
     this.last_ms = now;
     for (const d of this.dirs) {
-      if (this.o.baud > 0) {
-        // credit never piles up while idle: a line cannot send faster later
+      if (this.o.baud > 0 && d.queue.length === 0) d.credit = 0;
+      else if (this.o.baud > 0) {
+        // credit never piles up while idle (a line cannot send faster later);
+        // the cap only absorbs timer jitter while bytes wait
         d.credit = Math.min(d.credit + (elapsed_ms * this.o.baud) / 10 / 1000, Math.max(1, (tick_ms * 10 * this.o.baud) / 10 / 1000));
       } else d.credit = Infinity;
       // bounded by the queue's length
