@@ -575,6 +575,16 @@ export const directives: Record<string, Directive> = {
   coreroot: { status: "later", form: "options", example: "coreroot /var/lib/heartbeat/cores", handle: later(anyCheck("coreroot /var/lib/heartbeat/cores")) },
   max_rexmit_delay: { status: "later", form: "options", example: "max_rexmit_delay 250", handle: later(intCheck("max_rexmit_delay 250", 1, 3_600_000)) },
   autojoin: { status: "implemented", form: "options", example: "autojoin none", handle: autojoin },
+  // tandem's own: speak Heartbeat 3.0.6's messages on every link (a mixed cluster during a migration)
+  wire: {
+    status: "implemented", form: "options", example: "wire heartbeat", once: true,
+    handle: (c, a) => {
+      const s = one(c, a, "wire heartbeat");
+      if (s === null) return;
+      if (s !== "native" && s !== "heartbeat") return err(c, `${quote(s)} is not native or heartbeat (\`wire heartbeat\` talks to Heartbeat 3.0.6 nodes; \`wire native\`, the default, only to tandem nodes)`);
+      c.cfg.wire = s;
+    },
+  },
   // obsolete: Heartbeat internals tandem replaced, or Pacemaker
   crm: { status: "obsolete", form: "options", example: "crm off", once: true, handle: pacemaker },
   pacemaker: { status: "obsolete", form: "options", example: "pacemaker off", once: true, handle: pacemaker },
@@ -632,6 +642,7 @@ export function emptyHaConfig(file: string): HaConfig {
     realtime: true,
     rtprio: null,
     autojoin: "none",
+    wire: "native",
     raw: new Map(),
   };
 }

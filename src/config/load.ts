@@ -5,6 +5,7 @@
 import { closeSync, constants, fstatSync, lstatSync, openSync, readSync, type Stats, statSync } from "node:fs";
 import { join } from "node:path";
 import { authKeysModeProblem, parseAuthKeys } from "./authkeys.ts";
+import { hbAuthSupported } from "../wire/hb_auth.ts";
 import { complete, parseHaCf } from "./hacf.ts";
 import { parseHaResources } from "./haresources.ts";
 import { hostChecks } from "./host.ts";
@@ -57,6 +58,13 @@ function loadUnchecked(opts: LoadOptions): LoadedConfig {
     const mode_diag: Diagnostic[] = mode_problem ? [{ file: auth_path, line: 0, severity: "error", message: mode_problem, keyword: "authkeys" }] : [];
     diagnostics.push(...sortByLine([...mode_diag, ...parsed.diagnostics]));
     if (!mode_problem) authkeys = parsed.keys;
+    // `wire heartbeat` signs with the active key as Heartbeat does: Heartbeat has no sha256
+    const k = parsed.keys?.active;
+    if (hacf?.wire === "heartbeat" && k && !hbAuthSupported(k.method)) {
+      const line = hacf.raw.get("wire")?.[0]?.line ?? 0;
+      diagnostics.push({ file: auth_path, line: k.line, severity: "error", keyword: "authkeys", message: `key ${k.index} uses ${k.method}, but ha.cf line ${line} says \`wire heartbeat\` and Heartbeat 3.0.6 knows only crc, md5 and sha1: use \`${k.index} sha1 SECRET\` on both kinds of node` });
+      authkeys = null;
+    }
   }
   let haresources: LoadedConfig["haresources"] = null;
   const res_path = join(opts.dir, "haresources");

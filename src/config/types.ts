@@ -108,6 +108,9 @@ export interface HaConfig {
   rtprio: number | null;
   /** `autojoin`; only "none" is compatible with haresources (R1) */
   autojoin: "none" | "other" | "any";
+  /** tandem's own `wire native|heartbeat`: the message format on every link;
+   *  heartbeat = Heartbeat 3.0.6's, to run next to Heartbeat nodes (src/wire/heartbeat.ts) */
+  wire: "native" | "heartbeat";
   /** every directive seen, raw, for features of later issues: keyword -> values */
   raw: Map<string, { args: string[]; line: number }[]>;
 }

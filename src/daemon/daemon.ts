@@ -21,7 +21,9 @@ import { SerialTransport } from "../links/serial.ts";
 import { PingMonitor, pingUnits } from "../links/ping.ts";
 import { applyRealtime, type RealtimeStatus, refresh as refreshRealtime } from "./realtime.ts";
 import { NativeCodec } from "../wire/native.ts";
-import type { Codec } from "../wire/types.ts";
+import { HeartbeatCodec } from "../wire/heartbeat.ts";
+import type { Codec, Frame, WireMessage } from "../wire/types.ts";
+import { loadOrCreateUuid } from "./hb_uuid.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ScopeName } from "../core/body.ts";
@@ -156,7 +158,26 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.event("fatal", { error: "no usable heartbeat link for this node (every ucast line names this node's own address)" });
     return ExitCode.config;
   }
-  const d = new Daemon(opts, hacf, new NativeCodec(loaded.authkeys), generation, specs.map(linkName), log);
+  let codec: Codec = new NativeCodec(loaded.authkeys);
+  if (hacf.wire === "heartbeat") {
+    try {
+      codec = new HeartbeatCodec({
+        self: opts.node,
+        nodes: hacf.nodes,
+        auth: loaded.authkeys,
+        uuid: loadOrCreateUuid(opts.state_dir),
+        generation,
+        deadtime_ms: hacf.deadtime_ms,
+        // without groups we hold nothing: say so, or Heartbeat's resource logic waits for us
+        answer_starting_none: !(loaded.haresources && loaded.haresources.groups.length > 0),
+        log: (event, fields) => log.event(event, fields),
+      });
+    } catch (e) {
+      log.event("fatal", { error: `wire heartbeat: ${(e as Error).message}` });
+      return ExitCode.runtime;
+    }
+  }
+  const d = new Daemon(opts, hacf, codec, generation, specs.map(linkName), log);
   if (loaded.haresources && loaded.haresources.groups.length > 0) {
     try {
       const rsctmp = join(opts.state_dir, "rsctmp");
@@ -317,8 +338,32 @@ class Daemon {
 
   private onDatagram(link: string, bytes: Uint8Array): void {
     const r = this.codec.decode(bytes);
+    this.flushCodec();
     if (!r.ok) return this.feed({ type: "undecodable", reason: r.reason, link });
-    const f = r.frame;
+    if (r.frame) this.onFrame(link, r.frame);
+    if (r.message) this.onWireMessage(r.message);
+  }
+
+  /** Send what the codec queued by itself (Heartbeat: acks, retransmissions, replies). */
+  private flushCodec(): void {
+    for (const b of this.codec.takeOutgoing?.() ?? []) this.broadcast(b);
+  }
+
+  /** On every link, as Heartbeat's send_to_all_media. */
+  private broadcast(bytes: Uint8Array): void {
+    for (const l of this.udp?.links ?? []) l.send(bytes);
+    if (!this.serial?.links.length) return;
+    const serial_bytes = this.codec.forSerial?.(bytes) ?? bytes;
+    for (const l of this.serial.links) l.send(serial_bytes);
+  }
+
+  /** A Heartbeat peer's message (`wire heartbeat`); resource-level routing comes with the resource interop. */
+  private onWireMessage(m: WireMessage): void {
+    if (m.type === "status") return;
+    this.log.event("hb_message", { node: m.from, type: m.type.slice(0, 64), seq: m.seq });
+  }
+
+  private onFrame(link: string, f: Frame): void {
     if (f.kind !== "heartbeat" && f.kind !== "leave") return;
     const before = this.core.peers.get(f.node);
     const seen = before ? { generation: before.generation, seq_max: before.seq_max } : null;
@@ -367,8 +412,7 @@ class Daemon {
           seq: a.seq,
           body: a.kind === "heartbeat" && this.rm ? this.rm.body() : new Uint8Array(),
         });
-        for (const l of this.udp?.links ?? []) l.send(bytes);
-        for (const l of this.serial?.links ?? []) l.send(bytes);
+        this.broadcast(bytes);
         if (a.kind === "leave") this.log.event("leave_sent", { seq: a.seq });
         break;
       }
@@ -561,6 +605,7 @@ class Daemon {
       counters: {
         dropped: { ...this.core.dropped },
         unattributed_datagrams: this.udp?.unattributed ?? 0,
+        ...("stats" in this.codec ? { wire: { format: this.codec.name, ...(this.codec.stats as object) } } : {}),
         log_lines_dropped: this.log.dropped_lines,
       },
     };

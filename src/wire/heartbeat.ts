@@ -76,6 +76,8 @@ const missing_tries = 3;
 /** protocol messages queued for sending, oldest dropped beyond this */
 export const outgoing_max = 64;
 export const uuid_len = 16;
+/** binary field of our status messages carrying tandem's announcement (core/body.ts) */
+export const body_field = "tnd_body";
 
 export type HbStatus = "init" | "up" | "active";
 export type RscHold = "none" | "local" | "foreign" | "all";
@@ -231,9 +233,22 @@ export class HeartbeatCodec implements Codec {
         str("st", this.status),
         str("dt", Math.round(this.o.deadtime_ms).toString(16)),
         str("protocol", String(hb_protocol_version)),
+        // tandem's placement announcement, for tandem peers; Heartbeat passes
+        // only string fields on to its scripts and ignores this one
+        ...(frame.body.length > 0 ? [bin(body_field, frame.body)] : []),
       ]);
     }
     return this.build([str("t", "shutdone"), str("st", "dead")]);
+  }
+
+  /**
+   * Heartbeat's serial plugin sends the classic text form (serial_write():
+   * msg2string with the auth field); our messages are netstring, converted here.
+   */
+  forSerial(bytes: Uint8Array): Uint8Array {
+    const p = parseNetstring(bytes);
+    if (!p.ok) throw new Error(`forSerial: not one of our netstring messages (${p.reason})`);
+    return latin1(classicText(p.value.msg, true));
   }
 
   takeOutgoing(): Uint8Array[] {
@@ -322,7 +337,8 @@ export class HeartbeatCodec implements Codec {
     if (generation < peer.generation) return drop("old_generation", from);
     if (generation > peer.generation) this.newGeneration(peer, generation);
     const fresh = this.track(from, peer, seq, now);
-    const frame: Frame = { kind: type === "shutdone" ? "leave" : "heartbeat", node: from, generation, seq, body: new Uint8Array() };
+    const body = type === "status" ? getBinary(msg, body_field) : null;
+    const frame: Frame = { kind: type === "shutdone" ? "leave" : "heartbeat", node: from, generation, seq, body: body ?? new Uint8Array() };
     if (!fresh || !to_us) return { ok: true, frame };
     const dest = getString(msg, "dest");
     const delivered: HbDelivered = { protocol: "heartbeat", type, from, seq, generation, dest, view: view(type, msg), msg };

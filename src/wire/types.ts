@@ -62,6 +62,8 @@ export interface Codec {
    * after every decode and encode. Absent for the native codec.
    */
   takeOutgoing?(): Uint8Array[];
+  /** The same message as a serial link carries it (Heartbeat: the classic text form); absent: unchanged. */
+  forSerial?(bytes: Uint8Array): Uint8Array;
 }
 
 /** Largest datagram any codec emits or accepts (fits an Ethernet MTU). */

@@ -351,3 +351,36 @@ describe("fuzz", () => {
     expect(parseClassic(latin1(nested)).ok).toBe(false);
   });
 });
+
+describe("ha.cf `wire heartbeat`", () => {
+  const { mkdtempSync, writeFileSync, rmSync } = require("node:fs") as typeof import("node:fs");
+  const { join } = require("node:path") as typeof import("node:path");
+  const { tmpdir } = require("node:os") as typeof import("node:os");
+  function load(hacf: string, auth: string) {
+    const dir = mkdtempSync(join(tmpdir(), "tdm-hbwire-"));
+    try {
+      writeFileSync(join(dir, "ha.cf"), hacf);
+      writeFileSync(join(dir, "authkeys"), auth, { mode: 0o600 });
+      const { loadConfig } = require("../../src/config/load.ts") as typeof import("../../src/config/load.ts");
+      return loadConfig({ dir, self_node: "node1" });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+  const base = "node node1 node2\nkeepalive 100ms\ndeadtime 500ms\ninitdead 1\nucast lo 127.0.0.1\nauto_failback off\n";
+  test("selects the Heartbeat format; native is the default", () => {
+    expect(load(base, "auth 1\n1 sha256 secret-secret\n").hacf?.wire).toBe("native");
+    const l = load(`${base}wire heartbeat\n`, "auth 1\n1 sha1 secret-secret\n");
+    expect(l.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+    expect(l.hacf?.wire).toBe("heartbeat");
+  });
+  test("with a sha256 key it is an error naming authkeys, its line and the fix", () => {
+    const l = load(`${base}wire heartbeat\n`, "auth 1\n1 sha256 secret-secret\n");
+    const e = l.diagnostics.find((d) => d.severity === "error");
+    expect(e).toMatchObject({ line: 2, keyword: "authkeys" });
+    expect(e!.file.endsWith("authkeys")).toBe(true);
+    expect(e!.message).toContain("ha.cf line 7 says `wire heartbeat`");
+    expect(e!.message).toContain("1 sha1 SECRET");
+    expect(l.authkeys).toBeNull();
+  });
+});
