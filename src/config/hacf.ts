@@ -575,7 +575,8 @@ export const directives: Record<string, Directive> = {
   coreroot: { status: "later", form: "options", example: "coreroot /var/lib/heartbeat/cores", handle: later(anyCheck("coreroot /var/lib/heartbeat/cores")) },
   max_rexmit_delay: { status: "later", form: "options", example: "max_rexmit_delay 250", handle: later(intCheck("max_rexmit_delay 250", 1, 3_600_000)) },
   autojoin: { status: "implemented", form: "options", example: "autojoin none", handle: autojoin },
-  // tandem's own: speak Heartbeat 3.0.6's messages on every link (a mixed cluster during a migration)
+  // tandem's own, written `# tandem: wire heartbeat` in a file Heartbeat also reads:
+  // speak Heartbeat 3.0.6's messages on every link (a mixed cluster during a migration)
   wire: {
     status: "implemented", form: "options", example: "wire heartbeat", once: true,
     handle: (c, a) => {
@@ -656,8 +657,25 @@ export function parseHaCf(input: string | Uint8Array, file: string): { config: H
   return { config: cfg, diagnostics: diags.list };
 }
 
+/** `# tandem: DIRECTIVE ...`: a directive of tandem's own that Heartbeat, reading the same file, sees as a comment. */
+const tandem_comment_re = /^[ \t]*#[ \t]*tandem:(.*)$/;
+/** the directives that may be written that way (Heartbeat refuses unknown directives: "Illegal directive") */
+const tandem_own = new Set(["wire"]);
+
 function parseLine(ctx: Ctx, line: Line): void {
   let text = line.text;
+  const own = tandem_comment_re.exec(text);
+  if (own) {
+    const word = own[1]!.trim().split(/[ \t]/)[0] ?? "";
+    if (!tandem_own.has(word)) {
+      ctx.line = line.number;
+      ctx.diags.warning(line.number, `\`# tandem:\` lines carry only tandem's own directives (${[...tandem_own].join(", ")}), not ${quote(word)}: this line is ignored`, "tandem");
+      return;
+    }
+    text = own[1]!;
+  } else if (/^[ \t]*wire([ \t]|$)/.test(text)) {
+    ctx.diags.warning(line.number, "Heartbeat 3.0.6 refuses this line (`Illegal directive [wire]`) and will not start: if Heartbeat nodes also read this file, replace this line with `# tandem: wire heartbeat`", "wire");
+  }
   const hash = text.indexOf("#"); // Heartbeat cuts at the first '#', anywhere on the line
   if (hash >= 0) text = text.slice(0, hash);
   text = text.replace(/^[ \t\n\r\f]+/, "");

@@ -367,15 +367,25 @@ describe("ha.cf `wire heartbeat`", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }
-  const base = "node node1 node2\nkeepalive 100ms\ndeadtime 500ms\ninitdead 1\nucast lo 127.0.0.1\nauto_failback off\n";
-  test("selects the Heartbeat format; native is the default", () => {
-    expect(load(base, "auth 1\n1 sha256 secret-secret\n").hacf?.wire).toBe("native");
-    const l = load(`${base}wire heartbeat\n`, "auth 1\n1 sha1 secret-secret\n");
-    expect(l.diagnostics.filter((d) => d.severity === "error")).toEqual([]);
+  const base = "node node1 node2\nkeepalive 100ms\ndeadtime 500ms\ninitdead 10\nucast lo 127.0.0.1\nauto_failback off\n";
+  test("`# tandem: wire heartbeat` selects the Heartbeat format (Heartbeat reads a comment); native is the default", () => {
+    expect(load(base, "auth 1\n1 sha256 secret-secret-secret\n").hacf?.wire).toBe("native");
+    const l = load(`${base}# tandem: wire heartbeat\n`, "auth 1\n1 sha1 secret-secret-secret\n");
+    expect(l.diagnostics).toEqual([]);
     expect(l.hacf?.wire).toBe("heartbeat");
   });
+  test("the bare directive works but warns: Heartbeat refuses it (`Illegal directive [wire]`)", () => {
+    const l = load(`${base}wire heartbeat\n`, "auth 1\n1 sha1 secret-secret-secret\n");
+    expect(l.hacf?.wire).toBe("heartbeat");
+    expect(l.diagnostics).toMatchObject([{ severity: "warning", line: 7, message: expect.stringContaining("# tandem: wire heartbeat") }]);
+  });
+  test("a bad value, a twice-given one and a non-tandem directive in a `# tandem:` comment are reported", () => {
+    expect(load(`${base}# tandem: wire hb\n`, "auth 1\n1 sha1 secret-secret-secret\n").diagnostics).toMatchObject([{ severity: "error", line: 7, message: expect.stringContaining("native or heartbeat") }]);
+    expect(load(`${base}# tandem: wire heartbeat\n# tandem: wire native\n`, "auth 1\n1 sha1 secret-secret-secret\n").diagnostics).toMatchObject([{ severity: "error", line: 8 }]);
+    expect(load(`${base}# tandem: keepalive 2\n`, "auth 1\n1 sha1 secret-secret-secret\n").diagnostics).toMatchObject([{ severity: "warning", line: 7, message: expect.stringContaining("only tandem's own directives") }]);
+  });
   test("with a sha256 key it is an error naming authkeys, its line and the fix", () => {
-    const l = load(`${base}wire heartbeat\n`, "auth 1\n1 sha256 secret-secret\n");
+    const l = load(`${base}# tandem: wire heartbeat\n`, "auth 1\n1 sha256 secret-secret-secret\n");
     const e = l.diagnostics.find((d) => d.severity === "error");
     expect(e).toMatchObject({ line: 2, keyword: "authkeys" });
     expect(e!.file.endsWith("authkeys")).toBe(true);
