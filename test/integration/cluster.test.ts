@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { join } from "node:path";
 import { authkeys, haCf, mcastGroup, writeConfigDir } from "../../src/lab/netns.ts";
+import { until } from "../../src/lab/daemons.ts";
 import { cli, type ClusterConfig, netnsAvailable, TestCluster, tandem } from "./support.ts";
 
 const keepalive_ms = 100;
@@ -248,9 +249,13 @@ if (netnsAvailable("cluster.test.ts")) {
           ["node1", "node2"],
           ["node2", "node1"],
         ] as const) {
-          const st = await tc.d(self).status();
-          const p = st.nodes.find((n) => n.name === peer)!;
-          expect(Object.fromEntries(p.links.map((l) => [l.name, l.state]))).toEqual(want);
+          // the node is up on its first heartbeat; the other link follows within a keepalive or so
+          const links = async () => {
+            const p = (await tc.d(self).status()).nodes.find((n) => n.name === peer)!;
+            return Object.fromEntries(p.links.map((l) => [l.name, l.state]));
+          };
+          await until(async () => JSON.stringify(await links()) === JSON.stringify(want), deadtime_ms);
+          expect(await links()).toEqual(want);
         }
         // and each really carries heartbeats: cut one, the other keeps the peer up
         const n1 = tc.d("node1");
