@@ -22,6 +22,7 @@ import { PingMonitor, pingUnits } from "../links/ping.ts";
 import { applyRealtime, type RealtimeStatus, refresh as refreshRealtime } from "./realtime.ts";
 import { NativeCodec } from "../wire/native.ts";
 import { HeartbeatCodec } from "../wire/heartbeat.ts";
+import { str } from "../wire/hb_msg.ts";
 import type { Codec, Frame, WireMessage } from "../wire/types.ts";
 import { loadOrCreateUuid } from "./hb_uuid.ts";
 import { mkdirSync } from "node:fs";
@@ -197,6 +198,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
         // one; `tandem check` says so).
         fencer: devicesFor(hacf, opts.node).length > 0 ? makeFencer(hacf, opts.node, log) : null,
       });
+      if (hacf.wire === "heartbeat") d.rm.hbSend = (fields, dest) => d.sendHb(fields, dest);
     } catch (e) {
       log.event("fatal", { error: `resource groups: ${(e as Error).message}` });
       return ExitCode.config;
@@ -340,6 +342,8 @@ class Daemon {
     const r = this.codec.decode(bytes);
     this.flushCodec();
     if (!r.ok) return this.feed({ type: "undecodable", reason: r.reason, link });
+    // wire heartbeat: a status without tandem's announcement comes from Heartbeat 3.0.6 (R1 peer)
+    if (r.frame && r.message?.type === "status") this.rm?.notePeerKind(r.frame.node, r.frame.body.length > 0 ? "tandem" : "heartbeat");
     if (r.frame) this.onFrame(link, r.frame);
     if (r.message) this.onWireMessage(r.message);
   }
@@ -357,10 +361,18 @@ class Daemon {
     for (const l of this.serial.links) l.send(serial_bytes);
   }
 
-  /** A Heartbeat peer's message (`wire heartbeat`); resource-level routing comes with the resource interop. */
+  /** A Heartbeat peer's message (`wire heartbeat`): resource messages go to the R1 translator. */
   private onWireMessage(m: WireMessage): void {
     if (m.type === "status") return;
     this.log.event("hb_message", { node: m.from, type: m.type.slice(0, 64), seq: m.seq });
+    this.rm?.onHbMessage(m);
+  }
+
+  /** The R1 translator's messages, numbered and signed by the codec, on every link. */
+  sendHb(fields: [string, string][], dest: string | null): void {
+    if (!(this.codec instanceof HeartbeatCodec) || this.stopping_membership) return;
+    this.codec.send(fields.map(([k, v]) => str(k, v)), dest);
+    this.flushCodec();
   }
 
   private onFrame(link: string, f: Frame): void {

@@ -8,6 +8,7 @@ import type { MembershipAction } from "../core/membership.ts";
 import {
   type AdminCommand,
   announcement,
+  configHash,
   initialState,
   nextDeadline,
   type PlacementAction,
@@ -27,6 +28,8 @@ import {
   initialFencing,
 } from "../core/fencing.ts";
 import type { FenceAction, Fencer } from "../fencing/types.ts";
+import { type LocalSnapshot, type R1Action, type R1Event, type R1Message, type R1State, r1Initial, r1Step, r1Sync } from "../core/hb_r1.ts";
+import type { HbDelivered } from "../wire/heartbeat.ts";
 import { GroupRunner } from "./groups.ts";
 import type { Logger } from "./log.ts";
 
@@ -34,6 +37,8 @@ import type { Logger } from "./log.ts";
 const start_failures_max = 3;
 const monitor_restarts_max = 2;
 const stop_retry_ms = 5_000;
+/** translator rounds per event (each feeds placement once); 2-3 are needed */
+const r1_rounds_max = 6;
 /** a failed fence is retried after 1 s, doubling up to a minute, until it works */
 const fence_retry_initial_ms = 1_000;
 const fence_retry_max_ms = 60_000;
@@ -61,6 +66,11 @@ export class ResourceManager {
   private fc: FencingState | null = null;
   private fencer: Fencer | null = null;
   ready_to_exit = false;
+  /** Heartbeat 3.0.6 peers (`wire heartbeat`, no tnd_body in their status): their R1 state */
+  private r1 = new Map<string, R1State>();
+  private r1_syncing = false;
+  /** sends a Heartbeat message (the daemon's codec); set when the wire is heartbeat */
+  hbSend: ((fields: [string, string][], dest: string | null) => void) | null = null;
 
   private constructor(
     cfg: PlacementConfig,
@@ -135,8 +145,59 @@ export class ResourceManager {
     return Math.min(nextDeadline(this.s), this.fc ? fencingDeadline(this.fc) : Infinity);
   }
 
+  /**
+   * What a peer's status says it runs (wire heartbeat): tandem (a tnd_body)
+   * or Heartbeat 3.0.6 (none). Called before membership hears the frame, so
+   * that node_up reaches the R1 translator. A node replaced by the other
+   * kind (a rolling migration) switches with its new incarnation.
+   */
+  notePeerKind(node: string, kind: "tandem" | "heartbeat"): void {
+    const has = this.r1.has(node);
+    if (kind === "tandem" && has) {
+      this.r1.delete(node);
+      this.log.event("hb_r1_peer", { node, kind });
+    } else if (kind === "heartbeat" && !has && this.s.peers.has(node)) {
+      const cfg = this.s.cfg;
+      this.r1.set(
+        node,
+        r1Initial({
+          self: cfg.self,
+          peer: node,
+          self_index: this.s.self_index,
+          generation: cfg.generation,
+          nodes_hash: configHash(cfg),
+          groups: cfg.groups.map((g) => ({ id: g.id, preferred_node: g.preferred_node })),
+          auto_failback: cfg.auto_failback,
+          fencing: cfg.fencing_required,
+        }),
+      );
+      this.log.event("hb_r1_peer", { node, kind });
+    }
+  }
+
+  /** A Heartbeat peer's resource message (starting, resource, ask_resources, ...). */
+  onHbMessage(m: HbDelivered): void {
+    const r = this.r1.get(m.from);
+    if (!r) return;
+    const v = m.view;
+    let msg: R1Message | null = null;
+    if (v.type === "starting") msg = { t: "starting" };
+    else if (v.type === "resource") msg = { t: "resource", rsc_hold: v.rsc_hold, full: v.full, isstable: v.isstable, info: v.info };
+    else if (v.type === "ask_resources") msg = { t: "ask_resources", rsc_hold: v.rsc_hold, info: v.info };
+    else if (v.type === "hb_takeover") msg = { t: "hb_takeover", rsc_hold: v.rsc_hold };
+    else if (v.type === "ip-request") msg = { t: "ip-request", ipaddr: v.ipaddr };
+    else if (v.type === "ip-request-resp") msg = { t: "ip-request-resp", ipaddr: v.ipaddr, weown: v.weown, ok: v.ok };
+    else if (v.type === "stonith") msg = { t: "stonith", node: v.node, result: v.result };
+    if (!msg) return;
+    this.r1Feed(m.from, { type: "message", msg });
+    this.changed();
+  }
+
   /** Membership's verdicts, in its order. */
   onMembership(a: MembershipAction): void {
+    const r1 = this.r1.has(a.type === "node_up" || a.type === "node_dead" ? a.node : "");
+    if (r1 && a.type === "node_up") this.r1Feed(a.node, { type: "peer_up", generation: a.generation });
+    if (r1 && a.type === "node_dead") this.r1Feed(a.node, { type: "peer_gone", reason: a.reason === "deadtime" ? "dead" : a.reason === "left" ? "left" : "restarted" });
     if (a.type === "node_up") {
       this.fcFeed({ type: "peer_up", node: a.node });
       this.feed({ type: "node_up", node: a.node, generation: a.generation });
@@ -207,6 +268,7 @@ export class ResourceManager {
         this.log.event(a.event, { node: a.node, detail: a.detail });
         return;
       case "fenced":
+        if (this.r1.has(a.node)) this.r1Feed(a.node, { type: "fenced" });
         this.feed({ type: "fence_done", node: a.node });
         return;
       case "run": {
@@ -222,7 +284,62 @@ export class ResourceManager {
 
   private feed(ev: PlacementEvent): void {
     for (const a of step(this.s, ev, performance.now())) this.act(a);
+    this.syncR1();
     this.changed();
+  }
+
+  private snapshot(): LocalSnapshot {
+    return {
+      ann_seq: this.s.ann_seq,
+      shutting_down: this.s.shutting_down,
+      groups: statusView(this.s).map((g) => ({ id: g.id, state: g.state, target: g.target })),
+    };
+  }
+
+  /** One event for a Heartbeat peer's translator, then the loop below. */
+  private r1Feed(node: string, ev: R1Event): void {
+    const r = this.r1.get(node);
+    if (!r) return;
+    this.r1Act(node, r1Step(r, ev, performance.now()));
+    this.syncR1();
+  }
+
+  /**
+   * The adapter loop of core/hb_r1.ts: the peer's synthetic announcement to
+   * placement when it changed, then the translator on placement's fresh
+   * state (replies, exchanges), until quiet; bounded rounds.
+   */
+  private syncR1(): void {
+    if (this.r1.size === 0 || this.r1_syncing) return;
+    this.r1_syncing = true;
+    try {
+      for (let round = 0; round < r1_rounds_max; round++) {
+        let busy = false;
+        for (const [node, r] of this.r1) {
+          const { ann, changed } = r1Sync(r, this.snapshot());
+          if (ann && changed) {
+            busy = true;
+            for (const a of step(this.s, { type: "peer_state", node, announcement: ann }, performance.now())) this.act(a);
+          }
+          const acts = r1Step(r, { type: "local", snap: this.snapshot() }, performance.now());
+          if (acts.some((a) => a.type === "send")) busy = true;
+          this.r1Act(node, acts);
+        }
+        if (!busy) return;
+      }
+    } finally {
+      this.r1_syncing = false;
+    }
+  }
+
+  private r1Act(node: string, acts: R1Action[]): void {
+    for (const a of acts) {
+      if (a.type === "log") this.log.event(a.event, { node, detail: a.detail });
+      else if (this.hbSend) {
+        this.log.event("hb_send", { node, msg: a.fields.map(([k, v]) => (k === "t" ? v : `${k}=${v}`)).join(" ") });
+        this.hbSend(a.fields, a.dest);
+      }
+    }
   }
 
   private act(a: PlacementAction): void {
