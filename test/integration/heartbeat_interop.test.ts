@@ -3,32 +3,18 @@
 // daemon's own logging line) and authkeys. Membership level: they see each
 // other up, a killed Heartbeat is declared dead by tandem within deadtime
 // and seen again after a restart, a wrong key on either side is refused.
-//
-// Heartbeat runs as in /work/shared/reference/anchors/lab-heartbeat.sh:
-// `unshare --mount --uts --ipc --propagation private` inside node1's network
-// namespace, hostname node1, our temp copies bind-mounted on /etc/ha.d and
-// /var/lib/heartbeat and a tmpfs on /run. Those mounts exist only in that
-// private mount namespace and vanish with its last process; nothing on the
-// host is touched. Heartbeat runs with -f (no daemonizing): the spawned PID
-// is its master; its children are found by PPID and, with everything else
-// in node1's namespace (ours), killed by PID.
+// Heartbeat runs in its own mount/UTS namespace (src/lab/heartbeat.ts).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabDaemon, type Status, until } from "../../src/lab/daemons.ts";
-import { authkeys, type Cluster, createCluster, haCf, type Host, type Proc, run, writeConfigDir } from "../../src/lab/netns.ts";
+import { authkeys, type Cluster, createCluster, haCf, writeConfigDir } from "../../src/lab/netns.ts";
+import { HeartbeatNode, heartbeatMissing } from "../../src/lab/heartbeat.ts";
 import { must_run, netnsAvailable, tandem } from "./support.ts";
 
-const hb_bin = "/usr/libexec/heartbeat/heartbeat";
 const file = "heartbeat_interop.test.ts";
 const keepalive_ms = 100;
 const deadtime_ms = 500;
-
-function heartbeatMissing(): string | null {
-  if (!existsSync(hb_bin)) return `${hb_bin} is not installed (apt-get install heartbeat; ./run setup does)`;
-  if (!existsSync("/etc/ha.d/shellfuncs") || !existsSync("/var/lib/heartbeat")) return "the heartbeat package's /etc/ha.d or /var/lib/heartbeat is missing";
-  return null;
-}
 
 const hb_missing = heartbeatMissing();
 let enabled = netnsAvailable(file);
@@ -36,124 +22,6 @@ if (enabled && hb_missing) {
   enabled = false;
   if (must_run) test(`${file}: Heartbeat 3.0.6 is installed`, () => void expect(hb_missing).toBeNull());
   else test.skip(`${file}: skipped (${hb_missing})`, () => {});
-}
-
-/** Heartbeat 3.0.6 on one lab host. */
-class HeartbeatNode {
-  proc: Proc | null = null;
-  readonly dir: string;
-  constructor(
-    readonly c: Cluster,
-    readonly host: Host,
-  ) {
-    this.dir = join(c.tmp, `hb-${host.name}`);
-  }
-
-  /** Fresh ha.d (the package's scripts + ours) and lib dir (the package's, without a uuid or caches). */
-  async configure(ha_cf: string, keys: string): Promise<void> {
-    rmSync(this.dir, { recursive: true, force: true });
-    mkdirSync(this.dir, { recursive: true });
-    // cp -a keeps ownership (hacluster dirs) and modes
-    for (const [from, to] of [["/etc/ha.d", "ha.d"], ["/var/lib/heartbeat", "lib"]]) {
-      const r = await run(["cp", "-a", from, join(this.dir, to)]);
-      if (r.code !== 0) throw new Error(`cp -a ${from}: ${r.stderr}`);
-    }
-    for (const f of ["hb_uuid", "hostcache", "delhostcache", "hb_generation"]) rmSync(join(this.dir, "lib", f), { force: true });
-    writeFileSync(join(this.dir, "ha.d", "ha.cf"), `${ha_cf}logfile /var/lib/heartbeat/ha-log\ndebugfile /var/lib/heartbeat/ha-debug\nuse_logd no\ncrm no\n`);
-    writeFileSync(join(this.dir, "ha.d", "authkeys"), keys, { mode: 0o600 });
-    writeFileSync(join(this.dir, "ha.d", "haresources"), "# membership only: no groups\n");
-    writeFileSync(
-      join(this.dir, "start.sh"),
-      `#!/bin/sh
-# inside: ip netns exec NS unshare --mount --uts --ipc --propagation private
-set -e
-hostname "$1"
-mount --bind "$2/ha.d" /etc/ha.d
-mount --bind "$2/lib" /var/lib/heartbeat
-mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm /run/lock /run/resource-agents
-chown hacluster:haclient /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm
-chmod 0750 /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm
-exec ${hb_bin} -f
-`,
-      { mode: 0o755 },
-    );
-  }
-
-  start(): void {
-    this.proc = this.c.spawn(this.host.ns, ["unshare", "--mount", "--uts", "--ipc", "--propagation", "private", "/bin/sh", join(this.dir, "start.sh"), this.host.name, this.dir]);
-  }
-
-  log(): string {
-    try {
-      return readFileSync(join(this.dir, "lib", "ha-log"), "utf8");
-    } catch {
-      return "";
-    }
-  }
-
-  /** complete lines so far: logged(re, logLines()) looks only at what comes after */
-  logLines(): number {
-    return this.log().split("\n").length - 1;
-  }
-
-  /** Does the log, after line `from`, match? */
-  logged(re: RegExp, from = 0): boolean {
-    return this.log().split("\n").slice(from).some((l) => re.test(l));
-  }
-
-  /** Heartbeat's master and its descendants (by PPID), plus anything else in this host's namespace (ours). */
-  async pids(): Promise<number[]> {
-    const out = new Set<number>();
-    const master = this.proc?.running ? this.proc.pid : null;
-    if (master !== null) {
-      const children = new Map<number, number[]>();
-      for (const e of readdirSync("/proc")) {
-        if (!/^\d+$/.test(e)) continue;
-        try {
-          const stat = readFileSync(`/proc/${e}/stat`, "utf8");
-          const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
-          children.set(ppid, [...(children.get(ppid) ?? []), Number(e)]);
-        } catch {
-          // gone
-        }
-      }
-      const todo = [master];
-      while (todo.length > 0 && out.size < 1000) {
-        const p = todo.pop()!;
-        out.add(p);
-        todo.push(...(children.get(p) ?? []));
-      }
-    }
-    const r = await run(["ip", "netns", "pids", this.host.ns]);
-    for (const p of r.stdout.split(/\s+/)) if (/^\d+$/.test(p)) out.add(Number(p));
-    out.delete(process.pid);
-    return [...out];
-  }
-
-  /** SIGKILL every one of its processes (by PID) and wait, bounded, until none is left. */
-  async kill(): Promise<void> {
-    for (let round = 0; round < 20; round++) {
-      const pids = await this.pids();
-      if (pids.length === 0) break;
-      for (const p of pids) {
-        try {
-          process.kill(p, "SIGKILL");
-        } catch {
-          // already gone
-        }
-      }
-      await Bun.sleep(100);
-    }
-    await this.proc?.wait(2000);
-  }
-
-  /** cl_status inside Heartbeat's own mount namespace (its API socket is on its private /run). */
-  async nodeStatus(node: string): Promise<string | null> {
-    if (!this.proc?.running) return null;
-    const r = await run(["nsenter", "-t", String(this.proc.pid), "-m", "-n", "cl_status", "nodestatus", node], 5000);
-    return r.code === 0 ? r.stdout.trim() : null;
-  }
 }
 
 if (enabled) {
@@ -179,7 +47,7 @@ if (enabled) {
       await td.stop();
       await hb.kill();
       const ha_cf = haCf(c, { keepalive_ms, deadtime_ms, initdead_ms: 2000, extra: ["# tandem: wire heartbeat"] });
-      await hb.configure(ha_cf, authkeys(hb_secret, method));
+      await hb.configure({ ha_cf, authkeys: authkeys(hb_secret, method) });
       writeConfigDir(td.dir, ha_cf, authkeys(td_secret, method));
       writeFileSync(join(td.dir, "haresources"), "# membership only: no groups\n");
       hb.start();
