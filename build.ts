@@ -3,6 +3,8 @@
 //   all    (default) the addon, then dist/tandem
 //   addon  only native/*.c -> src/native/tandem.node
 //   bin    only dist/tandem (the addon must already be built)
+//   image  the appliance disk, kernel and initrd from dist/tandem (root;
+//          image/build.ts says how; cached in /var/cache/tandem-vm)
 //
 // Why no other dependencies: tandem is a failover daemon that must start on
 // a half-broken machine, so it ships as ONE executable (`bun build
@@ -113,7 +115,7 @@ function rel(path: string): string {
   return path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path;
 }
 
-const usage = "usage: bun run build.ts [all|addon|bin]";
+const usage = "usage: bun run build.ts [all|addon|bin|image]";
 const target = process.argv[2] ?? "all";
 try {
   switch (target) {
@@ -126,6 +128,9 @@ try {
       break;
     case "bin":
       buildBinary();
+      break;
+    case "image":
+      run([process.execPath, join(root, "image/build.ts")], "image/build.ts");
       break;
     case "-h":
     case "--help":
