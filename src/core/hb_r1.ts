@@ -45,8 +45,9 @@
 // done we start what placement targets here, then send done.
 // P's standby / takeover sets are kept as its announced standby / takeover
 // scopes (tandem's persistent meaning) until P's next standby, takeover or
-// restart: Heartbeat's are one-shot, but a one-shot would be undone at once
-// by tandem's auto_failback rule.
+// restart, or our own `tandem standby|takeover` (the newer wish wins):
+// Heartbeat's are one-shot, but a one-shot would be undone at once by
+// tandem's auto_failback rule.
 import { type Announcement, type GroupStateName, type ScopeName } from "./body.ts";
 
 export type RscHold = "none" | "local" | "foreign" | "all";
@@ -100,6 +101,8 @@ export type R1Event =
   /** dead (deadtime), left (shutdone) or restarted: it holds nothing of this incarnation */
   | { type: "peer_gone"; reason: "dead" | "left" | "restarted" }
   | { type: "fenced" }
+  /** `tandem standby|takeover` here: it supersedes the peer's last standby/takeover */
+  | { type: "local_admin" }
   | { type: "message"; msg: R1Message }
   | { type: "local"; snap: LocalSnapshot };
 
@@ -240,6 +243,10 @@ export function r1Step(s: R1State, ev: R1Event, now_ms: number): R1Action[] {
       break;
     case "message":
       if (s.up) onMessage(s, ev.msg, now_ms, out);
+      break;
+    case "local_admin":
+      s.standby = 0;
+      s.takeover = 0;
       break;
     case "local":
       s.last_snap = ev.snap;

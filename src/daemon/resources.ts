@@ -224,6 +224,7 @@ export class ResourceManager {
   admin(command: AdminCommand, scope: ScopeName): void {
     // takeover also overrides wait_for_all: fence the never-seen peers now
     if (command === "takeover" && scope !== "none") this.fcFeed({ type: "override" });
+    for (const node of this.r1.keys()) this.r1Feed(node, { type: "local_admin" });
     this.feed({ type: "admin", command, scope });
   }
 
