@@ -25,6 +25,15 @@
 // Bounds: every wait has a timeout; qemu runs under setpriv --pdeathsig so
 // it dies with us, and is killed by PID in stop(); the run directory is
 // removed by stop() (TANDEM_VM_KEEP=1 keeps it for a post-mortem).
+//
+// Appliance VMs (image/build.ts, src/lab/appliance.ts): instead of `base`,
+// `appliance` boots the image's kernel and initrd from a per-VM qcow2
+// overlay of its disk (made at the first start, kept by kill() so a
+// restart boots the same disk), with NICs (a tap that already exists in
+// `netns`, or a `-netdev dgram` unix-socket pair between two VMs), fw_cfg
+// blobs (the seed), and optionally in-place guest reboots (`reboot`). The
+// qemu monitor (HMP) is on a unix socket: freeze/thaw (stop/cont) and link
+// cuts (set_link) go through it.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -229,8 +238,33 @@ export interface PayloadFile {
 
 // ---- the VM ----------------------------------------------------------------------
 
+/** The appliance's boot files (image/build.ts's Image). */
+export interface ApplianceBoot {
+  disk: string;
+  vmlinuz: string;
+  initrd: string;
+  cmdline: string;
+}
+
+export type Nic =
+  /** a tap device that already exists in the VM's netns */
+  | { kind: "tap"; ifname: string; mac: string }
+  /** unix datagram socket pair: this VM binds `local`, sends to `remote` */
+  | { kind: "dgram"; local: string; remote: string; mac: string };
+
 export interface VmOptions {
-  base: BaseImage;
+  /** initramfs VM (busybox /init) ... */
+  base?: BaseImage;
+  /** ... or the appliance image */
+  appliance?: ApplianceBoot;
+  /** NICs, named n0, n1, ... in the monitor (guest eth0, eth1, ... with net.ifnames=0) */
+  nics?: Nic[];
+  /** qemu runs in this network namespace (taps live there; nothing touches the host's interfaces) */
+  netns?: string;
+  /** fw_cfg blobs: name (opt/...) -> content */
+  fw_cfg?: Record<string, string>;
+  /** a guest reboot reboots in place (default: qemu exits, as a softdog test wants) */
+  reboot?: boolean;
   /** files added to this VM's initramfs (e.g. the tandem binary) */
   files?: PayloadFile[];
   name?: string;
@@ -268,6 +302,39 @@ export class Vm {
     return this.proc !== null && this.exit_code === undefined;
   }
 
+  get monitor_path(): string {
+    return join(this.dir, "mon.sock");
+  }
+
+  private bootArgs(): string[] {
+    const a = this.o.appliance;
+    if (a) {
+      const overlay = join(this.dir, "disk.qcow2");
+      if (!existsSync(overlay)) sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", a.disk, "-F", "qcow2", overlay], "qemu-img create overlay");
+      return ["-kernel", a.vmlinuz, "-initrd", a.initrd, "-append", `${a.cmdline} panic=-1`, "-drive", `file=${overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap`];
+    }
+    if (!this.o.base) throw new VmError(`${this.name}: neither base nor appliance given`);
+    return ["-kernel", this.o.base.kernel.vmlinuz, "-initrd", this.buildInitrd(), "-append", `console=ttyS0 panic=-1 quiet loglevel=4 tandemvm.name=${this.name}`];
+  }
+
+  private netArgs(): string[] {
+    const out: string[] = [];
+    (this.o.nics ?? []).forEach((n, i) => {
+      const backend =
+        n.kind === "tap"
+          ? `tap,id=n${i},ifname=${n.ifname},script=no,downscript=no`
+          : `dgram,id=n${i},local.type=unix,local.path=${n.local},remote.type=unix,remote.path=${n.remote}`;
+      if (n.kind === "dgram") rmSync(n.local, { force: true }); // a restart rebinds the same path
+      out.push("-netdev", backend, "-device", `virtio-net-pci,netdev=n${i},mac=${n.mac}`);
+    });
+    for (const [name, text] of Object.entries(this.o.fw_cfg ?? {})) {
+      const f = join(this.dir, `fwcfg-${name.replace(/[^A-Za-z0-9]/g, "_")}`);
+      writeFileSync(f, text, { mode: 0o600 });
+      out.push("-fw_cfg", `name=${name},file=${f}`);
+    }
+    return out;
+  }
+
   private buildInitrd(): string {
     const root = join(this.dir, "payload");
     mkdirSync(root);
@@ -295,8 +362,15 @@ export class Vm {
 
   /** Boots and waits for the control shell (bounded). */
   async start(timeout_ms = 180_000): Promise<void> {
-    const initrd = this.buildInitrd();
+    if (this.running) throw new VmError(`${this.name}: already running`);
+    // a restart (after kill() or a guest reset) starts from a clean control state
+    this.exit_code = undefined;
+    this.buf = "";
+    this.sock?.destroy();
+    this.sock = null;
     const ctl = join(this.dir, "ctl.sock");
+    rmSync(ctl, { force: true });
+    rmSync(this.monitor_path, { force: true });
     const qemu = [
       "qemu-system-x86_64",
       "-accel", "tcg,thread=multi",
@@ -304,19 +378,23 @@ export class Vm {
       "-m", String(this.o.mem_mb ?? 1024),
       "-smp", "1",
       "-display", "none",
-      "-no-reboot",
+      ...(this.o.reboot ? [] : ["-no-reboot"]),
       "-nodefaults",
-      "-kernel", this.o.base.kernel.vmlinuz,
-      "-initrd", initrd,
-      "-append", `console=ttyS0 panic=-1 quiet loglevel=4 tandemvm.name=${this.name}`,
-      "-serial", `file:${this.console_log}`,
+      ...this.bootArgs(),
+      ...this.netArgs(),
+      // append: a restart keeps the first boot's console
+      "-chardev", `file,id=con0,path=${this.console_log},append=on`,
+      "-serial", "chardev:con0",
+      "-monitor", `unix:${this.monitor_path},server=on,wait=off`,
       "-device", "virtio-serial-pci,id=vs0",
       "-chardev", `socket,id=ctl,path=${ctl},server=on,wait=off`,
       "-device", "virtserialport,bus=vs0.0,chardev=ctl,name=ctl",
       ...(this.o.extra_args ?? []),
     ];
     const setpriv = Bun.which("setpriv");
-    const argv = setpriv ? [setpriv, "--pdeathsig", "KILL", ...qemu] : qemu;
+    const priv = setpriv ? [setpriv, "--pdeathsig", "KILL", ...qemu] : qemu;
+    // `ip netns exec` execs in place: the PID is qemu's
+    const argv = this.o.netns ? ["ip", "netns", "exec", this.o.netns, ...priv] : priv;
     this.started_ms = performance.now();
     this.proc = Bun.spawn(argv, { stdin: "ignore", stdout: Bun.file(join(this.dir, "qemu.log")), stderr: "pipe" });
     const stderr = new Response(this.proc.stderr as ReadableStream).text();
@@ -392,6 +470,81 @@ export class Vm {
     if (!this.proc) return null;
     const r = await Promise.race([this.proc.exited.then(() => true), Bun.sleep(timeout_ms).then(() => false)]);
     return r ? performance.now() - t0 : null;
+  }
+
+  /** Waits (bounded) for the control shell of a new boot (after a guest reboot in place); returns the ms waited. */
+  async waitReady(timeout_ms = 300_000): Promise<number> {
+    const t0 = performance.now();
+    await this.readUntil(/TANDEMVM-READY \S+\n/, timeout_ms);
+    return performance.now() - t0;
+  }
+
+  /** One qemu monitor (HMP) command, e.g. `set_link n0 off`, `stop`, `cont`; returns its output. Bounded. */
+  async hmp(cmd: string, timeout_ms = 10_000): Promise<string> {
+    if (!this.running) throw new VmError(`${this.name}: not running (hmp ${cmd})`);
+    const s = connect(this.monitor_path);
+    s.setEncoding("latin1");
+    let buf = "";
+    let wake: (() => void) | null = null;
+    s.on("data", (d: string) => {
+      buf += d;
+      wake?.();
+    });
+    s.on("error", () => wake?.());
+    const end = performance.now() + timeout_ms;
+    const until = async (n: number): Promise<void> => {
+      // the n-th "(qemu) " prompt
+      while (buf.split("(qemu) ").length - 1 < n) {
+        const left = end - performance.now();
+        if (left <= 0 || s.destroyed) throw new VmError(`${this.name}: monitor did not answer \`${cmd}\` (got ${JSON.stringify(buf.slice(-200))})`);
+        await new Promise<void>((res) => {
+          const t = setTimeout(res, Math.min(left, 200));
+          wake = () => {
+            clearTimeout(t);
+            res();
+          };
+        });
+        wake = null;
+      }
+    };
+    try {
+      await until(1);
+      s.write(`${cmd}\n`);
+      await until(2);
+    } finally {
+      s.destroy();
+    }
+    const out = buf.split("(qemu) ")[1] ?? "";
+    return out.replace(/\x1b\[[0-9;]*[A-Za-z]/g, "").split("\n").slice(1).join("\n").trim();
+  }
+
+  /** Freezes the whole VM (all vCPUs stop: a hung box, not a dead one). */
+  async freeze(): Promise<void> {
+    await this.hmp("stop");
+  }
+
+  async thaw(): Promise<void> {
+    await this.hmp("cont");
+  }
+
+  /** Cable pulled (off) or plugged back (on) on NIC i: the guest sees the carrier go. */
+  async setLink(i: number, up: boolean): Promise<void> {
+    await this.hmp(`set_link n${i} ${up ? "on" : "off"}`);
+  }
+
+  /** Power loss: SIGKILL qemu (by PID) and wait. The run directory and disk stay, so start() boots the same disk again. */
+  async kill(): Promise<void> {
+    this.sock?.destroy();
+    this.sock = null;
+    if (this.proc && this.running) {
+      this.proc.kill("SIGKILL");
+      await Promise.race([this.proc.exited, Bun.sleep(10_000)]);
+    }
+  }
+
+  /** The guest's journal (journalctl arguments, e.g. `-u tandem -b -1`). */
+  async journal(args = "", timeout_ms = 60_000): Promise<string> {
+    return (await this.sh(`journalctl --no-pager -o short-precise ${args}`, { timeout_ms })).out;
   }
 
   consoleTail(chars = 1500): string {
