@@ -36,17 +36,17 @@
 // median no worse than the peer's; tightest stable vs tightest stable, tandem's
 // median <= 0.4 x keepalived's.
 import { spawnSync } from "node:child_process";
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { LabDaemon, preferredCommand, until } from "../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, type Host, haCf, ipv4, type Proc, run, unavailableReason, writeConfigDir } from "../src/lab/netns.ts";
 import { monoMs, setFifo } from "./icmp_probe.ts";
+import { HeartbeatNode, heartbeatMissing } from "../src/lab/heartbeat.ts";
 
 const VIP = ipv4(0, 50);
 const VIP_CIDR = `${VIP}/26`;
 const IFACE = "veth-a";
-const HB_BIN = "/usr/libexec/heartbeat/heartbeat";
 const probe_script = join(import.meta.dir, "icmp_probe.ts");
 const bun = process.execPath;
 
@@ -301,57 +301,28 @@ class TandemLab extends Lab {
   }
 }
 
-/** Heartbeat R1 per node: its own /etc/ha.d, /var/lib/heartbeat and /run, as in the anchors lab. */
+/** Heartbeat R1 per node: its own /etc/ha.d, /var/lib/heartbeat and /run (src/lab/heartbeat.ts), as in the anchors lab. */
 class HeartbeatLab extends Lab {
-  procs = new Map<string, Proc>();
-  starter = "";
-  private dir(h: Host): string {
-    return join(this.c.tmp, h.name);
+  nodes = new Map<string, HeartbeatNode>();
+  private hbOf(h: Host): HeartbeatNode {
+    let n = this.nodes.get(h.name);
+    if (!n) this.nodes.set(h.name, (n = new HeartbeatNode(this.c, h, join(this.c.tmp, h.name))));
+    return n;
   }
   private logOf(h: Host): string[] {
-    try {
-      return readFileSync(join(this.dir(h), "lib", "ha-log"), "utf8").split("\n");
-    } catch {
-      return [];
-    }
+    return this.hbOf(h).log().split("\n");
   }
   async prepare(): Promise<void> {
-    if (!existsSync(HB_BIN)) throw new Error(`heartbeat is not installed (${HB_BIN})`);
-    this.starter = join(this.c.tmp, "start-node.sh");
-    writeFileSync(
-      this.starter,
-      `#!/bin/sh
-# inside: ip netns exec NODE unshare --mount --uts --ipc --propagation private; $1 node name, $2 node dir
-set -e
-hostname "$1"
-mount --bind "$2/ha.d" /etc/ha.d
-mount --bind "$2/lib" /var/lib/heartbeat
-mount -t tmpfs -o mode=0755 tmpfs /run
-mkdir -p /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm /run/lock /run/resource-agents
-chown hacluster:haclient /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm
-chmod 0750 /run/heartbeat /run/heartbeat/ccm /run/heartbeat/crm /run/heartbeat/dopd /run/crm
-exec ${HB_BIN} -f
-`,
-      { mode: 0o755 },
-    );
+    const missing = heartbeatMissing();
+    if (missing) throw new Error(`heartbeat: ${missing}`);
     const k = this.s.keepalive_ms!;
     const dt = this.s.deadtime_ms!;
     const warn = Math.round((3 * dt) / 5); // the anchors' ratio: 300 of 500, 60 of 100
     for (const h of this.c.nodes) {
-      const dir = this.dir(h);
-      mkdirSync(dir, { recursive: true });
-      cpSync("/etc/ha.d", join(dir, "ha.d"), { recursive: true, verbatimSymlinks: true });
-      cpSync("/var/lib/heartbeat", join(dir, "lib"), { recursive: true, verbatimSymlinks: true });
-      for (const f of ["hb_uuid", "hostcache", "delhostcache", "hb_generation"]) rmSync(join(dir, "lib", f), { force: true });
-      spawnSync("chown", ["-R", "hacluster:haclient", join(dir, "lib")]);
       const peer = this.other(h);
-      writeFileSync(
-        join(dir, "ha.d", "ha.cf"),
-        [
+      await this.hbOf(h).configure({
+        ha_cf: [
           `# written by bench/failover.ts for ${h.name}`,
-          "logfile /var/lib/heartbeat/ha-log",
-          "debugfile /var/lib/heartbeat/ha-debug",
-          "use_logd no",
           `keepalive ${k}ms`,
           `warntime ${warn}ms`,
           `deadtime ${dt}ms`,
@@ -361,17 +332,15 @@ exec ${HB_BIN} -f
           "auto_failback off",
           "node node1",
           "node node2",
-          "crm no",
           "",
         ].join("\n"),
-      );
-      writeFileSync(join(dir, "ha.d", "authkeys"), "auth 1\n1 sha1 bench-failover-secret\n", { mode: 0o600 });
-      writeFileSync(join(dir, "ha.d", "haresources"), `node1 IPaddr::${VIP_CIDR}/${IFACE}\n`);
+        authkeys: "auth 1\n1 sha1 bench-failover-secret\n",
+        haresources: `node1 IPaddr::${VIP_CIDR}/${IFACE}\n`,
+      });
     }
   }
   private start(h: Host): void {
-    const p = this.c.spawn(h.ns, ["unshare", "--mount", "--uts", "--ipc", "--propagation", "private", "/bin/sh", this.starter, h.name, this.dir(h)]);
-    this.procs.set(h.name, p);
+    this.hbOf(h).start();
   }
   private acquired(h: Host, from: number): boolean {
     return this.logOf(h).slice(from).some((l) => l.includes("Initial resource acquisition complete"));
@@ -381,7 +350,7 @@ exec ${HB_BIN} -f
     this.start(this.node(2));
     const ok = await until(async () => this.acquired(this.node(1), 0) && this.acquired(this.node(2), 0) && (await hasVip(this.c, this.node(1))), timeout_ms, 100);
     if (!ok) {
-      for (const h of this.c.nodes) log(`${h.name} ha-log tail:\n${this.logOf(h).slice(-15).join("\n")}\n${this.procs.get(h.name)?.lines.slice(-5).join("\n")}`);
+      for (const h of this.c.nodes) log(`${h.name} ha-log tail:\n${this.logOf(h).slice(-15).join("\n")}\n${this.hbOf(h).proc?.lines.slice(-5).join("\n")}`);
       throw new Error(`heartbeat ${label(this.s)}: cluster did not come up within ${timeout_ms} ms`);
     }
   }
