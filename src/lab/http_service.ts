@@ -72,33 +72,36 @@ case "$action" in
 start)
   running && exit 0
   mkdir -p "$STATE"
+  # setsid: the server leads its own process group, so stop (and the lab's
+  # reaper) kill it with every child it forked (busybox forks per request)
   if command -v busybox >/dev/null 2>&1; then
-    busybox httpd -f -p "$VIP:$PORT" -h "$DOCROOT" </dev/null >/dev/null 2>&1 &
+    setsid busybox httpd -f -p "$VIP:$PORT" -h "$DOCROOT" </dev/null >/dev/null 2>&1 &
   elif command -v python3 >/dev/null 2>&1; then
-    python3 -m http.server --bind "$VIP" --directory "$DOCROOT" "$PORT" </dev/null >/dev/null 2>&1 &
+    setsid python3 -m http.server --bind "$VIP" --directory "$DOCROOT" "$PORT" </dev/null >/dev/null 2>&1 &
   else
     echo "labweb: neither busybox nor python3 found" >&2
     exit 1
   fi
   echo $! >"$PIDFILE"
-  # up when it listens (bounded): /proc/net/tcp lists the port in hex, state 0A = LISTEN
+  # up when it listens (bounded, 15 s: python3 starts slowly on a loaded
+  # machine): /proc/net/tcp lists the port in hex, state 0A = LISTEN
   hexport=$(printf ':%04X' "$PORT")
   i=0
-  while [ $i -lt 100 ]; do
+  while [ $i -lt 300 ]; do
     running || { echo "labweb: server exited at start" >&2; exit 1; }
     grep -q "$hexport 00000000:0000 0A" /proc/net/tcp 2>/dev/null && exit 0
     sleep 0.05
     i=$((i + 1))
   done
-  echo "labweb: server not listening on $VIP:$PORT after 5 s" >&2
+  echo "labweb: server not listening on $VIP:$PORT after 15 s" >&2
   exit 1
   ;;
 stop)
   if running; then
-    kill "$pid" 2>/dev/null
+    kill -- "-$pid" 2>/dev/null
     i=0
     while kill -0 "$pid" 2>/dev/null && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done
-    kill -9 "$pid" 2>/dev/null
+    kill -9 -- "-$pid" 2>/dev/null
   fi
   rm -f "$PIDFILE"
   exit 0
@@ -138,11 +141,11 @@ export function serverAlive(pid: number, docroot: string): boolean {
   }
 }
 
-/** SIGKILL a server started by our script (pid verified against its docroot). */
+/** SIGKILL a server started by our script (pid verified against its docroot), with its process group. */
 export function killServer(pid: number, docroot: string): boolean {
   if (!serverAlive(pid, docroot)) return false;
   try {
-    process.kill(pid, "SIGKILL");
+    process.kill(-pid, "SIGKILL");
     return true;
   } catch {
     return false;
