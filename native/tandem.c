@@ -290,11 +290,34 @@ static napi_value js_memlock_info(napi_env env, napi_callback_info info) {
   return out;
 }
 
-// --- setScheduler(policy, priority) / schedInfo() --------------------------
+// --- setScheduler(policy, priority[, tid]) / schedInfo([tid]) ---------------
+
+// An optional thread id of this process (from /proc/self/task); 0 or
+// undefined = the calling thread. Other processes' ids are refused.
+static bool get_tid(napi_env env, napi_value v, const char *what, pid_t *out) {
+  napi_valuetype t;
+  if (napi_typeof(env, v, &t) != napi_ok) return false;
+  if (t == napi_undefined) {
+    *out = 0;
+    return true;
+  }
+  long long tid;
+  if (!get_int(env, v, what, 0, 0x3fffffff, &tid)) return false;
+  if (tid != 0) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/self/task/%lld", tid);
+    if (access(path, F_OK) != 0) {
+      napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "thread id is not a thread of this process");
+      return false;
+    }
+  }
+  *out = (pid_t)tid;
+  return true;
+}
 
 static napi_value js_set_scheduler(napi_env env, napi_callback_info info) {
-  napi_value argv[2];
-  if (!get_args(env, info, 2, argv)) return NULL;
+  napi_value argv[3];
+  if (!get_args(env, info, 3, argv)) return NULL;
 
   napi_valuetype t;
   NAPI_OK(env, napi_typeof(env, argv[0], &t));
@@ -327,13 +350,15 @@ static napi_value js_set_scheduler(napi_env env, napi_callback_info info) {
   snprintf(what, sizeof what, "setScheduler: priority for \"%s\"", name);
   long long prio;
   if (!get_int(env, argv[1], what, lo, hi, &prio)) return NULL;
+  pid_t tid;
+  if (!get_tid(env, argv[2], "setScheduler: thread id", &tid)) return NULL;
 
   // pid 0 is the calling thread: the JS (main) thread. RESET_ON_FORK keeps
   // children (resource agent scripts) from inheriting real-time priority.
   struct sched_param sp;
   memset(&sp, 0, sizeof sp);
   sp.sched_priority = (int)prio;
-  if (sched_setscheduler(0, policy == SCHED_RR ? policy | SCHED_RESET_ON_FORK : policy, &sp) != 0) {
+  if (sched_setscheduler(tid, policy == SCHED_RR ? policy | SCHED_RESET_ON_FORK : policy, &sp) != 0) {
     return throw_errno(env, "sched_setscheduler", errno);
   }
   napi_value out;
@@ -357,12 +382,15 @@ static const char *policy_name(int policy) {
 }
 
 static napi_value js_sched_info(napi_env env, napi_callback_info info) {
-  (void)info;
-  int raw = sched_getscheduler(0);
+  napi_value argv[1];
+  if (!get_args(env, info, 1, argv)) return NULL;
+  pid_t tid;
+  if (!get_tid(env, argv[0], "schedInfo: thread id", &tid)) return NULL;
+  int raw = sched_getscheduler(tid);
   if (raw < 0) return throw_errno(env, "sched_getscheduler", errno);
   struct sched_param sp;
   memset(&sp, 0, sizeof sp);
-  if (sched_getparam(0, &sp) != 0) return throw_errno(env, "sched_getparam", errno);
+  if (sched_getparam(tid, &sp) != 0) return throw_errno(env, "sched_getparam", errno);
 
   napi_value out;
   napi_value reset;

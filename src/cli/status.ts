@@ -71,7 +71,7 @@ interface FenceRow {
 interface StatusReply {
   node: string;
   generation: number;
-  realtime?: { requested: boolean; memory_locked: boolean; locked_bytes: number; resident_bytes: number; policy: string; priority: number; problems: string[] } | null;
+  realtime?: { requested: boolean; memory_locked: boolean; locked_bytes: number; resident_bytes: number; threads: number; threads_rr: number; policy: string; priority: number; problems: string[] } | null;
   nodes: NodeRow[];
   groups?: GroupRow[];
   fencing?: FenceRow[];
@@ -95,7 +95,8 @@ export function renderTable(st: StatusReply): string {
   let text = `tandem on ${st.node} (generation ${st.generation})\n`;
   const rt = st.realtime;
   if (rt) {
-    const policy = rt.policy === "rr" || rt.policy === "fifo" ? `SCHED_${rt.policy.toUpperCase()} ${rt.priority}` : `SCHED_${rt.policy.toUpperCase()}`;
+    const policy =
+      rt.policy === "rr" || rt.policy === "fifo" ? `SCHED_${rt.policy.toUpperCase()} ${rt.priority} (${rt.threads_rr}/${rt.threads} threads)` : `SCHED_${rt.policy.toUpperCase()}`;
     // VmLck counts whole locked mappings; with MCL_ONFAULT only touched pages
     // are pinned, so the resident size is the figure that matters.
     const mem = rt.memory_locked ? `memory locked on fault (resident ${(rt.resident_bytes / 1048576).toFixed(1)} MB)` : "memory NOT locked";

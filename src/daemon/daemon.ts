@@ -19,7 +19,10 @@ import {
 import { LinkError, UdpTransport } from "../links/udp.ts";
 import { SerialTransport } from "../links/serial.ts";
 import { PingMonitor, pingUnits } from "../links/ping.ts";
-import { applyRealtime, type RealtimeStatus, refresh as refreshRealtime } from "./realtime.ts";
+import { applyRealtime, type RealtimeStatus, reapply as reapplyRealtime, refresh as refreshRealtime } from "./realtime.ts";
+
+/** how often threads Bun started since are moved to SCHED_RR (realtime on) */
+const realtime_reapply_ms = 2_000;
 import { NativeCodec } from "../wire/native.ts";
 import { HeartbeatCodec } from "../wire/heartbeat.ts";
 import { str } from "../wire/hb_msg.ts";
@@ -311,6 +314,9 @@ class Daemon {
     // After the sockets and before the first tick: the loop that must not
     // starve runs from here on.
     this.realtime = applyRealtime(this.hacf, this.log);
+    // Bun starts threads lazily (I/O pool, spawn): move newcomers to RR too.
+    const rt = this.realtime;
+    const rt_timer = rt.requested ? setInterval(() => reapplyRealtime(rt), realtime_reapply_ms) : null;
     if (pingUnits(this.hacf).length > 0) {
       this.ping = new PingMonitor(
         this.hacf,
@@ -331,6 +337,7 @@ class Daemon {
     clearTimeout(gc_timer);
     this.wd?.close(code === ExitCode.ok && !this.stop_incomplete);
     this.ping?.close();
+    if (rt_timer) clearInterval(rt_timer);
     await control.close();
     this.udp?.close();
     this.serial?.close();

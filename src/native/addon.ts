@@ -94,9 +94,13 @@ export interface NativeAddon {
   mlockall(flags: number): void;
   munlockall(): void;
   memlockInfo(): MemlockInfo;
-  /** sched_setscheduler(2) on the calling (JS) thread; "rr" takes 1..99 and sets SCHED_RESET_ON_FORK, "other" takes 0. */
-  setScheduler(policy: "rr" | "other", priority: number): void;
-  schedInfo(): SchedInfo;
+  /**
+   * sched_setscheduler(2) on the calling (JS) thread, or on thread `tid` of
+   * this process (an entry of /proc/self/task); "rr" takes 1..99 and sets
+   * SCHED_RESET_ON_FORK, "other" takes 0.
+   */
+  setScheduler(policy: "rr" | "other", priority: number, tid?: number): void;
+  schedInfo(tid?: number): SchedInfo;
   /**
    * RTM_NEWADDR (NLM_F_CREATE|NLM_F_EXCL, acked) in the caller's network namespace. IPv4 or IPv6 by the
    * address's form. Throws the kernel's errno: EEXIST when the address/prefix is already there, ENODEV for
@@ -223,8 +227,8 @@ export const native: NativeAddon = {
   mlockall: (flags) => loadNative().mlockall(flags),
   munlockall: () => loadNative().munlockall(),
   memlockInfo: () => loadNative().memlockInfo(),
-  setScheduler: (policy, priority) => loadNative().setScheduler(policy, priority),
-  schedInfo: () => loadNative().schedInfo(),
+  setScheduler: (policy, priority, tid) => (tid === undefined ? loadNative().setScheduler(policy, priority) : loadNative().setScheduler(policy, priority, tid)),
+  schedInfo: (tid) => (tid === undefined ? loadNative().schedInfo() : loadNative().schedInfo(tid)),
   addrAdd: (ifname, address, prefixlen, options) => loadNative().addrAdd(ifname, address, prefixlen, options),
   addrDel: (ifname, address, prefixlen) => loadNative().addrDel(ifname, address, prefixlen),
   addrList: (ifname) => (ifname === undefined ? loadNative().addrList() : loadNative().addrList(ifname)),

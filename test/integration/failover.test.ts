@@ -51,7 +51,7 @@ if (netnsAvailable("failover.test.ts")) {
       const rt = ((await d.node1!.tryStatus()) as { realtime?: { policy: string; priority: number; memory_locked: boolean } } | null)?.realtime;
       expect(rt).toMatchObject({ policy: "rr", priority: 1, memory_locked: true });
       const st = await cli(["status", "--socket", d.node1!.socket]);
-      expect(st.stdout).toContain("realtime: SCHED_RR 1, memory locked");
+      expect(st.stdout).toMatch(/realtime: SCHED_RR 1 \((\d+)\/\1 threads\), memory locked/);
       expect(st.stdout).toContain("GROUP");
       expect(st.stdout).toMatch(/node1\s+running/);
     });

@@ -1,5 +1,6 @@
 // The native addon, loaded from source through src/native/addon.ts.
 // Builds src/native/tandem.node first if it is missing or stale.
+import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
@@ -223,6 +224,30 @@ describe("native addon", () => {
       native.setScheduler("other", 0);
     }
     expect(native.schedInfo()).toMatchObject({ policy: "other", priority: 0 });
+  });
+
+  test("setScheduler and schedInfo on another thread of this process by its id", () => {
+    const tids = readdirSync("/proc/self/task").map(Number);
+    const other = tids.find((t) => t !== process.pid);
+    if (other === undefined) return; // a single-threaded runtime: nothing to address
+    expect(native.schedInfo(other).policy).toBe("other");
+    try {
+      native.setScheduler("rr", 1, other);
+    } catch (e) {
+      expect((e as { code?: string }).code).toBe("EPERM");
+      return;
+    }
+    try {
+      expect(native.schedInfo(other)).toEqual({ policy: "rr", priority: 1, resetOnFork: true });
+      expect(native.schedInfo().policy).toBe("other"); // the calling thread is untouched
+    } finally {
+      native.setScheduler("other", 0, other);
+    }
+    expect(native.schedInfo(other).policy).toBe("other");
+    // a thread id that is not ours (pid 1's) is refused before any syscall
+    expect(() => native.setScheduler("rr", 1, 1)).toThrow(RangeError);
+    expect(() => native.schedInfo(1)).toThrow(/not a thread of this process/);
+    expect(() => native.schedInfo(-5)).toThrow(RangeError);
   });
 
   test("bad arguments throw TypeError or RangeError, never crash", () => {
