@@ -1,8 +1,7 @@
 // The native addon, loaded from source through src/native/addon.ts.
 // Builds src/native/tandem.node first if it is missing or stale.
-import { readdirSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, copyFileSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { spawn } from "node:child_process";
 import net from "node:net";
 import { tmpdir } from "node:os";
