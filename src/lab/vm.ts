@@ -435,7 +435,7 @@ export class Vm {
       }
       if (!this.running) throw new VmError(`${this.name}: qemu exited (${this.exit_code}) while waiting for ${re}; console: ${this.consoleTail()}`);
       const left = end - performance.now();
-      if (left <= 0) throw new VmError(`${this.name}: timeout waiting for ${re}; got ${JSON.stringify(this.buf.slice(-500))}`);
+      if (left <= 0) throw new VmError(`${this.name}: timeout waiting for ${re}; got ${JSON.stringify(this.buf.slice(-500))}; console: ${JSON.stringify(this.consoleTail(800))}`);
       await new Promise<void>((res) => {
         const t = setTimeout(res, Math.min(left, 500));
         this.wake = () => {
