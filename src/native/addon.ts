@@ -187,7 +187,7 @@ function describeLoadFailure(e: unknown): Error {
     const tmp = process.env.TMPDIR || "/tmp";
     hint =
       `the addon is unpacked into $TMPDIR (${tmp}) and dlopen()ed from there; if that directory ` +
-      "is mounted noexec, run tandem with TMPDIR=/run/tandem (any directory that allows exec)";
+      "is mounted noexec, run tandem with TMPDIR=/var/lib/tandem (any directory that allows exec)";
   }
   const err = new Error(`cannot load the native addon (${why}); ${hint}`);
   (err as Error & { cause?: unknown }).cause = e;

@@ -86,7 +86,7 @@ describe("build.ts", () => {
       const r = run([join(root, "dist/tandem"), "version"], { PATH: "/nonexistent", TMPDIR: mnt }, dir);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain("(addon unavailable: cannot load the native addon (");
-      expect(r.stdout).toContain("TMPDIR=/run/tandem");
+      expect(r.stdout).toContain("TMPDIR=/var/lib/tandem");
     } finally {
       run(["umount", mnt], { PATH: process.env.PATH ?? "" }, dir);
     }
