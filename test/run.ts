@@ -1,8 +1,9 @@
 // Default test suite: unit, simulation and namespace integration tests.
 // Passes bun's output through and ends with the summary line CI reads:
 // `N passed, N failed`.
-// test/vm boots Debian's stock kernel in qemu (softdog): about 75 s, kept in
-// the default suite as its slice of the slow VM tests (`./run vm` runs them alone).
+// test/vm is the slow suites' slice in the default run: the softdog VM tests
+// (~75 s) and one appliance boot + failover (~80 s, plus ~2.5 min to build
+// the image on a cold cache). `./run vm` runs the full VM set (~6-9 min).
 const dirs = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["test/unit", "test/sim", "test/integration", "test/vm"];
 const proc = Bun.spawn([process.execPath, "test", "--timeout", "120000", ...dirs], {
   stdout: "pipe",
