@@ -26,7 +26,7 @@ import { existsSync, mkdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { dirname, join } from "node:path";
 
 const root = import.meta.dir;
-const addon_sources = ["native/tandem.c", "native/ip.c", "native/watchdog.c", "native/serial.c", "native/tandem.h"].map((p) => join(root, p));
+const addon_sources = ["native/tandem.c", "native/ip.c", "native/watchdog.c", "native/serial.c", "native/drbd.c", "native/tandem.h"].map((p) => join(root, p));
 const addon_units = addon_sources.filter((p) => p.endsWith(".c"));
 const addon_out = join(root, "src/native/tandem.node");
 const entry = join(root, "src/main.ts");

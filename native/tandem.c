@@ -424,6 +424,7 @@ NAPI_MODULE_INIT() {
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   if (!register_watchdog(env, exports)) return NULL;
   if (!register_serial(env, exports)) return NULL;
+  if (!register_drbd(env, exports)) return NULL;
 
   napi_value constants;
   if (napi_create_object(env, &constants) != napi_ok) return NULL;

@@ -55,4 +55,9 @@ TANDEM_INTERNAL bool register_watchdog(napi_env env, napi_value exports);
 // Adds serialOpen/Write/Outq/Info.
 TANDEM_INTERNAL bool register_serial(napi_env env, napi_value exports);
 
+// --- generic netlink for DRBD (native/drbd.c) --------------------------------
+
+// Adds genlOpen/Send/Recv.
+TANDEM_INTERNAL bool register_drbd(napi_env env, napi_value exports);
+
 #endif

@@ -157,6 +157,12 @@ export interface NativeAddon {
   serialOutq(fd: number): number;
   /** The line's termios as the driver holds it. */
   serialInfo(fd: number): SerialInfo;
+  /** A NETLINK_GENERIC socket, non-blocking, close-on-exec (native/drbd.c); close it with closeFd. */
+  genlOpen(): number;
+  /** One complete netlink message (16..4096 bytes) to the kernel. */
+  genlSend(fd: number, bytes: Uint8Array): void;
+  /** One pending datagram (one or more netlink messages), or null when none is queued. */
+  genlRecv(fd: number): Uint8Array | null;
   readonly constants: MlockConstants;
 }
 
@@ -247,6 +253,9 @@ export const native: NativeAddon = {
   serialWrite: (fd, bytes) => loadNative().serialWrite(fd, bytes),
   serialOutq: (fd) => loadNative().serialOutq(fd),
   serialInfo: (fd) => loadNative().serialInfo(fd),
+  genlOpen: () => loadNative().genlOpen(),
+  genlSend: (fd, bytes) => loadNative().genlSend(fd, bytes),
+  genlRecv: (fd) => loadNative().genlRecv(fd),
   get constants() {
     return loadNative().constants;
   },
