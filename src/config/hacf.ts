@@ -274,6 +274,21 @@ function logfacility(c: Ctx, args: string[]): void {
   c.cfg.logfacility = s === "none" ? null : s;
 }
 
+/** tandem's own `metrics_listen ADDRESS:PORT` (IPv6 as `[::1]:9464`): the Prometheus listener, off unless given. */
+function metricsListen(c: Ctx, args: string[]): void {
+  const ex = "metrics_listen 127.0.0.1:9464";
+  const s = one(c, args, ex);
+  if (s === null) return;
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(s);
+  if (!m) return err(c, `${quote(s)} is not ADDRESS:PORT: write e.g. \`${ex}\` or \`metrics_listen [::1]:9464\` (an address, not a host name)`);
+  const host = m[1] ?? m[2]!;
+  const port = Number(m[3]);
+  if (m[1] !== undefined ? !isIPv6(host) : !isIPv4(host)) return err(c, `${quote(host)} is not an IP${m[1] !== undefined ? "v6" : "v4"} address: write e.g. \`${ex}\``);
+  if (port < 1 || port > 65535) return err(c, `port ${port} is out of range 1..65535: write e.g. \`${ex}\``);
+  if (host === "0.0.0.0" || host === "::") warn(c, `${quote(host)} serves metrics on every interface, heartbeat links included: prefer a management or loopback address`);
+  c.cfg.metrics_listen = { host, port, line: c.line };
+}
+
 function pathField(field: "logfile" | "debugfile" | "watchdog", example: string) {
   return (c: Ctx, args: string[]): void => {
     const s = one(c, args, example);
@@ -558,6 +573,8 @@ export const directives: Record<string, Directive> = {
   logfile: { status: "implemented", form: "options", example: "logfile /var/log/ha-log", handle: pathField("logfile", "logfile /var/log/ha-log") },
   debugfile: { status: "implemented", form: "options", example: "debugfile /var/log/ha-debug", handle: pathField("debugfile", "debugfile /var/log/ha-debug") },
   logfacility: { status: "implemented", form: "options", example: "logfacility local0", handle: logfacility },
+  // tandem's own: Prometheus metrics on this address (off by default)
+  metrics_listen: { status: "implemented", form: "options", example: "metrics_listen 127.0.0.1:9464", once: true, handle: metricsListen },
   debug: {
     status: "implemented", form: "options", example: "debug 1",
     handle: (c, a) => {
@@ -631,6 +648,7 @@ export function emptyHaConfig(file: string): HaConfig {
     debugfile: null,
     logfacility: null,
     debug_level: 0,
+    metrics_listen: null,
     ping_nodes: [],
     ping_groups: [],
     respawn: [],
@@ -660,7 +678,7 @@ export function parseHaCf(input: string | Uint8Array, file: string): { config: H
 /** `# tandem: DIRECTIVE ...`: a directive of tandem's own that Heartbeat, reading the same file, sees as a comment. */
 const tandem_comment_re = /^[ \t]*#[ \t]*tandem:(.*)$/;
 /** the directives that may be written that way (Heartbeat refuses unknown directives: "Illegal directive") */
-const tandem_own = new Set(["wire"]);
+const tandem_own = new Set(["wire", "metrics_listen"]);
 
 function parseLine(ctx: Ctx, line: Line): void {
   let text = line.text;
