@@ -61,6 +61,7 @@ import { parseIpResource } from "../agents/ipaddr.ts";
 import { parseDuration } from "../agents/metadata.ts";
 import { checkOcfParams, ocf_root_default } from "../agents/ocf.ts";
 import { checkUnitName } from "../agents/systemd.ts";
+import { parseDrbdWord } from "../agents/drbd.ts";
 import { isValidNodeName } from "../wire/native.ts";
 import { isExecutable } from "./host.ts";
 import { Diagnostics, type Line, quote, splitLines, suggest } from "./lines.ts";
@@ -332,6 +333,8 @@ function duplicateKey(r: ResourceSpec): string {
   switch (r.kind) {
     case "ip":
       return `ip ${r.ip!.address}`;
+    case "drbd":
+      return `drbd ${r.drbd!.resource}`;
     case "ocf":
       return `ocf ${r.name} ${Object.entries(r.params ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => `${k}=${v}`).join(" ")}`;
     case "systemd":
@@ -357,6 +360,11 @@ function parseResource(ctx: Ctx, w: Word): ResourceSpec | null {
 
   const bare = !ip_names.has(name) && isBareAddress(name, args);
   if (ip_names.has(name) || bare) return ipResource(w, name, args, bare, err, warn);
+
+  // Built in, like the IP: promoted over DRBD's netlink interface, no script (src/agents/drbd.ts).
+  const drbd = parseDrbdWord(name, args);
+  if (typeof drbd === "string") return err(drbd);
+  if (drbd !== null) return { kind: "drbd", name, args, drbd, line: w.line, raw: w.text };
 
   if (name.startsWith("ocf:")) return ocfResource(ctx, w, name, args, err);
   if (name.startsWith("systemd:")) {

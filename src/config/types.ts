@@ -88,6 +88,8 @@ export interface HaConfig {
   logfacility: string | null;
   /** 0 = off; Heartbeat's `debug N` (0..255) */
   debug_level: number;
+  /** tandem's own `metrics_listen ADDR:PORT`: Prometheus text on http://ADDR:PORT/metrics; null = off */
+  metrics_listen: { host: string; port: number; line: number } | null;
   ping_nodes: string[];
   ping_groups: { name: string; addrs: string[]; line: number }[];
   respawn: { user: string; command: string; line: number }[];
@@ -134,7 +136,7 @@ export interface AuthKeys {
 }
 
 /** What a haresources word resolved to; `ip` resources go to the built-in IP layer. */
-export type ResourceKind = "ip" | "heartbeat" | "lsb" | "ocf" | "systemd";
+export type ResourceKind = "ip" | "heartbeat" | "lsb" | "ocf" | "systemd" | "drbd";
 
 /** One resource of a group, from one haresources word (see haresources.ts). */
 export interface ResourceSpec {
@@ -154,6 +156,8 @@ export interface ResourceSpec {
   params?: Record<string, string>;
   /** ip only: the parsed address */
   ip?: IpSpec;
+  /** drbd only (`drbddisk::r0`, `ocf:linbit:drbd::drbd_resource=r0`): the built-in DRBD resource's name */
+  drbd?: { resource: string };
   /** heartbeat, lsb, ocf: the executable found on this host (absent when not looked up) */
   path?: string;
   /** 1-based line of the word */

@@ -5,6 +5,7 @@
 // group running. The result goes back to the core as agent_done.
 import { type Agent, type AgentOptions, type AgentResult, createAgent, resolveResource } from "../agents/mod.ts";
 import { NativeIp } from "../agents/ipaddr.ts";
+import { DrbdResource } from "../agents/drbd.ts";
 import type { ResourceGroup, ResourceSpec } from "../config/types.ts";
 
 export interface GroupRunnerOptions {
@@ -100,6 +101,7 @@ export class GroupRunner {
 
 async function makeResource(spec: ResourceSpec, opts: GroupRunnerOptions, agent_opts: AgentOptions): Promise<Resource> {
   if (spec.kind === "ip" && spec.ip) return ipResource(spec, opts);
+  if (spec.kind === "drbd" && spec.drbd) return drbdResource(spec, opts);
   // The script the configuration resolved (resource.d, then init_dir: the
   // daemon's --init-dir), so that the daemon runs what `tandem check` saw.
   if ((spec.kind === "heartbeat" || spec.kind === "lsb") && spec.path) {
@@ -123,6 +125,18 @@ function ipResource(spec: ResourceSpec, opts: GroupRunnerOptions): Resource {
     stop: () => attempt(() => ip.stop()),
     monitor: async () => ((await ip.status()) === "running" ? null : "address not present"),
   };
+}
+
+function drbdResource(spec: ResourceSpec, opts: GroupRunnerOptions): Resource {
+  const drbd = new DrbdResource({ resource: spec.drbd!.resource }, { log: opts.log });
+  const attempt = (f: () => Promise<string | null>) => async () => {
+    try {
+      return await f();
+    } catch (e) {
+      return (e as Error).message;
+    }
+  };
+  return { name: spec.raw, start: attempt(() => drbd.start()), stop: attempt(() => drbd.stop()), monitor: attempt(() => drbd.monitor()) };
 }
 
 function agentResource(name: string, agent: Agent): Resource {

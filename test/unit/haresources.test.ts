@@ -158,10 +158,10 @@ describe("IP resources", () => {
 });
 
 describe("scripts: resource.d, then the init directory", () => {
-  test("resource.d first (heartbeat), then init.d (lsb); `::` arguments", () => {
+  test("resource.d first (heartbeat), then init.d (lsb); `::` arguments; drbddisk is built in even with a script", () => {
     const g = onlyGroup("node1 192.0.2.10 drbddisk::r0 Filesystem::/dev/drbd0::/srv::ext4 nfs-kernel-server samba\n");
     expect(g.resources.slice(1).map((x) => [x.kind, x.name, x.args, x.path])).toEqual([
-      ["heartbeat", "drbddisk", ["r0"], join(host.dir, "resource.d/drbddisk")],
+      ["drbd", "drbddisk", ["r0"], undefined],
       ["heartbeat", "Filesystem", ["/dev/drbd0", "/srv", "ext4"], join(host.dir, "resource.d/Filesystem")],
       ["lsb", "nfs-kernel-server", [], join(host.init_dir, "nfs-kernel-server")],
       ["lsb", "samba", [], join(host.init_dir, "samba")],

@@ -1,0 +1,189 @@
+// The built-in DRBD resource: Heartbeat's `drbddisk::r0` and
+// `ocf:linbit:drbd::drbd_resource=r0` in haresources. start promotes the
+// resource's volumes to Primary, stop demotes them, monitor reads their
+// state, all over DRBD's generic netlink interface (drbd_netlink.ts): no
+// drbdadm/drbdsetup is forked on the takeover path. `drbdadm` stays for
+// setup (create-md, up, the initial sync).
+//
+// Retries, as Heartbeat's drbddisk does (`drbdadm primary` up to 6 times, a
+// second apart): right after the peer died DRBD may still count it as
+// Primary (SS_TWO_PRIMARIES until its ping-timeout runs out), or be between
+// states. Such answers are retried, boundedly; anything else fails at once
+// with DRBD's reason. A demote that finds the device still open (a file
+// system not yet unmounted, SS_DEVICE_IN_USE) is retried the same way.
+//
+// ocf:linbit:drbd is Pacemaker's master/slave agent; in a haresources group
+// there is no master/slave, so "started" means Primary here, as drbddisk.
+
+import { DrbdNetlink, type DrbdStatus, retCodeText, roleChangeOk, roleChangeTransient, checkResourceName } from "./drbd_netlink.ts";
+
+export interface DrbdSpec {
+  /** DRBD resource name (drbd.conf `resource r0 { ... }`) */
+  resource: string;
+}
+
+/** haresources word -> DrbdSpec, or the reason it is not a DRBD resource's valid form. null: not DRBD at all. */
+export function parseDrbdWord(name: string, args: readonly string[]): DrbdSpec | string | null {
+  if (name === "drbddisk") {
+    if (args.length !== 1 || args[0] === "") {
+      return "drbddisk needs exactly one DRBD resource name: write `drbddisk::r0` (Heartbeat's drbddisk without one means every resource; tandem wants it named)";
+    }
+    return checked(args[0]!);
+  }
+  if (name === "ocf:linbit:drbd") {
+    const params = new Map<string, string>();
+    for (const a of args) {
+      const eq = a.indexOf("=");
+      if (eq <= 0) return `parameter ${JSON.stringify(a)} is not key=value: write \`ocf:linbit:drbd::drbd_resource=r0\``;
+      params.set(a.slice(0, eq), a.slice(eq + 1));
+    }
+    const r = params.get("drbd_resource");
+    if (r === undefined || r === "") return "ocf:linbit:drbd needs drbd_resource: write `ocf:linbit:drbd::drbd_resource=r0`";
+    for (const k of params.keys()) {
+      if (k !== "drbd_resource" && k !== "drbdconf") return `parameter ${k} is not supported by tandem's built-in DRBD resource (only drbd_resource)`;
+    }
+    return checked(r);
+  }
+  return null;
+}
+
+function checked(resource: string): DrbdSpec | string {
+  try {
+    checkResourceName(resource);
+  } catch (e) {
+    return (e as Error).message;
+  }
+  return { resource };
+}
+
+/** What the resource needs of the kernel interface (tests substitute a fake). */
+export type DrbdControl = Pick<DrbdNetlink, "resourceStatus" | "setRole">;
+
+export interface DrbdResourceOptions {
+  control?: DrbdControl;
+  /** attempts of one role change while DRBD's answer is transient (drbddisk: 6) */
+  attempts_max?: number;
+  /** pause between attempts */
+  retry_delay_ms?: number;
+  /** one PRIMARY/SECONDARY call: DRBD may run its fence-peer handler inside it */
+  call_timeout_ms?: number;
+  log?: (event: string, fields: Record<string, string | number | boolean | null>) => void;
+}
+
+export const attempts_max_default = 10;
+export const retry_delay_ms_default = 500;
+export const call_timeout_ms_default = 60_000;
+
+/** One summary line per volume for logs and status. */
+export function describeStatus(s: DrbdStatus): string {
+  return `minor ${s.minor}: ${s.role}/${s.peer} ${s.conn} ${s.disk}/${s.pdsk}${s.susp || s.susp_fen || s.susp_nod ? " io-suspended" : ""}`;
+}
+
+/** StandAlone with a configured peer: DRBD dropped the connection (split brain, or `drbdadm disconnect`). */
+export function isStandAlone(s: DrbdStatus): boolean {
+  return s.conn === "StandAlone";
+}
+
+let shared: DrbdNetlink | null = null;
+/** One client per process: it caches the family id. */
+export function drbdNetlink(): DrbdNetlink {
+  shared ??= new DrbdNetlink();
+  return shared;
+}
+
+export class DrbdResource {
+  readonly description: string;
+  private control: DrbdControl;
+  private attempts_max: number;
+  private retry_delay_ms: number;
+  private call_timeout_ms: number;
+  private last_conn = new Map<number, string>();
+
+  constructor(
+    readonly spec: DrbdSpec,
+    private opts: DrbdResourceOptions = {},
+  ) {
+    this.description = `drbd:${spec.resource}`;
+    this.control = opts.control ?? drbdNetlink();
+    this.attempts_max = opts.attempts_max ?? attempts_max_default;
+    this.retry_delay_ms = opts.retry_delay_ms ?? retry_delay_ms_default;
+    this.call_timeout_ms = opts.call_timeout_ms ?? call_timeout_ms_default;
+    if (!(this.attempts_max >= 1 && this.attempts_max <= 100)) throw new RangeError("attempts_max: 1..100");
+  }
+
+  /** Every volume of the resource; throws when it is not configured in the kernel. */
+  async volumes(): Promise<DrbdStatus[]> {
+    const vols = await this.control.resourceStatus(this.spec.resource);
+    if (vols.length === 0) throw new Error(`DRBD resource ${this.spec.resource} is not up in the kernel: run \`drbdadm up ${this.spec.resource}\` (at boot: the drbd service)`);
+    return vols;
+  }
+
+  /** Promote every volume; null on success, else why not. */
+  async start(): Promise<string | null> {
+    return this.changeRole("primary");
+  }
+
+  /** Demote every volume; a resource that is not up counts as stopped. */
+  async stop(): Promise<string | null> {
+    const vols = await this.control.resourceStatus(this.spec.resource);
+    if (vols.length === 0) return null;
+    return this.changeRole("secondary");
+  }
+
+  /** null = Primary everywhere (running); else why not. Logs connection changes (split brain shows as StandAlone). */
+  async monitor(): Promise<string | null> {
+    const vols = await this.volumes();
+    this.noteConnections(vols);
+    const notPrimary = vols.filter((v) => v.role !== "Primary");
+    if (notPrimary.length > 0) return `not Primary: ${notPrimary.map(describeStatus).join("; ")}`;
+    const bad = vols.filter((v) => v.disk !== "UpToDate" && v.disk !== "Consistent");
+    if (bad.length > 0) return `Primary without good local data: ${bad.map(describeStatus).join("; ")}`;
+    return null;
+  }
+
+  private noteConnections(vols: DrbdStatus[]): void {
+    for (const v of vols) {
+      const before = this.last_conn.get(v.minor);
+      if (before === v.conn) continue;
+      this.last_conn.set(v.minor, v.conn);
+      if (before === undefined && v.conn === "Connected") continue;
+      this.opts.log?.(isStandAlone(v) ? "drbd_standalone" : "drbd_connection", {
+        resource: this.spec.resource,
+        minor: v.minor,
+        from: before ?? null,
+        to: v.conn,
+        state: describeStatus(v),
+      });
+    }
+  }
+
+  private async changeRole(role: "primary" | "secondary"): Promise<string | null> {
+    const want = role === "primary" ? "Primary" : "Secondary";
+    const vols = await this.volumes();
+    for (const v of vols) {
+      if (v.role === want) continue;
+      const err = await this.changeOne(v.minor, role);
+      if (err !== null) return `${this.spec.resource} minor ${v.minor}: ${role} failed: ${err}`;
+    }
+    return null;
+  }
+
+  private async changeOne(minor: number, role: "primary" | "secondary"): Promise<string | null> {
+    let last = "";
+    for (let attempt = 1; attempt <= this.attempts_max; attempt++) {
+      const t0 = performance.now();
+      const r = await this.control.setRole(minor, role, this.call_timeout_ms);
+      const ms = Math.round(performance.now() - t0);
+      if (roleChangeOk(r.code)) {
+        this.opts.log?.("drbd_role", { resource: this.spec.resource, minor, role, attempt, ms });
+        return null;
+      }
+      last = `${retCodeText(r.code)}${r.text ? ` (${r.text})` : ""}`;
+      const retry = roleChangeTransient(r.code) || (role === "secondary" && r.code === -12);
+      this.opts.log?.("drbd_role_refused", { resource: this.spec.resource, minor, role, attempt, ms, code: r.code, reason: last, retry });
+      if (!retry) break;
+      if (attempt < this.attempts_max) await Bun.sleep(this.retry_delay_ms);
+    }
+    return last;
+  }
+}
