@@ -11,6 +11,8 @@ commands:
   standby   give this node's groups to the peer: standby [all|local|foreign|none]
   takeover  take groups from the peer: takeover [all|local|foreign|none]
   fence-confirm  NODE is powered off (checked by hand): its groups may start
+  drbd-fence-peer  DRBD's fence-peer handler: asks the daemon whether the peer is dead and fenced
+  drbd-split-brain DRBD's split-brain handler: reports the split brain to the daemon (status, log)
   fence     fence a node now with ha.cf's fence devices, without the daemon (tests the setup)
   check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
   lab       build a throw-away two-node cluster in network namespaces and show a failover
@@ -36,6 +38,9 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./cli/admin.ts")).runFenceConfirm(rest, out);
     case "fence":
       return (await import("./cli/fence.ts")).runFence(rest, out);
+    case "drbd-fence-peer":
+    case "drbd-split-brain":
+      return (await import("./cli/drbd.ts")).runDrbdHandler(cmd === "drbd-fence-peer" ? "fence-peer" : "split-brain", rest, out);
     case "check":
       return (await import("./cli/check.ts")).runCheck(rest, out);
     case "lab":

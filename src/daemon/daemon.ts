@@ -39,6 +39,7 @@ import { nextGeneration, StateDirError } from "./generation.ts";
 import { Logger } from "./log.ts";
 import { type LoopHook, Watchdog, WatchdogError } from "./watchdog.ts";
 import { SystemdNotifier } from "./notify.ts";
+import { DrbdControl } from "./drbd_control.ts";
 import { shouldSelfFence, type SelfFenceReason } from "../core/selffence.ts";
 
 export const ExitCode = {
@@ -578,6 +579,8 @@ class Daemon {
 
   private handleControl(req: unknown): unknown {
     const cmd = typeof req === "object" && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
+    // DRBD's fence-peer / split-brain handlers (tandem drbd-fence-peer, src/cli/drbd.ts)
+    if (typeof cmd === "string" && cmd.startsWith("drbd-")) return this.drbdControl().handle(cmd, req as object);
     if (cmd === "status") return { ok: true, status: this.status() };
     if (cmd === "ping") return { ok: true };
     if (cmd === "standby" || cmd === "takeover") {
@@ -600,6 +603,17 @@ class Daemon {
       return { ok: true };
     }
     return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, ping, standby, takeover, fence-confirm` };
+  }
+
+  private drbd_control: DrbdControl | null = null;
+  private drbdControl(): DrbdControl {
+    this.drbd_control ??= new DrbdControl({
+      self: this.opts.node,
+      nodes: () => statusView(this.core, performance.now()),
+      fencing: () => (this.rm?.fencingStatus() ?? []) as { node: string; phase: string }[],
+      log: (event, fields) => this.log.event(event, fields),
+    });
+    return this.drbd_control;
   }
 
   status(): object {

@@ -272,3 +272,50 @@ describe("DrbdResource: promote, demote, retries", () => {
     expect(events).toEqual(["drbd_standalone"]);
   });
 });
+
+describe("drbd-fence-peer / drbd-split-brain: CLI and daemon side over a real control socket", async () => {
+  const { fencePeerVerdict, runDrbdHandler } = await import("../../src/cli/drbd.ts");
+  const { DrbdControl } = await import("../../src/daemon/drbd_control.ts");
+  const { startControlServer } = await import("../../src/daemon/control.ts");
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+
+  test("exit codes: dead and fenced 7, dead without fencing 5, alive or fencing in progress: undecided", () => {
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", fencing: true, fence_phase: "done" })?.code).toBe(7);
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", fencing: false, fence_phase: null })?.code).toBe(5);
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", fencing: true, fence_phase: "running" })).toBeNull();
+    expect(fencePeerVerdict({ peer: "node1", state: "up", fencing: false, fence_phase: null })).toBeNull();
+  });
+
+  test("the handler asks the daemon; DRBD's environment names resource and peer; a live peer times out with 1", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/tandem-drbd-`);
+    let peer_state = "up";
+    const logged: string[] = [];
+    const dc = new DrbdControl({
+      self: "node2",
+      nodes: () => [{ name: "node1", state: peer_state }, { name: "node2", state: "self" }],
+      fencing: () => [],
+      log: (e) => logged.push(e),
+    });
+    const server = await startControlServer({ path: `${dir}/s.sock`, handle: (req) => dc.handle((req as { cmd: string }).cmd, req as object), log: () => {} });
+    const lines: string[] = [];
+    const out = { stdout: (s: string) => lines.push(s), stderr: (s: string) => lines.push(s) };
+    try {
+      const env = { DRBD_RESOURCE: "r0", DRBD_PEER: "node1" };
+      expect(await runDrbdHandler("fence-peer", ["--socket", `${dir}/s.sock`, "--timeout", "0.3"], out, env)).toBe(1);
+      setTimeout(() => (peer_state = "dead"), 200);
+      expect(await runDrbdHandler("fence-peer", ["--socket", `${dir}/s.sock`, "--timeout", "5"], out, env)).toBe(5);
+      // DRBD's host name may not be ha.cf's: the only other node is the peer
+      expect(await runDrbdHandler("split-brain", ["--socket", `${dir}/s.sock`], out, { DRBD_RESOURCE: "r0", DRBD_PEER: "alpha" })).toBe(0);
+      expect(dc.status().map((r) => [r.resource, r.event, r.peer])).toEqual([
+        ["r0", "fence-peer", "node1"],
+        ["r0", "split-brain", "node1"],
+      ]);
+      expect(logged).toContain("drbd_split_brain");
+      expect(await runDrbdHandler("fence-peer", ["--socket", `${dir}/s.sock`], out, {})).toBe(2);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
