@@ -7,7 +7,8 @@ export const tandem_version = "0.1.0";
 const usage = `usage: tandem COMMAND [options]
 commands:
   daemon    run the cluster daemon in the foreground (systemd style)
-  status    show this node's view of the cluster (--json for scripts)
+  status    show this node's view of the cluster (--json for scripts, --watch to follow it)
+  events    the cluster's history: deaths, takeovers, fencing, failures (--follow, --json, --since)
   standby   give this node's groups to the peer: standby [all|local|foreign|none]
   takeover  take groups from the peer: takeover [all|local|foreign|none]
   fence-confirm  NODE is powered off (checked by hand): its groups may start
@@ -31,6 +32,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./daemon/daemon.ts")).runDaemon(rest);
     case "status":
       return (await import("./cli/status.ts")).runStatus(rest, out);
+    case "events":
+      return (await import("./cli/events.ts")).runEvents(rest, out);
     case "standby":
     case "takeover":
       return (await import("./cli/admin.ts")).runAdmin(cmd, rest, out);

@@ -1,6 +1,10 @@
-// `tandem status`: a thin client of the control socket.
+// `tandem status`: a thin client of the control socket. A table for people
+// (colours only on a terminal, and never with NO_COLOR), `--json` for
+// scripts (schema: src/daemon/status_schema.ts, docs/status-schema.md),
+// `--watch` redraws it every interval.
 import { parseArgs } from "node:util";
 import { defaults } from "../daemon/daemon.ts";
+import { status_json_schema, type StatusV2 } from "../daemon/status_schema.ts";
 import { request } from "./client.ts";
 
 export interface Out {
@@ -8,22 +12,34 @@ export interface Out {
   stderr(s: string): void;
 }
 
-const usage = "usage: tandem status [--socket PATH] [--json]";
-
-interface NodeRow {
-  name: string;
-  state: string;
-  generation: number;
-  last_heard_ms_ago: number | null;
-  links: { name: string; state: string; last_heard_ms_ago: number | null }[];
+export interface Term {
+  /** stdout is a terminal */
+  tty: boolean;
+  env: Record<string, string | undefined>;
+  /** stops a --watch loop (Ctrl-C); tests pass their own */
+  signal?: AbortSignal;
 }
 
-export async function runStatus(argv: string[], out: Out): Promise<number> {
-  let values: { socket?: string; json?: boolean };
+const usage = `usage: tandem status [--socket PATH] [--json] [--watch [--interval-ms N] [--count N]] [--schema]
+  --json            one JSON object (schema_version ${2}; see --schema)
+  --watch           redraw every --interval-ms (default 1000, at least 100) until Ctrl-C or --count redraws
+  --schema          print the JSON Schema of --json and exit`;
+
+export const watch_interval_ms_min = 100;
+
+export async function runStatus(argv: string[], out: Out, term?: Term): Promise<number> {
+  let values: { socket?: string; json?: boolean; watch?: boolean; "interval-ms"?: string; count?: string; schema?: boolean };
   try {
     ({ values } = parseArgs({
       args: argv,
-      options: { socket: { type: "string" }, json: { type: "boolean" } },
+      options: {
+        socket: { type: "string" },
+        json: { type: "boolean" },
+        watch: { type: "boolean" },
+        "interval-ms": { type: "string" },
+        count: { type: "string" },
+        schema: { type: "boolean" },
+      },
       strict: true,
       allowPositionals: false,
     }));
@@ -31,50 +47,101 @@ export async function runStatus(argv: string[], out: Out): Promise<number> {
     out.stderr(`tandem status: ${(e as Error).message}\n${usage}\n`);
     return 2;
   }
+  if (values.schema) {
+    out.stdout(`${JSON.stringify(status_json_schema, null, 2)}\n`);
+    return 0;
+  }
+  const interval_ms = values["interval-ms"] === undefined ? 1000 : Number(values["interval-ms"]);
+  const count = values.count === undefined ? Infinity : Number(values.count);
+  if (!Number.isInteger(interval_ms) || interval_ms < watch_interval_ms_min || interval_ms > 3_600_000) {
+    out.stderr(`tandem status: --interval-ms must be a whole number of milliseconds from ${watch_interval_ms_min} to 3600000\n${usage}\n`);
+    return 2;
+  }
+  if (count !== Infinity && !(Number.isInteger(count) && count >= 1)) {
+    out.stderr(`tandem status: --count must be a positive whole number\n${usage}\n`);
+    return 2;
+  }
+  if (!values.watch && (values["interval-ms"] !== undefined || values.count !== undefined)) {
+    out.stderr(`tandem status: --interval-ms and --count go with --watch\n${usage}\n`);
+    return 2;
+  }
+  const t: Term = term ?? { tty: Boolean(process.stdout.isTTY), env: process.env };
+  const colour = t.tty && !t.env.NO_COLOR;
   const path = values.socket ?? defaults.socket;
-  let reply: { ok?: boolean; status?: StatusReply; error?: string };
+  if (!values.watch) {
+    const r = await fetchStatus(path);
+    if (typeof r === "string") {
+      out.stderr(`tandem status: ${r}\n`);
+      return 1;
+    }
+    out.stdout(values.json ? `${JSON.stringify(r)}\n` : renderTable(r, colour));
+    return 0;
+  }
+  return watch(path, { interval_ms, count, json: Boolean(values.json), colour, tty: t.tty }, out, t.signal ?? sigint());
+}
+
+/** Aborted by the first Ctrl-C (SIGINT/SIGTERM); the listeners go with the loop. */
+function sigint(): AbortSignal {
+  const ac = new AbortController();
+  const stop = () => ac.abort();
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  ac.signal.addEventListener("abort", () => {
+    process.off("SIGINT", stop);
+    process.off("SIGTERM", stop);
+  });
+  return ac.signal;
+}
+
+async function watch(
+  path: string,
+  o: { interval_ms: number; count: number; json: boolean; colour: boolean; tty: boolean },
+  out: Out,
+  signal: AbortSignal,
+): Promise<number> {
+  let n = 0;
+  let last_ok = true;
+  while (n < o.count && !signal.aborted) {
+    const started = performance.now();
+    const r = await fetchStatus(path);
+    last_ok = typeof r !== "string";
+    if (o.json) {
+      out.stdout(`${JSON.stringify(typeof r === "string" ? { error: r, now: new Date().toISOString() } : r)}\n`);
+    } else {
+      const head = `tandem status every ${(o.interval_ms / 1000).toFixed(1)} s, ${new Date().toISOString()}${o.tty ? " (Ctrl-C to stop)" : ""}\n`;
+      const body = typeof r === "string" ? `${paint(o.colour, "red", `no status: ${r}`)}\n` : renderTable(r, o.colour);
+      // a terminal is redrawn in place (home, clear); a pipe or file gets blocks one after another
+      out.stdout(o.tty ? `\x1b[H\x1b[2J${head}\n${body}` : `${n > 0 ? "\n" : ""}${head}${body}`);
+    }
+    n++;
+    if (n >= o.count) break;
+    const wait_ms = Math.max(0, o.interval_ms - (performance.now() - started));
+    await sleepUnless(wait_ms, signal);
+  }
+  return last_ok ? 0 : 1;
+}
+
+function sleepUnless(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
+}
+
+async function fetchStatus(path: string): Promise<StatusV2 | string> {
+  let reply: { ok?: boolean; status?: StatusV2; error?: string };
   try {
     reply = await request(path, { cmd: "status" });
   } catch (e) {
-    out.stderr(`tandem status: ${(e as Error).message}\n`);
-    return 1;
+    return (e as Error).message;
   }
-  if (!reply.ok || !reply.status) {
-    out.stderr(`tandem status: daemon answered: ${reply.error ?? "no status"}\n`);
-    return 1;
-  }
-  if (values.json) {
-    out.stdout(`${JSON.stringify(reply.status)}\n`);
-    return 0;
-  }
-  out.stdout(renderTable(reply.status));
-  return 0;
-}
-
-interface GroupRow {
-  name: string;
-  holder: string | null;
-  state: string;
-  last_failure: { action: string; detail: string } | null;
-}
-
-interface FenceRow {
-  node: string;
-  phase: string;
-  reason: string | null;
-  attempts: number;
-  for_ms: number;
-  next_in_ms: number | null;
-  last_result: { ok: boolean; detail: string } | null;
-}
-
-interface StatusReply {
-  node: string;
-  generation: number;
-  realtime?: { requested: boolean; memory_locked: boolean; locked_bytes: number; resident_bytes: number; threads: number; threads_rr: number; policy: string; priority: number; problems: string[] } | null;
-  nodes: NodeRow[];
-  groups?: GroupRow[];
-  fencing?: FenceRow[];
+  if (!reply.ok || !reply.status) return `daemon answered: ${reply.error ?? "no status"}`;
+  return reply.status;
 }
 
 /** what an admin should do about a fence in each phase */
@@ -85,15 +152,55 @@ const fence_hint: Record<string, string> = {
   running: "fence agent running",
 };
 
-export function renderTable(st: StatusReply): string {
-  const ago = (v: number | null) => (v === null ? "never" : `${v} ms ago`);
-  const rows: string[][] = [["NODE", "STATE", "GENERATION", "LAST HEARD", "LINKS"]];
-  for (const n of st.nodes) {
-    const links = n.links.map((l) => `${l.name}: ${l.state}`).join(", ");
-    rows.push([n.name, n.state, String(n.generation), n.state === "self" ? "-" : ago(n.last_heard_ms_ago), links || "-"]);
-  }
-  let text = `tandem on ${st.node} (generation ${st.generation})\n`;
-  const rt = st.realtime;
+type Colour = "red" | "green" | "yellow" | "bold" | "dim";
+const sgr: Record<Colour, string> = { red: "31", green: "32", yellow: "33", bold: "1", dim: "2" };
+
+function paint(on: boolean, c: Colour | null, s: string): string {
+  return on && c ? `\x1b[${sgr[c]}m${s}\x1b[0m` : s;
+}
+
+const state_colour: Record<string, Colour> = {
+  up: "green",
+  self: "green",
+  running: "green",
+  dead: "red",
+  down: "red",
+  failed: "red",
+  stop_failed: "red",
+  backoff: "red",
+  init: "yellow",
+  starting: "yellow",
+  stopping: "yellow",
+  delay: "yellow",
+  running_fence: "yellow",
+  waiting_for_all: "yellow",
+};
+
+/** A cell and, optionally, its colour (applied after padding, so columns line up). */
+type Cell = string | [string, Colour | null];
+
+/** "3m12s ago" */
+export function age(ms: number | null): string {
+  if (ms === null) return "never";
+  if (ms < 1000) return `${Math.round(ms)} ms ago`;
+  const s = Math.round(ms / 1000);
+  if (s < 60) return `${s}s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m ago`;
+  return `${Math.floor(s / 86400)}d${Math.floor((s % 86400) / 3600)}h ago`;
+}
+
+function lossText(l: { received?: number; lost?: number; loss_recent?: number | null }): [string, Colour | null] {
+  if (l.loss_recent === null || l.loss_recent === undefined) return ["-", null];
+  const pct = `${(l.loss_recent * 100).toFixed(1)}%`;
+  return [`${pct} (${l.lost ?? 0} of ${(l.lost ?? 0) + (l.received ?? 0)})`, l.loss_recent > 0.05 ? "red" : l.loss_recent > 0 ? "yellow" : null];
+}
+
+export function renderTable(st: StatusV2, colour = false): string {
+  const now_ms = Date.parse(st.now ?? "") || Date.now();
+  const since = (iso: string | null) => (iso ? age(now_ms - Date.parse(iso)) : "-");
+  let text = `${paint(colour, "bold", `tandem on ${st.node}`)} (generation ${st.generation}, schema ${st.schema_version ?? st.schema})\n`;
+  const rt = st.realtime as { requested: boolean; memory_locked: boolean; resident_bytes: number; threads: number; threads_rr: number; policy: string; priority: number; problems: string[] } | null;
   if (rt) {
     const policy =
       rt.policy === "rr" || rt.policy === "fifo" ? `SCHED_${rt.policy.toUpperCase()} ${rt.priority} (${rt.threads_rr}/${rt.threads} threads)` : `SCHED_${rt.policy.toUpperCase()}`;
@@ -102,30 +209,61 @@ export function renderTable(st: StatusReply): string {
     const mem = rt.memory_locked ? `memory locked on fault (resident ${(rt.resident_bytes / 1048576).toFixed(1)} MB)` : "memory NOT locked";
     text += `realtime: ${policy}, ${mem}${rt.requested ? "" : " (realtime off in ha.cf)"}${rt.problems.length > 0 ? `; ${rt.problems.join("; ")}` : ""}\n`;
   }
-  text += table(rows);
+  const wd = st.watchdog;
+  if (wd) {
+    text += wd.feeding
+      ? `watchdog: ${wd.device} fed every ${wd.feed_interval_ms} ms (resets the node ${wd.timeout_ms / 1000} s after the daemon stalls)\n`
+      : `watchdog: ${paint(colour, "red", `${wd.device} NOT FED`)}: the node resets within ${wd.timeout_ms / 1000} s${wd.self_fence ? ` (self-fence: ${wd.self_fence})` : ""}\n`;
+  }
+  if (st.metrics) text += `metrics: http://${st.metrics.address}/metrics\n`;
+
+  const rows: Cell[][] = [["NODE", "STATE", "GENERATION", "LAST HEARD", "LATE"]];
+  for (const n of st.nodes) {
+    rows.push([n.name, [n.state, state_colour[n.state] ?? null], String(n.generation), n.state === "self" ? "-" : age(n.last_heard_ms_ago), n.state === "self" ? "-" : String(n.late_count ?? 0)]);
+  }
+  text += `\n${table(rows, colour)}`;
+  const l_rows: Cell[][] = [["PEER", "LINK", "STATE", "LAST HEARD", "LOSS (LAST 256)"]];
+  for (const n of st.nodes) {
+    for (const l of n.links) l_rows.push([n.name, l.name, [l.state, state_colour[l.state] ?? null], age(l.last_heard_ms_ago), lossText(l)]);
+  }
+  if (l_rows.length > 1) text += `\n${table(l_rows, colour)}`;
   if (st.groups && st.groups.length > 0) {
-    const g_rows = [["GROUP", "HOLDER", "LOCAL STATE", "LAST FAILURE"]];
+    const g_rows: Cell[][] = [["GROUP", "HOLDER", "LOCAL STATE", "SINCE", "LAST FAILURE"]];
     for (const g of st.groups) {
-      const failure = g.last_failure ? `${g.last_failure.action}: ${g.last_failure.detail}` : "-";
-      g_rows.push([g.name, g.holder ?? "-", g.state, failure]);
+      const failure: Cell = g.last_failure ? [`${g.last_failure.action}: ${g.last_failure.detail}${g.last_failure.at ? ` (${since(g.last_failure.at)})` : ""}`, "red"] : "-";
+      const state = g.blocked ? `${g.state} (blocked after ${g.failures} failures)` : g.state;
+      g_rows.push([g.name, g.holder ?? "-", [state, g.blocked ? "red" : (state_colour[g.state] ?? null)], since(g.since ?? null), failure]);
     }
-    text += `\n${table(g_rows)}`;
+    text += `\n${table(g_rows, colour)}`;
   }
   const fences = (st.fencing ?? []).filter((f) => f.phase !== "idle" || f.last_result !== null);
   if (fences.length > 0) {
-    const f_rows = [["FENCE", "PHASE", "ATTEMPTS", "FOR", "LAST RESULT / WHAT TO DO"]];
+    const f_rows: Cell[][] = [["FENCE", "PHASE", "ATTEMPTS", "FOR", "LAST RESULT / WHAT TO DO"]];
     for (const f of fences) {
       const last = f.last_result ? `${f.last_result.ok ? "ok" : "failed"}: ${f.last_result.detail}` : "-";
       const hint = fence_hint[f.phase]?.replace("NODE", f.node);
-      f_rows.push([f.node, f.phase, String(f.attempts), `${Math.round(f.for_ms / 1000)} s`, hint ? `${last}; ${hint}` : last]);
+      const c = f.phase === "running" ? "yellow" : (state_colour[f.phase] ?? (f.last_result && !f.last_result.ok ? "red" : null));
+      f_rows.push([f.node, [f.phase, c], String(f.attempts), `${Math.round(f.for_ms / 1000)} s`, hint ? `${last}; ${hint}` : last]);
     }
-    text += `\n${table(f_rows)}`;
+    text += `\n${table(f_rows, colour)}`;
   }
   return text;
 }
 
-/** Columns padded to their widest cell; the last column is left ragged. */
-function table(rows: string[][]): string {
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return `${rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i]!))).join("  ")).join("\n")}\n`;
+/** Columns padded to their widest cell; the last column is left ragged. Header row bold. */
+function table(rows: Cell[][], colour: boolean): string {
+  const txt = (c: Cell) => (typeof c === "string" ? c : c[0]);
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => txt(r[i]!).length)));
+  return `${rows
+    .map((r, ri) =>
+      r
+        .map((c, i) => {
+          const s = i === r.length - 1 ? txt(c) : txt(c).padEnd(widths[i]!);
+          if (ri === 0) return paint(colour, "bold", s);
+          return typeof c === "string" ? s : paint(colour, c[1], s);
+        })
+        .join("  ")
+        .trimEnd(),
+    )
+    .join("\n")}\n`;
 }

@@ -31,6 +31,22 @@ export class ControlSocketError extends Error {
   override name = "ControlSocketError";
 }
 
+/** A follower that lets this much output pile up unread is cut off (it cannot pin the daemon's memory). */
+export const stream_backlog_bytes_max = 1 << 20;
+
+/**
+ * A reply that stays open (`tandem events --follow`): `first` is written as
+ * usual, then every object passed to `send` as one more line, until the
+ * client goes away. `subscribe` returns the unsubscribe function, or null to
+ * end the connection after `first`.
+ */
+export class StreamReply {
+  constructor(
+    readonly first: unknown,
+    readonly subscribe: (send: (obj: unknown) => void) => (() => void) | null,
+  ) {}
+}
+
 export async function startControlServer(opts: ControlOptions): Promise<{ close(): Promise<void> }> {
   await prepareSocketPath(opts.path);
   let open = 0;
@@ -117,7 +133,21 @@ async function answer(conn: net.Socket, line: string, peer: PeerCred | null, opt
     reply = { ok: false, error: e instanceof SyntaxError ? `not JSON: ${e.message}` : `internal error: ${(e as Error).message}` };
     if (!(e instanceof SyntaxError)) opts.log(`control handler failed: ${(e as Error).stack ?? e}`);
   }
+  if (reply instanceof StreamReply) return stream(conn, reply);
   if (!conn.destroyed) conn.write(`${JSON.stringify(reply)}\n`);
+}
+
+function stream(conn: net.Socket, reply: StreamReply): void {
+  if (conn.destroyed) return;
+  conn.write(`${JSON.stringify(reply.first)}\n`);
+  const unsubscribe = reply.subscribe((obj) => {
+    if (conn.destroyed) return;
+    if (conn.writableLength > stream_backlog_bytes_max) return void conn.destroy();
+    conn.write(`${JSON.stringify(obj)}\n`);
+  });
+  if (!unsubscribe) return void conn.end();
+  conn.setTimeout(0); // a follower is idle by design
+  conn.once("close", unsubscribe);
 }
 
 /**

@@ -36,7 +36,9 @@ import { ResourceManager } from "./resources.ts";
 import { devicesFor } from "../fencing/devices.ts";
 import { makeFencer } from "../fencing/fencer.ts";
 import { nextGeneration, StateDirError } from "./generation.ts";
-import { Logger } from "./log.ts";
+import { Logger, stderrIsJournal } from "./log.ts";
+import { Ops } from "./ops.ts";
+import { status_schema_version, type StatusV2 } from "./status_schema.ts";
 import { type LoopHook, Watchdog, WatchdogError } from "./watchdog.ts";
 import { SystemdNotifier } from "./notify.ts";
 import { DrbdControl } from "./drbd_control.ts";
@@ -55,7 +57,7 @@ export const defaults = {
   socket: "/run/tandem/tandem.sock",
 } as const;
 
-export const status_schema_version = 1;
+export { status_schema_version };
 
 /** How far before an expiry deadline the timer is armed (setTimeout fires up to ~0.3 ms late). */
 const timer_slack_ms = 0.5;
@@ -70,7 +72,8 @@ const daemon_usage = `usage: tandem daemon [--dir DIR] [--state-dir DIR] [--sock
   --state-dir DIR  where the generation counter lives (default ${defaults.state_dir})
   --socket PATH    control socket (default ${defaults.socket})
   --node NAME      this node's name (default: uname -n)
-  --init-dir DIR   where haresources scripts not in DIR/resource.d are looked for (default /etc/init.d)`;
+  --init-dir DIR   where haresources scripts not in DIR/resource.d are looked for (default /etc/init.d)
+  --syslog-prefix  start log lines with <N>, their syslog priority (automatic when stderr is the journal)`;
 
 export interface DaemonOptions {
   dir: string;
@@ -79,6 +82,8 @@ export interface DaemonOptions {
   node: string;
   /** as tandem check --init-dir; undefined: /etc/init.d */
   init_dir?: string;
+  /** `<N>` priority prefixes on stderr lines (systemd's SyslogLevelPrefix) */
+  syslog_prefix?: boolean;
 }
 
 export function parseDaemonArgs(argv: string[]): DaemonOptions | string {
@@ -91,6 +96,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | string {
         socket: { type: "string" },
         node: { type: "string" },
         "init-dir": { type: "string" },
+        "syslog-prefix": { type: "boolean" },
       },
       strict: true,
       allowPositionals: false,
@@ -101,6 +107,7 @@ export function parseDaemonArgs(argv: string[]): DaemonOptions | string {
       socket: values.socket ?? defaults.socket,
       node: values.node ?? hostname(),
       init_dir: values["init-dir"],
+      syslog_prefix: values["syslog-prefix"] ?? false,
     };
   } catch (e) {
     return `tandem daemon: ${(e as Error).message}\n${daemon_usage}`;
@@ -149,7 +156,16 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return ExitCode.config;
   }
   const hacf = loaded.hacf;
-  const log = new Logger(opts.node, { logfile: hacf.logfile, debugfile: hacf.debugfile, debug: hacf.debug_level > 0 });
+  const journal = stderrIsJournal();
+  const log = new Logger(opts.node, {
+    logfile: hacf.logfile,
+    debugfile: hacf.debugfile,
+    debug_level: hacf.debug_level,
+    priority_prefix: journal || opts.syslog_prefix,
+    stderr_is_journal: journal,
+    facility: hacf.logfacility,
+    send_datagram: hacf.logfacility ? (await import("../native/addon.ts")).native.notifySend : undefined,
+  });
   let generation: number;
   try {
     generation = nextGeneration(opts.state_dir);
@@ -158,6 +174,9 @@ export async function runDaemon(argv: string[]): Promise<number> {
     log.event("fatal", { error: e.message });
     return ExitCode.runtime;
   }
+  // the state directory exists now: the event history lives there
+  const ops = new Ops({ node: opts.node, state_dir: opts.state_dir, log, metrics_listen: hacf.metrics_listen });
+  log.addSink((r) => ops.onLog(r));
   const specs = linksForThisNode(hacf, localAddresses());
   if (specs.length === 0) {
     log.event("fatal", { error: "no usable heartbeat link for this node (every ucast line names this node's own address)" });
@@ -182,7 +201,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
       return ExitCode.runtime;
     }
   }
-  const d = new Daemon(opts, hacf, codec, generation, specs.map(linkName), log);
+  const d = new Daemon(opts, hacf, codec, generation, specs.map(linkName), log, ops);
   if (loaded.haresources && loaded.haresources.groups.length > 0) {
     try {
       const rsctmp = join(opts.state_dir, "rsctmp");
@@ -196,7 +215,10 @@ export async function runDaemon(argv: string[]): Promise<number> {
         env: { HA_RSCTMP: rsctmp },
         log,
         sendSoon: () => d.sendSoon(),
-        changed: () => d.rearm(),
+        changed: () => {
+          d.rearm();
+          d.groupsChanged();
+        },
         // Any fence device for a peer turns fencing on: dead peers' groups
         // then wait for a successful fence (a peer with no device never gets
         // one; `tandem check` says so).
@@ -245,6 +267,7 @@ class Daemon {
     private generation: number,
     link_names: string[],
     private log: Logger,
+    private ops: Ops,
   ) {
     this.core = initialState(
       {
@@ -305,6 +328,9 @@ class Daemon {
         log: (event, fields) => this.log.event(event, fields as Record<string, string | number | boolean | null>),
       },
     );
+    this.ops.status = () => this.status();
+    this.ops.start();
+    this.groupsChanged();
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => this.shutdown(sig));
     process.on("SIGHUP", () => this.log.event("sighup_ignored", { hint: "restart tandem to apply config changes" }));
     if (!this.startLiveness()) {
@@ -342,6 +368,7 @@ class Daemon {
     await control.close();
     this.udp?.close();
     this.serial?.close();
+    await this.ops.close();
     await this.log.close();
     return code;
   }
@@ -388,6 +415,8 @@ class Daemon {
     const before = this.core.peers.get(f.node);
     const seen = before ? { generation: before.generation, seq_max: before.seq_max } : null;
     this.feed({ type: "frame", kind: f.kind, from: f.node, link, generation: f.generation, seq: f.seq });
+    if (this.log.debug_level >= 2) this.log.debug("frame", { kind: f.kind, from: f.node, link, generation: f.generation, seq: f.seq }, 2);
+    if (this.core.peers.has(f.node)) this.ops.onFrame(f.node, link, f.generation, f.seq, performance.now());
     // Placement hears a peer's announcement only from its newest heartbeat:
     // an older copy arriving late on another link must not roll it back.
     const after = this.core.peers.get(f.node);
@@ -408,6 +437,11 @@ class Daemon {
 
   rearm(): void {
     this.arm(performance.now());
+  }
+
+  /** Placement may have moved a group: history, takeover times, `since`. */
+  groupsChanged(): void {
+    if (this.rm) this.ops.groupsChanged(this.rm.status() as { name: string; state: string; holder: string | null }[]);
   }
 
   private feed(ev: MembershipEvent): void {
@@ -581,6 +615,9 @@ class Daemon {
     const cmd = typeof req === "object" && req !== null ? (req as { cmd?: unknown }).cmd : undefined;
     // DRBD's fence-peer / split-brain handlers (tandem drbd-fence-peer, src/cli/drbd.ts)
     if (typeof cmd === "string" && cmd.startsWith("drbd-")) return this.drbdControl().handle(cmd, req as object);
+    this.log.debug("control_request", { cmd: typeof cmd === "string" ? cmd.slice(0, 64) : undefined });
+    const ops_reply = typeof req === "object" && req !== null ? this.ops.handleControl(req as Record<string, unknown>) : undefined;
+    if (ops_reply !== undefined) return ops_reply;
     if (cmd === "status") return { ok: true, status: this.status() };
     if (cmd === "ping") return { ok: true };
     if (cmd === "standby" || cmd === "takeover") {
@@ -602,7 +639,7 @@ class Daemon {
       this.log.event("admin", { command: cmd, node });
       return { ok: true };
     }
-    return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, ping, standby, takeover, fence-confirm` };
+    return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: status, events, ping, standby, takeover, fence-confirm` };
   }
 
   private drbd_control: DrbdControl | null = null;
@@ -616,22 +653,40 @@ class Daemon {
     return this.drbd_control;
   }
 
-  status(): object {
+  status(): StatusV2 {
     const now = performance.now();
+    const wall = (mono_ms: number) => new Date(performance.timeOrigin + mono_ms).toISOString();
+    const nodes = statusView(this.core, now).map((n) => ({
+      ...n,
+      links: n.links.map((l) => ({ ...l, ...(this.ops.loss.counts(n.name, l.name) ?? { received: 0, lost: 0, loss_recent: null }) })),
+    }));
+    type RawGroup = { name: string; since_ms: number; last_failure: { at_ms: number; action: string; detail: string } | null };
+    const groups = ((this.rm?.status() ?? []) as RawGroup[]).map(({ since_ms, last_failure, ...g }) => ({
+      ...g,
+      since: this.ops.group_since.has(g.name) ? new Date(this.ops.group_since.get(g.name)!).toISOString() : wall(since_ms),
+      last_failure: last_failure ? { at: wall(last_failure.at_ms), action: last_failure.action, detail: last_failure.detail } : null,
+    }));
     return {
+      schema_version: status_schema_version,
       schema: status_schema_version,
       node: this.opts.node,
       generation: this.generation,
       started: this.started_wall,
+      now: new Date().toISOString(),
       timing: {
         keepalive_ms: this.hacf.keepalive_ms,
         warntime_ms: this.hacf.warntime_ms,
         deadtime_ms: this.hacf.deadtime_ms,
         initdead_ms: this.hacf.initdead_ms,
       },
-      nodes: statusView(this.core, now),
-      groups: this.rm?.status() ?? [],
-      fencing: this.rm?.fencingStatus() ?? [],
+      nodes,
+      groups,
+      fencing: (this.rm?.fencingStatus() ?? []) as StatusV2["fencing"],
+      watchdog: this.wd
+        ? { device: this.hacf.watchdog!, feeding: this.wd.isFeeding, timeout_ms: this.wd.timeout_ms, feed_interval_ms: this.wd.interval_ms, self_fence: this.self_fence_reason }
+        : null,
+      events: { dir: this.opts.state_dir, dropped: this.ops.events.dropped, write_errors: this.ops.events.write_errors },
+      metrics: this.ops.metrics_address ? { address: this.ops.metrics_address } : null,
       ping: this.ping?.status() ?? null,
       realtime: this.realtime ? refreshRealtime(this.realtime) : null,
       links: [...(this.udp?.links ?? []), ...(this.serial?.links ?? [])].map((l) => ({ name: l.name, ...l.stats() })),
