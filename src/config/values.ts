@@ -116,5 +116,8 @@ function ipv6Bytes(s: string): number[] | null {
 /** RFC 1123 host name, for ping nodes (Heartbeat resolved them with gethostbyname). */
 export function isHostName(s: string): boolean {
   if (s.length < 1 || s.length > 253) return false;
+  // RFC 1123 2.1: the last label is never all digits, so `192.0.2.999` is a
+  // mistyped address, not a name to resolve (found by the bad-config corpus)
+  if (/^[0-9]+$/.test(s.slice(s.lastIndexOf(".") + 1))) return false;
   return s.split(".").every((l) => /^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/.test(l));
 }
