@@ -217,11 +217,13 @@ export function renderTable(st: StatusV2, colour = false): string {
   }
   if (st.metrics) text += `metrics: http://${st.metrics.address}/metrics\n`;
 
-  const rows: Cell[][] = [["NODE", "STATE", "GENERATION", "LAST HEARD", "LATE"]];
+  // the node table keeps its v1 columns (scripts and tests grep it); link details follow
+  const rows: Cell[][] = [["NODE", "STATE", "GENERATION", "LAST HEARD", "LINKS"]];
   for (const n of st.nodes) {
-    rows.push([n.name, [n.state, state_colour[n.state] ?? null], String(n.generation), n.state === "self" ? "-" : age(n.last_heard_ms_ago), n.state === "self" ? "-" : String(n.late_count ?? 0)]);
+    const links = n.links.map((l) => `${l.name}: ${l.state}`).join(", ");
+    rows.push([n.name, [n.state, state_colour[n.state] ?? null], String(n.generation), n.state === "self" ? "-" : age(n.last_heard_ms_ago), links || "-"]);
   }
-  text += `\n${table(rows, colour)}`;
+  text += table(rows, colour);
   const l_rows: Cell[][] = [["PEER", "LINK", "STATE", "LAST HEARD", "LOSS (LAST 256)"]];
   for (const n of st.nodes) {
     for (const l of n.links) l_rows.push([n.name, l.name, [l.state, state_colour[l.state] ?? null], age(l.last_heard_ms_ago), lossText(l)]);
