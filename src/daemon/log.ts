@@ -1,6 +1,7 @@
 // One event per line: `<ISO timestamp> tandem[NODE]: EVENT key=value ...`.
 // stderr always (journald adds its own timestamp; harmless), plus ha.cf's
-// `logfile` and, for debug events, `debugfile`. File writes are async and
+// `logfile` and, for debug events (ha.cf `debug N`), `debugfile` (stderr
+// when there is none). File writes are async and
 // bounded so a slow disk can never stall the heartbeat loop.
 //
 // Under systemd (stderr is $JOURNAL_STREAM, or `--syslog-prefix`) each
@@ -159,7 +160,8 @@ export class Logger {
   private write(name: string, fields: Fields, is_debug: boolean, wall_ms: number, priority: number): void {
     const text = `${this.prefix(wall_ms)}${name}${formatFields(fields)}`;
     const line = `${text}\n`;
-    let to_stderr = !is_debug;
+    // debug lines go to the debugfile; without one, to stderr (the journal keeps them at priority 7)
+    let to_stderr = !is_debug || !this.opts.debugfile;
     if (this.syslog && !is_debug) {
       const sent = this.toSyslog(text, priority);
       if (sent && this.opts.stderr_is_journal) to_stderr = false;

@@ -262,9 +262,24 @@ describe("logs", () => {
     log.event("node_dead", { node: "n2", reason: "deadtime" });
     log.debug("control_request", { cmd: "status" }, 1);
     log.debug("frame", { seq: 1 }, 2);
-    expect(lines.length).toBe(1); // debug goes to debugfile only
+    expect(lines.length).toBe(2); // no debugfile: level-1 debug on stderr, level 2 not written at debug 1
     expect(lines[0]).toMatch(/^<4>\d{4}-\d\d-\d\dT[\d:.]+Z tandem\[n1\]: node_dead node=n2 reason=deadtime\n$/);
+    expect(lines[1]).toMatch(/^<7>\S+ tandem\[n1\]: control_request cmd=status\n$/);
     expect(seen).toEqual(["node_dead:4"]);
+  });
+
+  test("logfile gets events, debugfile gets events and debug lines; stderr then has no debug", async () => {
+    const lines: string[] = [];
+    const logfile = join(tmp, "ha-log");
+    const debugfile = join(tmp, "ha-debug");
+    const log = new Logger("n1", { logfile, debugfile, debug_level: 2, stderr: (l) => void lines.push(l) });
+    log.event("node_up", { node: "n2" });
+    log.debug("frame", { seq: 1 }, 2);
+    log.debug("deep", {}, 3);
+    await log.close();
+    expect(lines.length).toBe(1);
+    expect(await Bun.file(logfile).text()).toMatch(/^\S+ tandem\[n1\]: node_up node=n2\n$/);
+    expect((await Bun.file(debugfile).text()).split("\n").filter(Boolean).map((l) => l.split(": ")[1])).toEqual(["node_up node=n2", "frame seq=1"]);
   });
 
   test("logfacility: one RFC 3164 datagram per line to a real AF_UNIX socket; stderr skipped only under the journal", () => {
