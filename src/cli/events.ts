@@ -14,9 +14,11 @@ import type { Out, Term } from "./status.ts";
 const usage = `usage: tandem events [--follow] [--json] [--since AGE|TIME] [--limit N] [--socket PATH] [--state-dir DIR]
   --since    10m, 2h, 1d, or a time: 2026-11-24T09:00:00Z
   --json     one JSON object per line: {v, t, host, event, fields}
-  --follow   keep printing new events until Ctrl-C
+  --follow   print the last 10 (or --since / --limit), then new events until Ctrl-C
   --state-dir  read here when no daemon answers (default ${defaults.state_dir})`;
 
+/** events printed before following, without --since or --limit */
+const follow_backlog_default = 10;
 /** a follow stream line longer than this ends the stream (events are capped at a few KiB) */
 const line_bytes_max = 1 << 20;
 
@@ -56,7 +58,9 @@ export async function runEvents(argv: string[], out: Out, term?: Term): Promise<
   }
   const print = (e: ClusterEvent) => out.stdout(v.json ? `${JSON.stringify(e)}\n` : `${formatEvent(e, formatFields)}\n`);
   const path = v.socket ?? defaults.socket;
-  const req = { cmd: "events", ...(v.since !== undefined ? { since: v.since } : {}), ...(limit ? { limit } : {}) };
+  // like tail -f and journalctl -f: a follow starts from the last 10 unless told otherwise
+  const first_limit = limit ?? (v.follow && v.since === undefined ? follow_backlog_default : undefined);
+  const req = { cmd: "events", ...(v.since !== undefined ? { since: v.since } : {}), ...(first_limit ? { limit: first_limit } : {}) };
   if (v.follow) return follow(path, { ...req, follow: true }, print, out, term?.signal);
 
   let events: ClusterEvent[];

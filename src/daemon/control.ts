@@ -51,7 +51,12 @@ export async function startControlServer(opts: ControlOptions): Promise<{ close(
   await prepareSocketPath(opts.path);
   let open = 0;
   let cred_warned = false;
+  // every live connection, so close() can end them: server.close() alone
+  // waits for clients, and a follower (`tandem events --follow`) never leaves
+  const conns = new Set<net.Socket>();
   const server = net.createServer((conn) => {
+    conns.add(conn);
+    conn.once("close", () => conns.delete(conn));
     if (open >= connections_max) {
       conn.end(`${JSON.stringify({ ok: false, error: "too many control connections; try again" })}\n`);
       return;
@@ -86,6 +91,7 @@ export async function startControlServer(opts: ControlOptions): Promise<{ close(
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => resolve());
+        for (const c of conns) c.destroy();
         try {
           unlinkSync(opts.path);
         } catch {

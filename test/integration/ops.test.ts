@@ -89,9 +89,6 @@ if (netnsAvailable("ops.test.ts")) {
       const ok = await until(async () => (await group("node2"))?.state === "running", 10_000, 20);
       expect(ok, dump()).toBe(true);
       expect(await until(() => followed.includes('"event":"node_dead"') && followed.includes('"to":"running"'), 5000), followed).toBe(true);
-      follower.kill("SIGTERM");
-      await reader;
-      follower = null;
       const live = followed.trim().split("\n").map((l) => JSON.parse(l));
       const dead = live.find((e) => e.event === "node_dead");
       expect(dead).toMatchObject({ host: "node2", fields: { node: "node1", reason: "deadtime" } });
@@ -110,8 +107,14 @@ if (netnsAvailable("ops.test.ts")) {
       // not served outside its address: the host cannot reach the namespace's loopback
       expect((await Bun.$`curl -sS --max-time 1 http://127.0.0.1:${metrics_port}/metrics`.nothrow().quiet()).exitCode).not.toBe(0);
 
-      // restart the survivor's daemon: the history is on disk
+      // restart the survivor's daemon: the history is on disk. Its stop
+      // ends the follower's stream (and is not held up by it).
       await d.node2!.stop();
+      const f_code = await Promise.race([follower.exited, Bun.sleep(5000).then(() => "still running")]);
+      expect(f_code).toBe(0);
+      await reader;
+      follower = null;
+      expect(d.node2!.find({ event: "stopping" }).length).toBe(1);
       const offline = await cli(["events", "--json", "--socket", d.node2!.socket, "--state-dir", d.node2!.state_dir]);
       expect(offline.code, offline.stderr).toBe(0);
       expect(offline.stderr).toContain("reading");
