@@ -111,6 +111,10 @@ export class EventLog {
     return () => this.followers.delete(f);
   }
 
+  get follower_count(): number {
+    return this.followers.size;
+  }
+
   /** Resolves when everything queued so far is on disk (or dropped). */
   flushed(): Promise<void> {
     if (!this.writing && this.queue.length === 0) return Promise.resolve();

@@ -4,7 +4,7 @@
 // records, accepted frames and group-state changes; it never feeds back
 // into the cluster's decisions.
 import type { Server } from "bun";
-import { EventLog, isHistory, parseSince, type ClusterEvent } from "./events.ts";
+import { EventLog, followers_max, isHistory, parseSince, type ClusterEvent } from "./events.ts";
 import type { Logger, LogRecord } from "./log.ts";
 import { type Gauge, type Labels, LinkLoss, Registry } from "./metrics.ts";
 import { StreamReply } from "./control.ts";
@@ -138,6 +138,7 @@ export class Ops {
     const all = this.events.read().filter((e) => Date.parse(e.t) >= since_ms);
     const first = { ok: true, events: all.slice(-limit), dropped: this.events.dropped };
     if (req.follow !== true) return first;
+    if (this.events.follower_count >= followers_max) return { ok: false, error: `${followers_max} followers already; stop one (tandem events --follow) and retry` };
     return new StreamReply(first, (send) => this.events.follow((e: ClusterEvent) => send({ event: e })));
   }
 
