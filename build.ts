@@ -5,6 +5,8 @@
 //   bin    only dist/tandem (the addon must already be built)
 //   image  the appliance disk, kernel and initrd from dist/tandem (root;
 //          image/build.ts says how; cached in /var/cache/tandem-vm)
+//   deb    the addon and dist/tandem, then dist/tandem_<version>_<arch>.deb
+//          (packaging/deb.ts says what goes in; needs dpkg-deb)
 //
 // Why no other dependencies: tandem is a failover daemon that must start on
 // a half-broken machine, so it ships as ONE executable (`bun build
@@ -115,7 +117,7 @@ function rel(path: string): string {
   return path.startsWith(`${root}/`) ? path.slice(root.length + 1) : path;
 }
 
-const usage = "usage: bun run build.ts [all|addon|bin|image]";
+const usage = "usage: bun run build.ts [all|addon|bin|image|deb]";
 const target = process.argv[2] ?? "all";
 try {
   switch (target) {
@@ -131,6 +133,11 @@ try {
       break;
     case "image":
       run([process.execPath, join(root, "image/build.ts")], "image/build.ts");
+      break;
+    case "deb":
+      buildAddon();
+      buildBinary();
+      run([process.execPath, join(root, "packaging/deb.ts")], "packaging/deb.ts");
       break;
     case "-h":
     case "--help":
