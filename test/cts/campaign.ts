@@ -1,0 +1,402 @@
+// A CTS-style fault campaign on real nodes (Heartbeat's and Pacemaker's
+// Cluster Test Suite, in miniature): two real `tandem` daemons in network
+// namespaces with two links, fencing on, two resource groups (native VIP +
+// a Heartbeat resource.d script each), and a seeded schedule of faults:
+// SIGKILL, SIGSTOP/SIGCONT, one link cut, all links cut (partition + heal),
+// random packet loss (nftables in the node's namespace), graceful restart,
+// agent start/monitor failing, agent stop hanging, fence agent failing or
+// slow while the peer dies, admin standby.
+//
+// Checked from outside, continuously and after each step:
+//   once      at no instant does a group's VIP sit in two namespaces, or its
+//             resource run on two nodes (sampled A-B-A every ~100 ms, so a
+//             move between the two reads is not mistaken for an overlap)
+//   held      within settle_ms of the heal, every group runs on exactly one
+//             node: VIP in its namespace, resource running, status "running"
+//   alive     no daemon exits unless the campaign or a fence killed it
+//   kernel    a node's status says "running" exactly where the VIP is
+// Every violation carries the seed and step; `bun test/cts/run.ts --seed S
+// --steps N` replays the same schedule (timing on a real machine varies, the
+// faults and their order do not).
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { LabDaemon, preferredCommand, until } from "../../src/lab/daemons.ts";
+import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, writeConfigDir } from "../../src/lab/netns.ts";
+import { Prng } from "../sim/prng.ts";
+
+export const fault_kinds = [
+  "sigkill",
+  "sigstop",
+  "cut_one",
+  "partition",
+  "loss",
+  "restart",
+  "agent_start_fail",
+  "agent_monitor_fail",
+  "agent_stop_hang",
+  "fence_fail",
+  "fence_slow",
+  "standby",
+] as const;
+export type FaultKind = (typeof fault_kinds)[number];
+
+export interface CampaignOptions {
+  seed: number;
+  steps: number;
+  /** a group must be held again this long after the heal */
+  settle_ms?: number;
+  log?: (line: string) => void;
+  kinds?: readonly FaultKind[];
+}
+
+export interface CampaignResult {
+  seed: number;
+  steps: number;
+  faults: Record<string, number>;
+  violations: string[];
+  /** per fault kind: ms from the heal until every group was held again */
+  recover_ms: Record<string, number[]>;
+  fenced: number;
+  wall_ms: number;
+  log_tail: string;
+}
+
+const groups = [
+  { id: "g1", vip: ipv4(0, 50), preferred: "node1" },
+  { id: "g2", vip: ipv4(0, 51), preferred: "node2" },
+];
+const node_names = ["node1", "node2"];
+
+/** Heartbeat resource.d script: `ctsres GROUP start|stop|status`, obeying CTL/NODE.GROUP.OP ("fail" or "hang"). */
+function ctsres(node: string, ctl: string): string {
+  return `#!/bin/sh
+# CTS resource for ${node}: the running marker is the resource; control files inject faults.
+g=$1; op=$2; ctl=${ctl}; mark=$ctl/run.${node}.$g
+fault=$(cat "$ctl/${node}.$g.$op" 2>/dev/null)
+if [ "$fault" = hang ]; then echo $$ >> "$ctl/hang.${node}"; sleep 6; exit 1; fi
+case $op in
+  start) [ "$fault" = fail ] && { echo "cts: start of $g fails (control file)" >&2; exit 1; }; : > "$mark"; exit 0 ;;
+  stop) [ "$fault" = fail ] && exit 1; rm -f "$mark"; exit 0 ;;
+  status) if [ "$fault" != fail ] && [ -e "$mark" ]; then echo running; else echo "$g is not running"; fi; exit 0 ;;
+esac
+exit 1
+`;
+}
+
+/**
+ * Fence agent (fence-agents stdin protocol): "power off" the target as a BMC
+ * would: SIGKILL its daemon and its hanging agents (PIDs the campaign and the
+ * script recorded), remove its VIPs and running markers. CTL/fence.fail makes
+ * it fail, CTL/fence.slow makes it take that many seconds first.
+ */
+function ctsFence(ctl: string): string {
+  return `#!/bin/sh
+action= target= ns=
+while IFS= read -r line; do
+  case "$line" in
+    action=*) action=\${line#action=} ;;
+    target=*) target=\${line#target=} ;;
+    ns=*) ns=\${line#ns=} ;;
+  esac
+done
+ctl=${ctl}
+if [ "$action" = status ]; then echo "Status: OFF"; exit 2; fi
+[ -e $ctl/fence.slow ] && sleep "$(cat $ctl/fence.slow)"
+if [ -e $ctl/fence.fail ]; then echo "ERROR: Failed: Unable to connect (cts control file)" >&2; exit 1; fi
+pid=$(cat $ctl/pid.$target 2>/dev/null)
+[ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
+for p in $(cat $ctl/hang.$target 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
+rm -f $ctl/hang.$target $ctl/run.$target.*
+${groups.map((g) => `ip -n "$ns" addr del ${g.vip}/26 dev ${ifaceName(0)} 2>/dev/null`).join("\n")}
+echo "$(date +%s.%N) $target" >> $ctl/fenced.log
+echo "Success: Powered OFF"
+exit 0
+`;
+}
+
+interface GroupView {
+  vip: boolean[];
+  marker: boolean[];
+}
+
+export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult> {
+  const r = new Prng(opts.seed);
+  const settle_ms = opts.settle_ms ?? 30_000;
+  const kinds = opts.kinds ?? fault_kinds;
+  const log = opts.log ?? (() => {});
+  const t_start = performance.now();
+  const res: CampaignResult = { seed: opts.seed, steps: 0, faults: {}, violations: [], recover_ms: {}, fenced: 0, wall_ms: 0, log_tail: "" };
+  let step = 0;
+  let kind: FaultKind | "boot" = "boot";
+  const violation = (msg: string) => {
+    const line = `seed ${opts.seed} step ${step} (${kind}): ${msg}`;
+    if (res.violations.length < 50) res.violations.push(line);
+    log(`VIOLATION ${line}`);
+  };
+
+  const c: Cluster = await createCluster({ nodes: 2, links: 2 });
+  const ctl = join(c.tmp, "cts");
+  mkdirSync(ctl, { recursive: true });
+  const d: LabDaemon[] = [];
+  /** daemons the campaign stopped or killed on purpose (their exit is no crash) */
+  const expected_down = new Set<number>();
+  let sampler_on = true;
+  let sampler: Promise<void> = Promise.resolve();
+  const auto_failback = r.pick(["on", "off"] as const);
+  try {
+    const fence_path = join(ctl, "fence_cts");
+    writeFileSync(fence_path, ctsFence(ctl), { mode: 0o755 });
+    const text = haCf(c, {
+      keepalive_ms: 100,
+      deadtime_ms: 800,
+      initdead_ms: 2000,
+      auto_failback,
+      extra: [
+        ...c.nodes.map((h) => `fence ${h.name} ${fence_path} target=${h.name} ns=${h.ns}`),
+        "fence_timeout 15",
+        "fence_delay 2",
+      ],
+    });
+    for (const h of c.nodes) {
+      const x = new LabDaemon(c, h, preferredCommand().argv);
+      writeConfigDir(x.dir, text, authkeys("cts-campaign-secret"));
+      mkdirSync(join(x.dir, "resource.d"), { recursive: true });
+      writeFileSync(join(x.dir, "resource.d/ctsres"), ctsres(h.name, ctl), { mode: 0o755 });
+      chmodSync(join(x.dir, "resource.d/ctsres"), 0o755);
+      writeFileSync(
+        join(x.dir, "haresources"),
+        groups.map((g) => `# tandem: monitor interval=1s timeout=5s\n${g.preferred} ${g.vip}/26/${ifaceName(0)} ctsres::${g.id}`).join("\n") + "\n",
+      );
+      d.push(x);
+    }
+    log(`seed ${opts.seed}: 2 nodes, 2 links, fencing on, auto_failback ${auto_failback}, ${opts.steps} steps`);
+
+    const start = async (i: number) => {
+      await d[i]!.start(20_000);
+      writeFileSync(join(ctl, `pid.${node_names[i]}`), String(d[i]!.proc!.pid));
+      expected_down.delete(i);
+    };
+    await Promise.all([0, 1].map(start));
+
+    const vipsOf = async (i: number): Promise<string> => (await c.exec(c.nodes[i]!.ns, ["ip", "-4", "-o", "addr", "show", "dev", ifaceName(0)], 5000)).stdout;
+    const view = async (): Promise<GroupView[]> => {
+      const a1 = await vipsOf(0);
+      const b = await vipsOf(1);
+      const a2 = await vipsOf(0);
+      const marks = new Set(readdirSync(ctl).filter((f) => f.startsWith("run.")));
+      return groups.map((g) => {
+        const has = (s: string) => s.includes(` ${g.vip}/26 `);
+        return {
+          vip: [has(a1) && has(a2), has(b)],
+          marker: node_names.map((n) => marks.has(`run.${n}.${g.id}`)),
+        };
+      });
+    };
+
+    // "once": continuous sampling
+    let last_double = "";
+    sampler = (async () => {
+      while (sampler_on) {
+        try {
+          const v = await view();
+          v.forEach((gv, gi) => {
+            const g = groups[gi]!;
+            const key = `${step}:${g.id}`;
+            if (gv.vip[0] && gv.vip[1] && last_double !== `${key}:vip`) {
+              last_double = `${key}:vip`;
+              violation(`${g.id}'s VIP ${g.vip} is in both namespaces`);
+            }
+            if (gv.marker[0] && gv.marker[1] && last_double !== `${key}:res`) {
+              last_double = `${key}:res`;
+              violation(`${g.id}'s resource runs on both nodes`);
+            }
+          });
+        } catch (e) {
+          if (sampler_on) log(`sampler: ${(e as Error).message}`);
+        }
+        await Bun.sleep(100);
+      }
+    })();
+
+    const statuses = () => Promise.all(d.map((x) => (x.running ? x.tryStatus(2000) : Promise.resolve(null))));
+    type GroupRow = { id: string; state: string };
+
+    /** every group runs on exactly one node, kernel and status agree, both daemons see each other */
+    const converged = async (): Promise<string | null> => {
+      const st = await statuses();
+      if (st.some((s) => s === null)) return "a daemon does not answer";
+      for (const [i, s] of st.entries()) {
+        if (s!.nodes.find((n) => n.name === node_names[1 - i])?.state !== "up") return `${node_names[i]} does not see its peer up`;
+      }
+      const v = await view();
+      for (const [gi, g] of groups.entries()) {
+        // status lists groups in haresources order
+        const rows = st.map((s) => ((s as unknown as { groups: GroupRow[] }).groups ?? [])[gi]);
+        const running = rows.map((x) => x?.state === "running");
+        const where = v[gi]!.vip.flatMap((x, i) => (x ? [i] : []));
+        if (where.length !== 1) return `${g.id}: VIP on ${where.length} nodes`;
+        if (!v[gi]!.marker[where[0]!]) return `${g.id}: resource not running where the VIP is`;
+        for (let i = 0; i < 2; i++) if (running[i] !== v[gi]!.vip[i]) return `${g.id}: ${node_names[i]} status ${rows[i]?.state} but VIP ${v[gi]!.vip[i] ? "present" : "absent"}`;
+      }
+      return null;
+    };
+
+    const boot_ok = await until(async () => (await converged()) === null, 30_000, 200);
+    if (!boot_ok) violation(`cluster did not settle after boot: ${await converged()}`);
+
+    const nftLoss = async (i: number, percent: number) => {
+      const ns = c.nodes[i]!.ns;
+      await c.exec(ns, ["nft", "add", "table", "inet", "cts"]);
+      await c.exec(ns, ["nft", "add chain inet cts in { type filter hook input priority 0; }"]);
+      await c.exec(ns, ["nft", "add", "rule", "inet", "cts", "in", "udp", "dport", "694", "numgen", "random", "mod", "100", "<", String(percent), "drop"]);
+    };
+    const nftClear = async (i: number) => {
+      await c.exec(c.nodes[i]!.ns, ["nft", "delete", "table", "inet", "cts"]);
+    };
+    const fencedNodes = (): string[] =>
+      existsSync(join(ctl, "fenced.log")) ? readFileSync(join(ctl, "fenced.log"), "utf8").trim().split("\n").map((l) => l.split(" ")[1]!) : [];
+
+    for (step = 1; step <= opts.steps; step++) {
+      kind = r.pick(kinds);
+      const i = r.int(0, 1);
+      const victim = node_names[i]!;
+      const hold_ms = r.int(500, 2500);
+      res.faults[kind] = (res.faults[kind] ?? 0) + 1;
+      const fenced_before = fencedNodes().length;
+      log(`step ${step}: ${kind} on ${victim}, hold ${hold_ms} ms`);
+      const cut_link = r.int(0, 1);
+      const loss = r.pick([30, 60, 90]);
+      const group = r.pick(groups);
+      const ctlfile = (op: string) => join(ctl, `${victim}.${group.id}.${op}`);
+      // ---- inject ----
+      switch (kind) {
+        case "sigkill":
+          expected_down.add(i);
+          d[i]!.kill("SIGKILL");
+          break;
+        case "sigstop":
+          d[i]!.kill("SIGSTOP");
+          break;
+        case "cut_one":
+          await c.cut(victim, cut_link);
+          break;
+        case "partition":
+          await c.cut(victim, 0);
+          await c.cut(victim, 1);
+          break;
+        case "loss":
+          await nftLoss(i, loss);
+          break;
+        case "restart":
+          expected_down.add(i);
+          await d[i]!.stop();
+          break;
+        case "agent_start_fail":
+          writeFileSync(ctlfile("start"), "fail");
+          writeFileSync(ctlfile("status"), "fail"); // it dies, and cannot start again here
+          break;
+        case "agent_monitor_fail":
+          writeFileSync(ctlfile("status"), "fail");
+          break;
+        case "agent_stop_hang":
+          writeFileSync(ctlfile("stop"), "hang");
+          writeFileSync(ctlfile("status"), "fail"); // a monitor failure makes it stop
+          break;
+        case "fence_fail":
+          writeFileSync(join(ctl, "fence.fail"), "");
+          expected_down.add(i);
+          d[i]!.kill("SIGKILL");
+          break;
+        case "fence_slow":
+          writeFileSync(join(ctl, "fence.slow"), String(r.int(1, 4)));
+          expected_down.add(i);
+          d[i]!.kill("SIGKILL");
+          break;
+        case "standby":
+          await d[i]!.tryStatus(); // nothing to inject if it does not answer
+          await adminLine(d[i]!, "standby", "all");
+          break;
+      }
+      await Bun.sleep(hold_ms);
+      // ---- heal ----
+      if (kind === "sigstop") d[i]!.kill("SIGCONT");
+      if (kind === "cut_one") await c.restore(victim, cut_link);
+      if (kind === "partition") {
+        await c.restore(victim, 0);
+        await c.restore(victim, 1);
+      }
+      if (kind === "loss") await nftClear(i);
+      if (kind === "standby") await adminLine(d[i]!, "standby", "none");
+      for (const f of readdirSync(ctl)) if (/^node\d\.g\d\.|^fence\.(fail|slow)$/.test(f)) rmSync(join(ctl, f), { force: true });
+      // A node whose daemon died is "powered off" by its peer's fence before
+      // it "reboots": wait (bounded) for the fence, as a real reboot would.
+      const t_heal = performance.now();
+      for (let j = 0; j < 2; j++) {
+        if (!d[j]!.running && expected_down.has(j) && kind !== "restart") await until(() => fencedNodes().slice(fenced_before).includes(node_names[j]!), 10_000, 100);
+      }
+      // ---- settle ----
+      // Restart whatever is down (fenced, killed or stopped by us); any other exit is a crash.
+      const revive = async () => {
+        for (let j = 0; j < 2; j++) {
+          if (d[j]!.running) continue;
+          const fenced = fencedNodes().slice(fenced_before).includes(node_names[j]!);
+          if (!expected_down.has(j) && !fenced) {
+            violation(`${node_names[j]}'s daemon exited (${d[j]!.proc?.exit_code ?? d[j]!.proc?.signal}) without being killed or fenced:\n${d[j]!.output.slice(-8).join("\n")}`);
+          }
+          try {
+            await start(j);
+          } catch (e) {
+            violation(`${node_names[j]} does not restart: ${(e as Error).message.slice(0, 500)}`);
+          }
+        }
+      };
+      await revive();
+      const ok = await until(async () => {
+        await revive();
+        return (await converged()) === null;
+      }, settle_ms, 200);
+      const fenced_nodes = fencedNodes().slice(fenced_before);
+      res.fenced += fenced_nodes.length;
+      if (!ok) {
+        violation(`not settled ${settle_ms} ms after the heal: ${await converged()}\n${d.map((x) => `--- ${x.name}\n${x.output.slice(-12).join("\n")}`).join("\n")}`);
+        // put the cluster back for the next step: restart both daemons
+        for (let j = 0; j < 2; j++) {
+          expected_down.add(j);
+          await d[j]!.stop();
+        }
+        await Promise.all([0, 1].map(start));
+        await until(async () => (await converged()) === null, settle_ms, 200);
+      } else {
+        const ms = performance.now() - t_heal;
+        (res.recover_ms[kind] ??= []).push(ms);
+        log(`step ${step}: settled ${ms.toFixed(0)} ms after the heal${fenced_nodes.length ? ` (fenced: ${fenced_nodes.join(",")})` : ""}`);
+      }
+      res.steps = step;
+    }
+  } finally {
+    sampler_on = false;
+    await sampler;
+    res.log_tail = d.map((x) => `--- ${x.name}\n${x.output.slice(-20).join("\n")}`).join("\n");
+    for (const x of d) await x.stop().catch(() => {});
+    await c.destroy();
+    res.wall_ms = performance.now() - t_start;
+  }
+  return res;
+}
+
+/** One control-socket request (JSON line), as `tandem standby` sends it. */
+async function adminLine(d: LabDaemon, cmd: string, scope: string): Promise<void> {
+  const net = await import("node:net");
+  await new Promise<void>((resolve) => {
+    const s = net.createConnection(d.socket);
+    const done = () => {
+      clearTimeout(t);
+      s.destroy();
+      resolve();
+    };
+    const t = setTimeout(done, 3000);
+    s.on("error", done);
+    s.on("data", done);
+    s.on("connect", () => s.write(`${JSON.stringify({ cmd, scope })}\n`));
+  });
+}

@@ -1,0 +1,59 @@
+// The long CTS campaign: `bun test/cts/run.ts [--steps N] [--seed S] [--campaigns C]`
+// (`./run cts`). Runs C campaigns of N fault steps each (seeds S, S+1, ...)
+// on real daemons in namespaces and prints one summary table: steps, faults
+// by kind, violations, max and median time to recover per fault kind.
+// Replay a violation with the seed it prints: --seed S --steps N.
+import { fault_kinds, runCampaign, type CampaignResult } from "./campaign.ts";
+
+function num(name: string, dflt: number): number {
+  const hit = process.argv.find((a) => a.startsWith(`--${name}=`));
+  const i = process.argv.indexOf(`--${name}`);
+  const v = hit ? hit.split("=")[1] : i >= 0 ? process.argv[i + 1] : undefined;
+  if (v === undefined) return dflt;
+  const n = Number(v);
+  if (!Number.isSafeInteger(n) || n < 0) {
+    console.error(`usage: bun test/cts/run.ts [--steps N] [--seed S] [--campaigns C] (bad --${name} ${v})`);
+    process.exit(2);
+  }
+  return n;
+}
+
+const steps = num("steps", 200);
+const seed = num("seed", 1);
+const campaigns = num("campaigns", 1);
+const quiet = process.argv.includes("--quiet");
+const results: CampaignResult[] = [];
+for (let k = 0; k < campaigns; k++) {
+  const r = await runCampaign({ seed: seed + k, steps, log: quiet ? undefined : (l) => console.log(`[${((performance.now()) / 1000).toFixed(1)}s] ${l}`) });
+  results.push(r);
+}
+
+const faults: Record<string, number> = {};
+const rec: Record<string, number[]> = {};
+let total_steps = 0;
+let fenced = 0;
+let wall = 0;
+const violations: string[] = [];
+for (const r of results) {
+  total_steps += r.steps;
+  fenced += r.fenced;
+  wall += r.wall_ms;
+  violations.push(...r.violations);
+  for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
+  for (const [k, v] of Object.entries(r.recover_ms)) (rec[k] ??= []).push(...v);
+}
+const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+console.log(`\nCTS: ${campaigns} campaign(s) from seed ${seed}, ${total_steps} steps, ${fenced} fence actions, ${violations.length} violations, ${(wall / 1000).toFixed(0)} s`);
+console.log("| fault | injected | settled | median recover ms | max recover ms |");
+console.log("|---|---|---|---|---|");
+for (const k of fault_kinds) {
+  if (!faults[k]) continue;
+  const xs = rec[k] ?? [];
+  console.log(`| ${k} | ${faults[k]} | ${xs.length} | ${med(xs).toFixed(0)} | ${xs.length ? Math.max(...xs).toFixed(0) : "-"} |`);
+}
+for (const v of violations) console.log(`VIOLATION ${v}`);
+if (violations.length > 0) {
+  console.log(`replay: ./node_modules/.bin/bun test/cts/run.ts --seed <seed above> --steps ${steps}`);
+  console.log(results.find((r) => r.violations.length > 0)?.log_tail ?? "");
+}
+process.exit(violations.length > 0 ? 1 : 0);
