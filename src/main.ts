@@ -16,6 +16,7 @@ commands:
   drbd-split-brain DRBD's split-brain handler: reports the split brain to the daemon (status, log)
   fence     fence a node now with ha.cf's fence devices, without the daemon (tests the setup)
   check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
+  export    export pacemaker: print a pcs script that builds this cluster in Pacemaker
   lab       build a throw-away two-node cluster in network namespaces and show a failover
   version   print the version
 run \`tandem COMMAND --help\` for a command's options`;
@@ -46,6 +47,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./cli/drbd.ts")).runDrbdHandler(cmd === "drbd-fence-peer" ? "fence-peer" : "split-brain", rest, out);
     case "check":
       return (await import("./cli/check.ts")).runCheck(rest, out);
+    case "export":
+      return (await import("./cli/export.ts")).runExport(rest, out);
     case "lab":
       return (await import("./lab/lab.ts")).runLab(rest, out);
     case "version":
