@@ -109,6 +109,7 @@ const good_lines: Record<string, { line: string; status: "implemented" | "later"
   max_rexmit_delay: { line: "max_rexmit_delay 250", status: "later" },
   autojoin: { line: "autojoin none", status: "implemented" },
   wire: { line: "wire heartbeat", status: "implemented", warns: true },
+  metrics_listen: { line: "metrics_listen 127.0.0.1:9464", status: "implemented" },
   crm: { line: "crm off", status: "obsolete" },
   pacemaker: { line: "pacemaker no", status: "obsolete" },
   crm_daemon_dir: { line: "crm_daemon_dir /usr/lib/pacemaker", status: "obsolete", warns: true },
