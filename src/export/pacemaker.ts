@@ -291,7 +291,7 @@ function clusterSetup(hacf: HaConfig): string[] {
 
 function group(g: ResourceGroup, hacf: HaConfig, ids: Ids, warnings: string[], result: ExportResult): string[] {
   const out: string[] = [];
-  const gid = ids.take(`grp-${g.id}`);
+  const gid = ids.take(`grp-${g.id.split("/")[0]}`); // 192.0.2.50/24/eth1 -> grp-192.0.2.50
   out.push("", `# ---- haresources line ${g.line}: ${g.preferred_node} ${g.resources.map((r) => r.raw).join(" ")} ----`);
   const monitor = g.monitor.interval_ms > 0 ? ` op monitor interval=${secs(g.monitor.interval_ms)} timeout=${secs(g.monitor.timeout_ms)}` : "";
   const members: ExportResult["groups"][number]["members"] = [];
