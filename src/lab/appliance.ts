@@ -33,6 +33,8 @@ export interface ApplianceOptions {
   keepalive?: string;
   deadtime?: string;
   mem_mb?: number;
+  /** a second virtio disk of this size per VM (/dev/vdb), replicated by DRBD r0 (seed disk=) */
+  replicated_disk_mb?: number;
 }
 
 export interface NodeStatus {
@@ -59,6 +61,7 @@ export function seedFor(node: NodeName, o: ApplianceOptions): string {
     ...(o.services ? [`services=${o.services}`] : []),
     ...(o.keepalive ? [`keepalive=${o.keepalive}`] : []),
     ...(o.deadtime ? [`deadtime=${o.deadtime}`] : []),
+    ...(o.replicated_disk_mb ? ["disk=/dev/vdb"] : []),
     "",
   ].join("\n");
 }
@@ -97,6 +100,7 @@ export class ApplianceCluster {
             { kind: "dgram", local: join(dir, `${n}.eth1`), remote: join(dir, `${peer}.eth1`), mac: `52:54:00:00:0${i + 1}:01` },
           ],
           fw_cfg: { "opt/tandem/seed": seedFor(n, o) },
+          extra_args: o.replicated_disk_mb ? await c.replicatedDisk(n, o.replicated_disk_mb) : undefined,
         });
         c.vms.set(n, vm);
       }
@@ -105,6 +109,15 @@ export class ApplianceCluster {
       throw e;
     }
     return c;
+  }
+
+  /** An empty qcow2 for DRBD (guest /dev/vdb); removed with the run directory. */
+  private async replicatedDisk(n: NodeName, mb: number): Promise<string[]> {
+    const path = join(this.dir, `${n}-replicated.qcow2`);
+    const r = await run(["qemu-img", "create", "-q", "-f", "qcow2", path, `${mb}M`]);
+    if (r.code !== 0) throw new VmError(`qemu-img create ${path}: ${r.stderr.trim()}`);
+    // writeback honours the guest's flushes: DRBD's protocol C acks are real
+    return ["-drive", `file=${path},format=qcow2,if=virtio,cache=writeback`];
   }
 
   vm(n: NodeName): Vm {

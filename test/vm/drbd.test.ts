@@ -1,0 +1,136 @@
+// DRBD 8.4 (Debian's stock kernel module) under tandem, on the appliance
+// image in two TCG VMs (src/lab/appliance.ts): each VM has a second disk
+// (/dev/vdb) that the seed (`disk=`) makes DRBD resource r0 over the direct
+// cable; the group is the seed's
+//   node1 drbddisk::r0 ocf:heartbeat:Filesystem::device=/dev/drbd0::directory=/srv/data::fstype=ext4
+//         192.0.2.50/25/eth0 systemd:nfs-server systemd:smbd
+// (Heartbeat's `Filesystem::/dev/drbd0::/data::ext4` needs Heartbeat's
+// resource.d, which the image does not ship; the OCF agent is the same one.)
+//
+// The test: the cluster forms, node1 is Primary with /srv/data mounted and
+// NFS + Samba serving it on the VIP (exportfs in the guest; the client
+// connects to 2049 and 445 on the VIP: the host has no NFS/SMB client tools,
+// so no client mount yet); a file is written and synced; node1 loses power (SIGKILL
+// of qemu); node2 promotes r0 (DRBD asks `tandem drbd-fence-peer`, which
+// answers "peer dead, no fencing": exit 5), mounts it, takes the VIP, serves
+// NFS and SMB again, and the file is there. Timings are printed, never
+// asserted (TCG speed depends on the machine's load).
+//
+// Not in the CI slice (about 3 minutes on top of the image); `./run vm`
+// (TANDEM_VM_FULL=1) or TANDEM_VM_DRBD=1 runs it.
+import { afterAll, describe, expect, test } from "bun:test";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { ensureImage } from "../../image/build.ts";
+import { ApplianceCluster, type NodeName, vip } from "../../src/lab/appliance.ts";
+import { vmUnavailableReason } from "../../src/lab/vm.ts";
+
+const root = join(import.meta.dir, "../..");
+const bin = process.env.TANDEM_BIN ?? join(root, "dist/tandem");
+const wanted = process.env.TANDEM_VM_FULL === "1" || process.env.TANDEM_VM_DRBD === "1";
+const services = "systemd:nfs-server systemd:smbd";
+
+function whyNot(): string | null {
+  if (!wanted) return "set TANDEM_VM_FULL=1 (./run vm) or TANDEM_VM_DRBD=1";
+  if (process.getuid?.() !== 0) return "not root (debootstrap, network namespaces)";
+  const vm = vmUnavailableReason();
+  if (vm) return vm;
+  if (!existsSync(bin)) return `${bin} missing: run ./node_modules/.bin/bun run build.ts`;
+  for (const t of ["debootstrap", "sfdisk", "qemu-img", "mkfs.ext4", "socat"]) {
+    if (!Bun.which(t) && !existsSync(`/usr/sbin/${t}`) && !existsSync(`/sbin/${t}`)) return `${t} not found (./run setup installs it)`;
+  }
+  return null;
+}
+const why_not = whyNot();
+
+function log(msg: string): void {
+  process.stderr.write(`[vm-drbd] ${msg}\n`);
+}
+
+let c: ApplianceCluster | null = null;
+
+/** r0's state in the guest, from /proc/drbd (a cross-check that does not use tandem's netlink code). */
+async function procDrbd(n: NodeName): Promise<string> {
+  return (await c!.vm(n).sh("sed -n '/^ 0:/p' /proc/drbd", { timeout_ms: 30_000, check: false })).out.trim();
+}
+
+async function mounted(n: NodeName): Promise<boolean> {
+  return (await c!.vm(n).sh("grep -c ' /srv/data ext4 ' /proc/mounts", { timeout_ms: 30_000, check: false })).out.trim() === "1";
+}
+
+/** TCP connect from the client namespace to the VIP (socat; no NFS/SMB client tools on the host). */
+async function clientConnects(port: number): Promise<boolean> {
+  const r = await c!.nsRun(["socat", "-u", "-T", "2", `TCP:${vip}:${port},connect-timeout=2`, "OPEN:/dev/null"], 10_000);
+  return r.code === 0;
+}
+
+/** n exports /srv/data (exportfs), and the client reaches NFS (2049) and SMB (445) on the VIP. */
+async function serving(n: NodeName): Promise<boolean> {
+  const exp = (await c!.vm(n).sh("exportfs -v", { timeout_ms: 30_000, check: false })).out;
+  return exp.includes("/srv/data") && (await clientConnects(2049)) && (await clientConnects(445));
+}
+
+if (why_not) {
+  test.skip(`DRBD VM test skipped: ${why_not}`, () => {});
+} else {
+  afterAll(async () => {
+    await c?.destroy();
+  });
+
+  describe("DRBD r0 under tandem in two appliance VMs", () => {
+    test(
+      "node1 Primary serving NFS and SMB from /srv/data; power loss; node2 promotes, mounts, serves the same file from the VIP",
+      async () => {
+        const image = ensureImage(bin);
+        c = await ApplianceCluster.create({ image, services, replicated_disk_mb: 64 });
+        let boot: Record<string, number>;
+        try {
+          boot = await c.boot();
+        } catch (e) {
+          for (const n of ["node1", "node2"] as const) log(`${n} seed journal:\n${await c.vm(n).journal("-u tandem-seed -b").catch((x) => String(x))}`);
+          throw e;
+        }
+        log(`boot (both VMs at once): node1 ${Math.round(boot.node1!)} ms, node2 ${Math.round(boot.node2!)} ms`);
+        const formed = await c.waitFormed();
+        log(`cluster formed ${Math.round(formed)} ms after the boots`);
+        expect((await c.vm("node1").sh("cat /etc/ha.d/haresources")).out).toContain("node1 drbddisk::r0 ocf:heartbeat:Filesystem");
+        expect((await c.vm("node1").sh("tandem check --dir /etc/ha.d")).out).toContain("OK");
+
+        // the group on node1: Primary, mounted, VIP, services
+        const up_ms = await c.waitFor("node1 Primary with /srv/data mounted and the VIP", async () => (await procDrbd("node1")).includes("ro:Primary/") && (await mounted("node1")) && (await c!.holdsVip("node1")), 240_000);
+        log(`group up on node1 ${Math.round(up_ms)} ms after the cluster formed: ${await procDrbd("node1")}`);
+        const sync_ms = await c.waitFor("initial sync done (UpToDate/UpToDate)", async () => (await procDrbd("node1")).includes("ds:UpToDate/UpToDate"), 600_000);
+        log(`initial sync of 64 MiB finished ${Math.round(sync_ms)} ms later`);
+        expect(await procDrbd("node2")).toContain("ro:Secondary/Primary");
+
+        const payload = `written on node1 before the power loss ${Date.now()}`;
+        await c.vm("node1").sh(`echo '${payload}' > /srv/data/before-kill.txt && sync /srv/data/before-kill.txt`);
+        const served_ms = await c.waitFor("NFS export and SMB share on the VIP", () => serving("node1"), 120_000);
+        log(`node1 exports /srv/data; the client connects to NFS and SMB on ${vip} (${Math.round(served_ms)} ms)`);
+
+        // power loss of node1
+        await c.vm("node1").kill();
+        const t_kill = performance.now();
+        const promoted = await c.waitFor("node2 Primary", async () => (await procDrbd("node2")).includes("ro:Primary/"), 120_000, 250);
+        const promoted_ms = performance.now() - t_kill;
+        await c.waitFor("node2 mounted /srv/data and holds the VIP", async () => (await mounted("node2")) && (await c!.holdsVip("node2")), 120_000, 250);
+        const mounted_ms = performance.now() - t_kill;
+        await c.waitFor("node2 serves NFS and SMB", () => serving("node2"), 180_000, 500);
+        const serving_ms = performance.now() - t_kill;
+        void promoted;
+        log(`after node1's power loss: node2 Primary at ${Math.round(promoted_ms)} ms, mounted + VIP at ${Math.round(mounted_ms)} ms, export + client connects to NFS and SMB at ${Math.round(serving_ms)} ms`);
+        log(`node2: ${await procDrbd("node2")}`);
+        expect((await c.vm("node2").sh("cat /srv/data/before-kill.txt")).out.trim()).toBe(payload);
+
+        // what tandem and DRBD logged on the way (the fence-peer answer, the role change)
+        const journal = await c.vm("node2").journal("-u tandem");
+        const lines = journal.split("\n").filter((l) => /drbd_|node_dead|resource_ok|resource_failed/.test(l));
+        for (const l of lines.slice(-20)) log(`node2 tandem: ${l}`);
+        const kernel = (await c.vm("node2").sh("dmesg | grep -E 'drbd r0|fence-peer|helper' | tail -12", { check: false })).out;
+        for (const l of kernel.trim().split("\n")) log(`node2 kernel: ${l}`);
+        expect(lines.some((l) => l.includes("drbd_role") && l.includes("role=primary"))).toBe(true);
+      },
+      1_200_000,
+    );
+  });
+}
