@@ -17,6 +17,7 @@ commands:
   fence     fence a node now with ha.cf's fence devices, without the daemon (tests the setup)
   check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
   export    export pacemaker: print a pcs script that builds this cluster in Pacemaker
+  config    config push: copy /etc/ha.d to the peer's daemon (authenticated), after a diff
   lab       build a throw-away two-node cluster in network namespaces and show a failover
   version   print the version
 run \`tandem COMMAND --help\` for a command's options`;
@@ -47,6 +48,8 @@ async function main(argv: string[]): Promise<number> {
       return (await import("./cli/drbd.ts")).runDrbdHandler(cmd === "drbd-fence-peer" ? "fence-peer" : "split-brain", rest, out);
     case "check":
       return (await import("./cli/check.ts")).runCheck(rest, out);
+    case "config":
+      return (await import("./cli/config_push.ts")).runConfig(rest, out);
     case "export":
       return (await import("./cli/export.ts")).runExport(rest, out);
     case "lab":

@@ -230,7 +230,13 @@ export async function runDaemon(argv: string[]): Promise<number> {
       return ExitCode.config;
     }
   }
-  return d.run(specs);
+  // `tandem config push` from the peer: TCP on udpport, heartbeat addresses only (src/sync)
+  const sync = await (await import("../sync/daemon_hook.ts")).startConfigSync(opts, hacf, specs, (e, f) => log.event(e, f));
+  try {
+    return await d.run(specs);
+  } finally {
+    sync?.close();
+  }
 }
 
 class Daemon {
