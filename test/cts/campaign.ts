@@ -103,12 +103,13 @@ ctl=${ctl}
 if [ "$action" = status ]; then echo "Status: OFF"; exit 2; fi
 [ -e $ctl/fence.slow ] && sleep "$(cat $ctl/fence.slow)"
 if [ -e $ctl/fence.fail ]; then echo "ERROR: Failed: Unable to connect (cts control file)" >&2; exit 1; fi
+# recorded before the kill, so the campaign never sees a fenced daemon's exit as a crash
+echo "$(date +%s.%N) $target" >> $ctl/fenced.log
 pid=$(cat $ctl/pid.$target 2>/dev/null)
 [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
 for p in $(cat $ctl/hang.$target 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 rm -f $ctl/hang.$target $ctl/run.$target.*
 ${groups.map((g) => `ip -n "$ns" addr del ${g.vip}/26 dev ${ifaceName(0)} 2>/dev/null`).join("\n")}
-echo "$(date +%s.%N) $target" >> $ctl/fenced.log
 echo "Success: Powered OFF"
 exit 0
 `;
