@@ -30,7 +30,7 @@ _tandem() {
         cword=$COMP_CWORD
     fi
 
-    local commands="daemon status standby takeover fence-confirm fence check export config lab version help"
+    local commands="daemon status events standby takeover fence-confirm fence drbd-fence-peer drbd-split-brain check export config lab version help"
     local cmd="" sub="" dir=/etc/ha.d i
     for ((i = 1; i < cword; i++)); do
         case ${words[i]} in
@@ -49,11 +49,11 @@ _tandem() {
             COMPREPLY=($(compgen -d -- "$cur")); return ;;
         --socket)
             COMPREPLY=($(compgen -f -- "$cur")); return ;;
-        --node)
+        --node|--peer)
             COMPREPLY=($(compgen -W "$(_tandem_nodes "$dir")" -- "$cur")); return ;;
         --action)
             COMPREPLY=($(compgen -W "off reboot" -- "$cur")); return ;;
-        --to|--keepalive-ms|--deadtime-ms)
+        --to|--keepalive-ms|--deadtime-ms|--interval-ms|--count|--since|--limit|--timeout)
             return ;;
     esac
 
@@ -65,7 +65,10 @@ _tandem() {
     local opts="" words_here=""
     case $cmd in
         daemon) opts="--dir --state-dir --socket --node --init-dir" ;;
-        status) opts="--socket --json" ;;
+        status) opts="--socket --json --watch --interval-ms --count --schema" ;;
+        events) opts="--follow --json --since --limit --socket --state-dir" ;;
+        drbd-fence-peer) opts="--peer --socket --timeout" ;;
+        drbd-split-brain) opts="--socket" ;;
         standby|takeover) opts="--socket"; words_here="all local foreign none" ;;
         fence-confirm) opts="--socket"; words_here=$(_tandem_nodes "$dir") ;;
         fence) opts="--action --dir"; words_here=$(_tandem_nodes "$dir") ;;

@@ -6,7 +6,9 @@
 // node's group on the survivor, and with auto_failback off it stays there
 // when the node comes back.
 //
-// Not a live Corosync + Pacemaker pair: see the README (Pacemaker path).
+// Not a live Corosync + Pacemaker pair in namespaces (not built yet): the
+// scheduler on a file CIB decides placement exactly as a live cluster would,
+// but agents are not run and corosync membership is not exercised.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

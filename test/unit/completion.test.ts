@@ -40,7 +40,9 @@ describe("bash completion", () => {
     expect(complete("tandem config ")).toEqual(["push"]);
   });
   test("options per command", () => {
-    expect(complete("tandem status --")).toEqual(["--help", "--json", "--socket"]);
+    expect(complete("tandem status --")).toEqual(["--count", "--help", "--interval-ms", "--json", "--schema", "--socket", "--watch"]);
+    expect(complete("tandem events --f")).toEqual(["--follow"]);
+    expect(complete("tandem drbd")).toEqual(["drbd-fence-peer", "drbd-split-brain"]);
     expect(complete("tandem config push --")).toEqual(["--dir", "--help", "--node", "--to", "--yes"]);
     expect(complete("tandem fence node1 --action ")).toEqual(["off", "reboot"]);
     expect(complete("tandem standby ")).toEqual(["all", "foreign", "local", "none"]);
