@@ -200,10 +200,10 @@ export function renderTable(st: StatusV2, colour = false): string {
   const now_ms = Date.parse(st.now ?? "") || Date.now();
   const since = (iso: string | null) => (iso ? age(now_ms - Date.parse(iso)) : "-");
   let text = `${paint(colour, "bold", `tandem on ${st.node}`)} (generation ${st.generation}, schema ${st.schema_version ?? st.schema})\n`;
-  const rt = st.realtime as { requested: boolean; memory_locked: boolean; resident_bytes: number; threads: number; threads_rr: number; policy: string; priority: number; problems: string[] } | null;
+  const rt = st.realtime as { requested: boolean; memory_locked: boolean; resident_bytes: number; threads: number; threads_rr: number; policy: string; priority: number; rtprio?: number; problems: string[] } | null;
   if (rt) {
     const policy =
-      rt.policy === "rr" || rt.policy === "fifo" ? `SCHED_${rt.policy.toUpperCase()} ${rt.priority} (${rt.threads_rr}/${rt.threads} threads)` : `SCHED_${rt.policy.toUpperCase()}`;
+      rt.policy === "rr" || rt.policy === "fifo" ? `SCHED_${rt.policy.toUpperCase()} ${rt.priority}${rt.rtprio && rt.rtprio !== rt.priority ? ` (helpers ${rt.rtprio})` : ""} (${rt.threads_rr}/${rt.threads} threads)` : `SCHED_${rt.policy.toUpperCase()}`;
     // VmLck counts whole locked mappings; with MCL_ONFAULT only touched pages
     // are pinned, so the resident size is the figure that matters.
     const mem = rt.memory_locked ? `memory locked on fault (resident ${(rt.resident_bytes / 1048576).toFixed(1)} MB)` : "memory NOT locked";

@@ -694,7 +694,8 @@ class Daemon {
       events: { dir: this.opts.state_dir, dropped: this.ops.events.dropped, write_errors: this.ops.events.write_errors },
       metrics: this.ops.metrics_address ? { address: this.ops.metrics_address } : null,
       ping: this.ping?.status() ?? null,
-      realtime: this.realtime ? refreshRealtime(this.realtime) : null,
+      // reapply first: a thread Bun started since the last sweep is counted at RR, not as a gap
+      realtime: this.realtime ? (reapplyRealtime(this.realtime), refreshRealtime(this.realtime)) : null,
       links: [...(this.udp?.links ?? []), ...(this.serial?.links ?? [])].map((l) => ({ name: l.name, ...l.stats() })),
       counters: {
         dropped: { ...this.core.dropped },
