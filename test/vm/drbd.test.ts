@@ -97,7 +97,16 @@ if (why_not) {
         expect((await c.vm("node1").sh("tandem check --dir /etc/ha.d")).out).toContain("OK");
 
         // the group on node1: Primary, mounted, VIP, services
-        const up_ms = await c.waitFor("node1 Primary with /srv/data mounted and the VIP", async () => (await procDrbd("node1")).includes("ro:Primary/") && (await mounted("node1")) && (await c!.holdsVip("node1")), 240_000);
+        let up_ms: number;
+        try {
+          up_ms = await c.waitFor("node1 Primary with /srv/data mounted and the VIP", async () => (await procDrbd("node1")).includes("ro:Primary/") && (await mounted("node1")) && (await c!.holdsVip("node1")), 240_000);
+        } catch (e) {
+          for (const n of ["node1", "node2"] as const) {
+            log(`${n} /proc/drbd: ${await procDrbd(n)}`);
+            log(`${n} journal (tandem-drbd-r0, tandem):\n${(await c.vm(n).journal("-u tandem-drbd-r0 -u tandem -b").catch((x) => String(x))).split("\n").slice(-60).join("\n")}`);
+          }
+          throw e;
+        }
         log(`group up on node1 ${Math.round(up_ms)} ms after the cluster formed: ${await procDrbd("node1")}`);
         const sync_ms = await c.waitFor("initial sync done (UpToDate/UpToDate)", async () => (await procDrbd("node1")).includes("ds:UpToDate/UpToDate"), 600_000);
         log(`initial sync of 64 MiB finished ${Math.round(sync_ms)} ms later`);
