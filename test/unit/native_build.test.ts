@@ -49,7 +49,7 @@ describe("build.ts", () => {
     const copy = join(dir, "nocc");
     mkdirSync(join(copy, "native"), { recursive: true });
     mkdirSync(join(copy, "src/native"), { recursive: true });
-    for (const f of ["build.ts", "native/tandem.c", "native/ip.c", "native/watchdog.c", "native/serial.c", "native/tandem.h"]) copyFileSync(join(root, f), join(copy, f));
+    for (const f of ["build.ts", "native/tandem.c", "native/ip.c", "native/watchdog.c", "native/serial.c", "native/drbd.c", "native/tandem.h"]) copyFileSync(join(root, f), join(copy, f));
     const r = run([bun, "run", "build.ts", "addon"], { PATH: join(dir, "nowhere") }, copy);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain("build.ts: no C compiler");
