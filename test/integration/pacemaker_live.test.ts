@@ -1,0 +1,347 @@
+// Issue 10: the `tandem export pacemaker` script applied to a live
+// Corosync 3 + Pacemaker 2.1 pair (Debian's packages), and the same
+// haresources run by tandem, both in network namespaces.
+//
+// Each Pacemaker node is `unshare -m -p --fork --mount-proc` inside its own
+// network namespace, with private tmpfs over /run, /dev/shm,
+// /var/lib/pacemaker, /var/lib/corosync, /var/log/pacemaker and
+// /etc/corosync: libqb IPC between pacemakerd's subdaemons and corosync uses
+// /dev/shm plus abstract unix sockets, and abstract sockets belong to the
+// network namespace, so two nodes coexist on one host. Corosync runs knet
+// over 192.0.2.x with aes256/sha256 (a corosync-keygen key) and two_node: 1.
+// SIGKILL of a node's `unshare` kills its PID namespace at once (corosync,
+// pacemakerd and every subdaemon): a hard crash, and the cleanup path.
+//
+// The haresources has no fence devices, so the export itself sets
+// stonith-enabled=false: without fencing Pacemaker recovers a lost node's
+// group on the survivor, as tandem does without fence lines. (The dead
+// node's namespace keeps its VIP: nothing powers it off. Fencing is covered
+// by the file-CIB test in pacemaker.test.ts and tandem's fencing tests.)
+// The only tuning added by the test is dc-deadtime=2s in the seed CIB
+// (default 20 s before the first DC election), carried into the pushed CIB.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { LabDaemon, until } from "../../src/lab/daemons.ts";
+import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, type Proc, run, writeConfigDir } from "../../src/lab/netns.ts";
+import { netnsAvailable, tandem } from "./support.ts";
+
+const vip_a = ipv4(0, 50);
+const vip_b = ipv4(0, 51);
+const state_a = "/run/tandem-live-a";
+const state_b = "/run/tandem-live-b";
+const haresources = [
+  `node1 ${vip_a}/26/${ifaceName(0)} ocf:heartbeat:Dummy::state=${state_a}`,
+  `node2 ${vip_b}/26/${ifaceName(0)} ocf:heartbeat:Dummy::state=${state_b}`,
+  "",
+].join("\n");
+const ocf = "/usr/lib/ocf/resource.d/heartbeat";
+
+/** Why the live Pacemaker test cannot run here, or null. */
+function missing(): string | null {
+  for (const t of ["corosync", "corosync-keygen", "corosync-cfgtool", "pacemakerd", "crm_mon", "cibadmin", "pcs", "unshare", "nsenter", "setpriv"]) {
+    if (!Bun.which(t)) return `${t} is not installed (Debian: corosync, pacemaker, pcs, util-linux)`;
+  }
+  for (const a of ["Dummy", "IPaddr2"]) if (!existsSync(join(ocf, a))) return `${ocf}/${a} is missing (resource-agents)`;
+  const id = Bun.spawnSync(["id", "-u", "hacluster"], { stdout: "pipe", stderr: "pipe" });
+  if (id.exitCode !== 0) return "no hacluster user (created by the pacemaker package)";
+  return null;
+}
+
+const why_not = missing();
+
+/** Wall-clock bound of each wait; the whole file stays well under 90 s when things work. */
+const pcmk_up_ms = 30_000;
+const placement_ms = 25_000;
+const failover_ms = 25_000;
+
+// The per-node wrapper: private mounts, then corosync, then pacemakerd, in the foreground.
+const node_script = `#!/bin/sh
+# $1: this node's directory (corosync.conf, authkey, cib.xml, logs)
+set -eu
+D=$1
+for m in /run /dev/shm /var/lib/pacemaker /var/lib/corosync /var/log/pacemaker /etc/corosync; do
+  mount -t tmpfs -o mode=0755,size=64m tmpfs "$m"
+done
+chmod 1777 /dev/shm
+mkdir -p /var/lib/pacemaker/cib /var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores \\
+  /var/log/pacemaker/bundles /run/crm /run/resource-agents
+cp "$D/cib.xml" /var/lib/pacemaker/cib/cib.xml
+chown -R hacluster:haclient /var/lib/pacemaker /var/log/pacemaker /run/crm
+chmod 0750 /var/lib/pacemaker/cib /var/lib/pacemaker/pengine /var/lib/pacemaker/blackbox /var/lib/pacemaker/cores /run/crm
+chmod 0600 /var/lib/pacemaker/cib/cib.xml
+chmod 0770 /var/log/pacemaker
+cp "$D/corosync.conf" /etc/corosync/corosync.conf
+install -m 0400 "$D/authkey" /etc/corosync/authkey
+corosync -f &
+i=0
+until corosync-cfgtool -s >/dev/null 2>&1; do
+  i=$((i + 1)); [ "$i" -le 150 ] || { echo "node.sh: corosync not answering after 15 s" >&2; exit 1; }
+  sleep 0.1
+done
+echo "node.sh: corosync up, starting pacemakerd"
+PCMK_logfile="$D/pacemaker.log" PCMK_logfacility=none pacemakerd -f &
+wait
+`;
+
+function corosyncConf(c: Cluster): string {
+  const nodes = c.nodes.map((h) => `  node {\n    ring0_addr: ${h.links[0]!.v4}\n    name: ${h.name}\n    nodeid: ${h.host}\n  }`).join("\n");
+  return [
+    "totem {",
+    "  version: 2",
+    "  cluster_name: tandem",
+    "  transport: knet",
+    "  crypto_cipher: aes256",
+    "  crypto_hash: sha256",
+    "  token: 1000",
+    "}",
+    "nodelist {",
+    nodes,
+    "}",
+    "quorum {",
+    "  provider: corosync_votequorum",
+    "  two_node: 1",
+    "}",
+    "logging {",
+    "  to_stderr: yes",
+    "  to_syslog: no",
+    "  to_logfile: no",
+    "  timestamp: on",
+    "}",
+    "",
+  ].join("\n");
+}
+
+/** PID of the process whose parent is `ppid` (the PID-namespace init under unshare --fork), or null. */
+function childOf(ppid: number): number | null {
+  for (const e of readdirSync("/proc")) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const stat = readFileSync(`/proc/${e}/stat`, "utf8");
+      const ppid_here = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (ppid_here === ppid) return Number(e);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return null;
+}
+
+interface ResourceState {
+  role: string;
+  nodes: string[];
+}
+
+/** crm_mon --output-as=xml: primitive id -> role and the nodes it runs on; plus node online flags and the DC. */
+export function parseCrmMon(xml: string): { dc: boolean; online: Record<string, boolean>; resources: Record<string, ResourceState> } {
+  const online: Record<string, boolean> = {};
+  const nodes_block = /<nodes>([\s\S]*?)<\/nodes>/.exec(xml)?.[1] ?? "";
+  for (const m of nodes_block.matchAll(/<node name="([^"]+)"[^>]*\bonline="(true|false)"/g)) online[m[1]!] = m[2] === "true";
+  const resources: Record<string, ResourceState> = {};
+  for (const m of xml.matchAll(/<resource id="([^"]+)"([^>]*?)(\/>|>([\s\S]*?)<\/resource>)/g)) {
+    const role = /\brole="([^"]+)"/.exec(m[2]!)?.[1] ?? "?";
+    const nodes = [...(m[4] ?? "").matchAll(/<node name="([^"]+)"/g)].map((n) => n[1]!);
+    resources[m[1]!] = { role, nodes };
+  }
+  return { dc: /<current_dc present="true"/.test(xml), online, resources };
+}
+
+if (!netnsAvailable("pacemaker_live.test.ts")) {
+  // skipped with the reason printed by netnsAvailable
+} else if (why_not) {
+  process.stderr.write(`\n[skip] pacemaker_live.test.ts: ${why_not}\n`);
+  test.skip(`pacemaker_live.test.ts: skipped (${why_not})`, () => {});
+} else {
+  /** Where each group runs: group id -> node, from both systems, for the comparison. */
+  const seen: Record<"tandem" | "pacemaker", { both_up?: Record<string, string>; node1_dead?: Record<string, string> }> = { tandem: {}, pacemaker: {} };
+
+  describe("tandem with the haresources, in namespaces", () => {
+    let c: Cluster;
+    const d: Record<string, LabDaemon> = {};
+    // A private /run per node, as for the Pacemaker nodes: Dummy's state file is that node's own.
+    const wrap = ["unshare", "-m", "--propagation", "private", "sh", "-c", 'mount -t tmpfs -o mode=0755 tmpfs /run && exec "$@"', "sh", ...tandem.argv];
+
+    beforeAll(async () => {
+      c = await createCluster({ nodes: 2, links: 1 });
+      const text = haCf(c, { keepalive_ms: 100, deadtime_ms: 600, initdead_ms: 1500, auto_failback: "off" });
+      for (const h of c.nodes) {
+        d[h.name] = new LabDaemon(c, h, wrap);
+        writeConfigDir(d[h.name]!.dir, text, authkeys("pcmk-live-secret"));
+        writeFileSync(join(d[h.name]!.dir, "haresources"), haresources);
+      }
+      await Promise.all(Object.values(d).map((x) => x.start()));
+    });
+    afterAll(async () => {
+      await c?.destroy();
+    });
+
+    const hasIp = async (node: string, ip: string) => (await c.exec(c.node(node).ns, ["ip", "-4", "addr", "show"])).stdout.includes(`${ip}/26`);
+    const hasFile = async (node: string, path: string) => {
+      const pid = d[node]!.proc?.pid;
+      return pid !== undefined && d[node]!.running && (await run(["nsenter", "-t", String(pid), "-m", "test", "-e", path])).code === 0;
+    };
+    /** group -> the one node whose daemon reports it running (asking the given live nodes), or null. */
+    const placement = async (...nodes: string[]): Promise<Record<string, string> | null> => {
+      const out: Record<string, string[]> = { a: [], b: [] };
+      for (const n of nodes) {
+        const st = (await d[n]!.tryStatus()) as { groups?: { id: string; state: string }[] } | null;
+        if (!st?.groups || st.groups.length !== 2) return null;
+        st.groups.forEach((g, i) => {
+          if (g.state === "running") out[i === 0 ? "a" : "b"]!.push(n);
+        });
+      }
+      return out.a!.length === 1 && out.b!.length === 1 ? { a: out.a![0]!, b: out.b![0]! } : null;
+    };
+    const dump = () => Object.values(d).map((x) => `--- ${x.name}\n${x.output.slice(-30).join("\n")}`).join("\n");
+
+    test("each group on its preferred node: VIP in that namespace, Dummy state in that node's /run", async () => {
+      const p = await until(async () => {
+        const r = await placement("node1", "node2");
+        return r && r.a === "node1" && r.b === "node2" && (await hasIp("node1", vip_a)) && (await hasIp("node2", vip_b)) ? r : null;
+      }, 15_000);
+      expect(p, dump()).toEqual({ a: "node1", b: "node2" });
+      expect([await hasFile("node1", state_a), await hasFile("node2", state_b)]).toEqual([true, true]);
+      expect([await hasIp("node2", vip_a), await hasIp("node1", vip_b), await hasFile("node2", state_a), await hasFile("node1", state_b)]).toEqual([false, false, false, false]);
+      seen.tandem.both_up = p!;
+    }, 30_000);
+
+    test("node1 SIGKILLed: node2 runs both groups", async () => {
+      d.node1!.kill("SIGKILL");
+      await d.node1!.proc!.wait(5000);
+      const p = await until(async () => {
+        const r = await placement("node2");
+        return r && r.a === "node2" && r.b === "node2" && (await hasIp("node2", vip_a)) && (await hasFile("node2", state_a)) ? r : null;
+      }, 15_000);
+      expect(p, dump()).toEqual({ a: "node2", b: "node2" });
+      seen.tandem.node1_dead = p!;
+    }, 30_000);
+  });
+
+  describe("the export applied to a live Corosync 3 + Pacemaker 2.1 pair in namespaces", () => {
+    let c: Cluster;
+    let ha_dir = "";
+    const procs: Record<string, Proc> = {};
+    const dirs: Record<string, string> = {};
+
+    beforeAll(async () => {
+      c = await createCluster({ nodes: 2, links: 1 });
+      ha_dir = join(c.tmp, "ha.d");
+      writeConfigDir(ha_dir, haCf(c, { keepalive_ms: 100, deadtime_ms: 600, auto_failback: "off" }), authkeys("pcmk-live-secret"));
+      writeFileSync(join(ha_dir, "haresources"), haresources);
+      const script = join(c.tmp, "node.sh");
+      writeFileSync(script, node_script, { mode: 0o755 });
+      const key = join(c.tmp, "authkey");
+      const kg = await run(["corosync-keygen", "-l", "-k", key]);
+      if (kg.code !== 0) throw new Error(`corosync-keygen: ${kg.stderr}`);
+      // The seed CIB: empty but for dc-deadtime (the first election would otherwise wait 20 s).
+      const seed = join(c.tmp, "seed.xml");
+      const empty = await run(["cibadmin", "--empty"]);
+      writeFileSync(seed, empty.stdout);
+      const prop = Bun.spawnSync(["crm_attribute", "--type", "crm_config", "--name", "dc-deadtime", "--update", "2s"], { env: { ...process.env, CIB_file: seed }, stdout: "pipe", stderr: "pipe" });
+      if (prop.exitCode !== 0) throw new Error(`crm_attribute on the seed CIB: ${prop.stderr.toString()}`);
+      for (const h of c.nodes) {
+        const dir = join(c.tmp, `pcmk-${h.name}`);
+        mkdirSync(dir, { recursive: true });
+        chmodSync(dir, 0o777); // pacemaker's subdaemons (hacluster) write pacemaker.log here
+        writeFileSync(join(dir, "corosync.conf"), corosyncConf(c));
+        writeFileSync(join(dir, "authkey"), readFileSync(key), { mode: 0o400 });
+        writeFileSync(join(dir, "cib.xml"), readFileSync(seed));
+        dirs[h.name] = dir;
+      }
+      for (const h of c.nodes) {
+        procs[h.name] = c.spawn(h.ns, ["unshare", "-m", "-p", "--fork", "--kill-child=SIGKILL", "--mount-proc", "sh", script, dirs[h.name]!]);
+      }
+    });
+    afterAll(async () => {
+      // SIGTERM/SIGKILL of unshare: its child (the PID-namespace init) gets SIGKILL, and with it every process of the node; the mounts go with the namespace.
+      await c?.destroy(500);
+    });
+
+    /** Run inside the node's network + mount namespaces (those of the PID-namespace init under its unshare). */
+    const inNode = async (node: string, argv: string[], timeout_ms = 15_000) => {
+      const pid = procs[node]!.running ? childOf(procs[node]!.pid) : null;
+      // not forked yet, or the node is down
+      if (pid === null) return { code: -1, stdout: "", stderr: `${node}: no node process (unshare ${procs[node]!.running ? "has no child yet" : `exited ${procs[node]!.exit_code ?? procs[node]!.signal}`})`, timed_out: false };
+      return run(["nsenter", "-t", String(pid), "-n", "-m", "--", ...argv], timeout_ms);
+    };
+    const mon = async (node: string) => {
+      const r = await inNode(node, ["crm_mon", "-1", "--output-as=xml"], 10_000);
+      return r.code === 0 ? parseCrmMon(r.stdout) : null;
+    };
+    const hasIp = async (node: string, ip: string) => (await c.exec(c.node(node).ns, ["ip", "-4", "addr", "show"])).stdout.includes(`${ip}/26`);
+    const hasFile = async (node: string, path: string) => (await inNode(node, ["test", "-e", path])).code === 0;
+    const dump = (): string => {
+      let s = "";
+      for (const [n, p] of Object.entries(procs)) s += `\n--- ${n} corosync/node.sh (last 15):\n${p.lines.slice(-15).join("\n")}`;
+      for (const [n, dir] of Object.entries(dirs)) {
+        const log = join(dir, "pacemaker.log");
+        if (existsSync(log)) s += `\n--- ${n} pacemaker.log (errors, last 20):\n${readFileSync(log, "utf8").split("\n").filter((l) => /error|crit|warning/.test(l)).slice(-20).join("\n")}`;
+      }
+      return s;
+    };
+    /** group-a / group-b -> the node both members run on, when every member of both groups is Started on one node. */
+    const where = (res: Record<string, ResourceState>): Record<string, string> | null => {
+      const out: Record<string, string> = {};
+      for (const [g, ids] of Object.entries({ a: [`ip-${vip_a}`, "dummy"], b: [`ip-${vip_b}`, "dummy-2"] })) {
+        const n = ids.map((id) => (res[id]?.role === "Started" && res[id]!.nodes.length === 1 ? res[id]!.nodes[0]! : null));
+        if (n[0] === null || n[0] !== n[1]) return null;
+        out[g] = n[0];
+      }
+      return out;
+    };
+
+    test("corosync (knet, crypto) + pacemakerd on both nodes: both online, a DC elected", async () => {
+      const ok = await until(async () => {
+        const m = await mon("node1");
+        return m && m.dc && m.online.node1 && m.online.node2 ? m : null;
+      }, pcmk_up_ms, 500);
+      expect(ok, dump()).not.toBeNull();
+    }, pcmk_up_ms + 5_000);
+
+    test("the export script on the live CIB, pushed with pcs cluster cib-push: each group on its preferred node", async () => {
+      const ex = Bun.spawnSync([...tandem.argv, "export", "pacemaker", "--dir", ha_dir], { stdout: "pipe", stderr: "pipe", timeout: 30_000 });
+      expect(ex.exitCode, ex.stderr.toString()).toBe(0);
+      const script = ex.stdout.toString();
+      // no fence lines in ha.cf -> the export disables stonith itself
+      expect(script).toContain("property set stonith-enabled=false");
+      const script_path = join(c.tmp, "export.sh");
+      writeFileSync(script_path, script);
+      const cib = join(c.tmp, "live-cib.xml");
+      // `pcs cluster cib` inside the script reads the live CIB (nodes, dc-deadtime), then pcs -f edits the file
+      const applied = await inNode("node1", ["sh", script_path, cib], 120_000);
+      expect(applied.code, applied.stdout + applied.stderr).toBe(0);
+      const pushed = await inNode("node1", ["pcs", "cluster", "cib-push", cib, "--config"], 60_000);
+      expect(pushed.code, pushed.stdout + pushed.stderr).toBe(0);
+
+      const p = await until(async () => {
+        const m = await mon("node2");
+        const w = m && where(m.resources);
+        return w && w.a === "node1" && w.b === "node2" && (await hasIp("node1", vip_a)) && (await hasIp("node2", vip_b)) ? w : null;
+      }, placement_ms, 500);
+      expect(p, `${JSON.stringify((await mon("node2"))?.resources)}${dump()}`).toEqual({ a: "node1", b: "node2" });
+      // the agents really ran where crm_mon says, and only there
+      expect([await hasFile("node1", state_a), await hasFile("node2", state_b)]).toEqual([true, true]);
+      expect([await hasIp("node2", vip_a), await hasIp("node1", vip_b), await hasFile("node2", state_a), await hasFile("node1", state_b)]).toEqual([false, false, false, false]);
+      seen.pacemaker.both_up = p!;
+    }, 120_000 + 60_000 + placement_ms + 10_000);
+
+    test("node1's corosync + pacemaker SIGKILLed: its group moves to node2", async () => {
+      const killed = performance.now();
+      procs.node1!.kill("SIGKILL");
+      expect(await procs.node1!.wait(5000)).toBe(true);
+      const p = await until(async () => {
+        const m = await mon("node2");
+        const w = m && m.online.node1 === false ? where(m.resources) : null;
+        return w && w.a === "node2" && w.b === "node2" && (await hasIp("node2", vip_a)) && (await hasFile("node2", state_a)) ? w : null;
+      }, failover_ms, 500);
+      expect(p, `${JSON.stringify((await mon("node2"))?.resources)}${dump()}`).toEqual({ a: "node2", b: "node2" });
+      process.stderr.write(`  pacemaker: group a on node2 ${(performance.now() - killed).toFixed(0)} ms after SIGKILL of node1 (corosync token 1000 ms)\n`);
+      seen.pacemaker.node1_dead = p!;
+    }, failover_ms + 10_000);
+
+    test("the same groups run in the same places under tandem and under Pacemaker", () => {
+      expect(seen.pacemaker).toEqual(seen.tandem);
+      expect(seen.tandem).toEqual({ both_up: { a: "node1", b: "node2" }, node1_dead: { a: "node2", b: "node2" } });
+    });
+  });
+}
