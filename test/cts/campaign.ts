@@ -14,7 +14,8 @@
 //   held      within settle_ms of the heal, every group runs on exactly one
 //             node: VIP in its namespace, resource running, status "running"
 //   alive     no daemon exits unless the campaign or a fence killed it
-//   kernel    a node's status says "running" exactly where the VIP is
+//   kernel    a node's status says "running" exactly where the VIP is, and
+//             a client namespace on the same LAN gets echo replies from it
 // Every violation carries the seed and step; `bun test/cts/run.ts --seed S
 // --steps N` replays the same schedule (timing on a real machine varies, the
 // faults and their order do not).
@@ -135,7 +136,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     log(`VIOLATION ${line}`);
   };
 
-  const c: Cluster = await createCluster({ nodes: 2, links: 2 });
+  const c: Cluster = await createCluster({ nodes: 2, links: 2, client: true });
   const ctl = join(c.tmp, "cts");
   mkdirSync(ctl, { recursive: true });
   const d: LabDaemon[] = [];
@@ -369,6 +370,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         await until(async () => (await converged()) === null, settle_ms, 200);
       } else {
         const ms = performance.now() - t_heal;
+        // the client reaches every VIP at its holder (ARP followed the move)
+        for (const g of groups) {
+          const reached = await until(async () => (await c.exec(c.node("client").ns, ["ping", "-c", "1", "-W", "1", g.vip], 5000)).code === 0, 5000, 100);
+          if (!reached) violation(`the client cannot reach ${g.id}'s VIP ${g.vip} after the cluster settled`);
+        }
         (res.recover_ms[kind] ??= []).push(ms);
         log(`step ${step}: settled ${ms.toFixed(0)} ms after the heal${fenced_nodes.length ? ` (fenced: ${fenced_nodes.join(",")})` : ""}`);
       }
