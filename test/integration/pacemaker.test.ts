@@ -6,9 +6,9 @@
 // node's group on the survivor, and with auto_failback off it stays there
 // when the node comes back.
 //
-// Not a live Corosync + Pacemaker pair in namespaces (not built yet): the
-// scheduler on a file CIB decides placement exactly as a live cluster would,
-// but agents are not run and corosync membership is not exercised.
+// The scheduler on a file CIB decides placement as a live cluster would, but
+// runs no agents and no corosync membership: pacemaker_live.test.ts applies
+// the script to a live Corosync + Pacemaker pair in namespaces.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -24,7 +24,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { LabDaemon, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, type Proc, run, writeConfigDir } from "../../src/lab/netns.ts";
-import { netnsAvailable, tandem } from "./support.ts";
+import { must_run, netnsAvailable, tandem } from "./support.ts";
 
 const vip_a = ipv4(0, 50);
 const vip_b = ipv4(0, 51);
@@ -148,6 +148,11 @@ export function parseCrmMon(xml: string): { dc: boolean; online: Record<string, 
 
 if (!netnsAvailable("pacemaker_live.test.ts")) {
   // skipped with the reason printed by netnsAvailable
+} else if (why_not && must_run) {
+  // `./run test` (CI) installs corosync, pacemaker and pcs: missing here is a setup failure
+  test("pacemaker_live.test.ts: Corosync + Pacemaker are installed", () => {
+    throw new Error(`the live Pacemaker test must run here (CI / TANDEM_REQUIRE_NETNS=1) but: ${why_not}`);
+  });
 } else if (why_not) {
   process.stderr.write(`\n[skip] pacemaker_live.test.ts: ${why_not}\n`);
   test.skip(`pacemaker_live.test.ts: skipped (${why_not})`, () => {});
@@ -291,11 +296,13 @@ if (!netnsAvailable("pacemaker_live.test.ts")) {
     };
 
     test("corosync (knet, crypto) + pacemakerd on both nodes: both online, a DC elected", async () => {
+      const t0 = performance.now();
       const ok = await until(async () => {
         const m = await mon("node1");
         return m && m.dc && m.online.node1 && m.online.node2 ? m : null;
       }, pcmk_up_ms, 500);
       expect(ok, dump()).not.toBeNull();
+      process.stderr.write(`  pacemaker: both nodes online with a DC ${(performance.now() - t0).toFixed(0)} ms after start\n`);
     }, pcmk_up_ms + 5_000);
 
     test("the export script on the live CIB, pushed with pcs cluster cib-push: each group on its preferred node", async () => {
@@ -308,10 +315,15 @@ if (!netnsAvailable("pacemaker_live.test.ts")) {
       writeFileSync(script_path, script);
       const cib = join(c.tmp, "live-cib.xml");
       // `pcs cluster cib` inside the script reads the live CIB (nodes, dc-deadtime), then pcs -f edits the file
-      const applied = await inNode("node1", ["sh", script_path, cib], 120_000);
+      const t0 = performance.now();
+      const applied = await inNode("node1", ["sh", script_path, cib], 90_000);
       expect(applied.code, applied.stdout + applied.stderr).toBe(0);
-      const pushed = await inNode("node1", ["pcs", "cluster", "cib-push", cib, "--config"], 60_000);
+      // it started from the live CIB: corosync's nodes are in it
+      expect(readFileSync(cib, "utf8")).toMatch(/<node id="1" uname="node1"/);
+      const t1 = performance.now();
+      const pushed = await inNode("node1", ["pcs", "cluster", "cib-push", cib, "--config"], 30_000);
       expect(pushed.code, pushed.stdout + pushed.stderr).toBe(0);
+      const t2 = performance.now();
 
       const p = await until(async () => {
         const m = await mon("node2");
@@ -322,8 +334,12 @@ if (!netnsAvailable("pacemaker_live.test.ts")) {
       // the agents really ran where crm_mon says, and only there
       expect([await hasFile("node1", state_a), await hasFile("node2", state_b)]).toEqual([true, true]);
       expect([await hasIp("node2", vip_a), await hasIp("node1", vip_b), await hasFile("node2", state_a), await hasFile("node1", state_b)]).toEqual([false, false, false, false]);
+      expect((await inNode("node2", ["crm_mon", "-1", "--output-as=xml"])).stdout).toContain('stonith-enabled="false"');
+      process.stderr.write(
+        `  pacemaker: export script (pcs -f) ${(t1 - t0).toFixed(0)} ms, cib-push ${(t2 - t1).toFixed(0)} ms, both groups started ${(performance.now() - t2).toFixed(0)} ms after the push\n`,
+      );
       seen.pacemaker.both_up = p!;
-    }, 120_000 + 60_000 + placement_ms + 10_000);
+    }, 90_000 + 30_000 + placement_ms + 10_000);
 
     test("node1's corosync + pacemaker SIGKILLed: its group moves to node2", async () => {
       const killed = performance.now();
