@@ -54,6 +54,9 @@ const why_not = missing();
 const pcmk_up_ms = 30_000;
 const placement_ms = 25_000;
 const failover_ms = 25_000;
+const rejoin_ms = 30_000;
+/** How long a "no failback" placement must hold after the node rejoined. */
+const settle_ms = 4_000;
 
 // The per-node wrapper: private mounts, then corosync, then pacemakerd, in the foreground.
 const node_script = `#!/bin/sh
@@ -158,7 +161,7 @@ if (!netnsAvailable("pacemaker_live.test.ts")) {
   test.skip(`pacemaker_live.test.ts: skipped (${why_not})`, () => {});
 } else {
   /** Where each group runs: group id -> node, from both systems, for the comparison. */
-  const seen: Record<"tandem" | "pacemaker", { both_up?: Record<string, string>; node1_dead?: Record<string, string> }> = { tandem: {}, pacemaker: {} };
+  const seen: Record<"tandem" | "pacemaker", { both_up?: Record<string, string>; node1_dead?: Record<string, string>; node1_back?: Record<string, string> }> = { tandem: {}, pacemaker: {} };
 
   describe("tandem with the haresources, in namespaces", () => {
     let c: Cluster;
@@ -219,6 +222,23 @@ if (!netnsAvailable("pacemaker_live.test.ts")) {
       }, 15_000);
       expect(p, dump()).toEqual({ a: "node2", b: "node2" });
       seen.tandem.node1_dead = p!;
+    }, 30_000);
+
+    test("node1 back: it clears the address its killed run left, both groups stay on node2 (auto_failback off)", async () => {
+      const from = d.node1!.events.length;
+      await d.node1!.start();
+      expect(await d.node1!.waitEvent({ event: "node_up", node: "node2" }, 10_000, from), dump()).not.toBeNull();
+      expect(await until(async () => !(await hasIp("node1", vip_a)), 10_000), dump()).toBe(true);
+      // held for a while, not just once
+      let moved = false;
+      const end = performance.now() + settle_ms;
+      while (performance.now() < end) {
+        if ((await hasIp("node1", vip_a)) || (await hasFile("node1", state_a))) moved = true;
+        await Bun.sleep(250);
+      }
+      const p = await placement("node1", "node2");
+      expect({ moved, p }, dump()).toEqual({ moved: false, p: { a: "node2", b: "node2" } });
+      seen.tandem.node1_back = p!;
     }, 30_000);
   });
 
@@ -355,9 +375,39 @@ if (!netnsAvailable("pacemaker_live.test.ts")) {
       seen.pacemaker.node1_dead = p!;
     }, failover_ms + 10_000);
 
+    test("node1 rebooted: it rejoins, both groups stay on node2 (auto_failback off -> stickiness 200 > location 100)", async () => {
+      // Without fencing nothing powered node1 off: IPaddr2's address is still in its network namespace.
+      // A reboot clears it (the tmpfs state went with the killed mount namespace).
+      expect(await hasIp("node1", vip_a)).toBe(true);
+      const del = await c.exec(c.node("node1").ns, ["ip", "addr", "del", `${vip_a}/26`, "dev", ifaceName(0)]);
+      expect(del.code, del.stderr).toBe(0);
+      procs.node1 = c.spawn(c.node("node1").ns, ["unshare", "-m", "-p", "--fork", "--kill-child=SIGKILL", "--mount-proc", "sh", join(c.tmp, "node.sh"), dirs.node1!]);
+      const t0 = performance.now();
+      const back = await until(async () => {
+        const m = await mon("node2");
+        return m && m.online.node1 && m.online.node2 ? m : null;
+      }, rejoin_ms, 500);
+      expect(back, dump()).not.toBeNull();
+      const rejoined_ms = performance.now() - t0;
+      // held for a while (node1's probes, the transition after the join), not just once
+      let moved: string | null = null;
+      const end = performance.now() + settle_ms;
+      while (performance.now() < end && moved === null) {
+        const m = await mon("node2");
+        for (const [id, r] of Object.entries(m?.resources ?? {})) if (r.nodes.includes("node1")) moved = `${id} on node1`;
+        if ((await hasIp("node1", vip_a)) || (await hasFile("node1", state_a))) moved = "group a's VIP or Dummy on node1";
+        await Bun.sleep(500);
+      }
+      const m = await mon("node2");
+      const p = m && where(m.resources);
+      expect({ moved, p }, `${JSON.stringify(m?.resources)}${dump()}`).toEqual({ moved: null, p: { a: "node2", b: "node2" } });
+      process.stderr.write(`  pacemaker: node1 online again ${rejoined_ms.toFixed(0)} ms after its restart; groups held on node2 for ${settle_ms} ms\n`);
+      seen.pacemaker.node1_back = p!;
+    }, rejoin_ms + settle_ms + 20_000);
+
     test("the same groups run in the same places under tandem and under Pacemaker", () => {
       expect(seen.pacemaker).toEqual(seen.tandem);
-      expect(seen.tandem).toEqual({ both_up: { a: "node1", b: "node2" }, node1_dead: { a: "node2", b: "node2" } });
+      expect(seen.tandem).toEqual({ both_up: { a: "node1", b: "node2" }, node1_dead: { a: "node2", b: "node2" }, node1_back: { a: "node2", b: "node2" } });
     });
   });
 }
