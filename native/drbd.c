@@ -6,12 +6,19 @@
 // state decoding are in TypeScript (src/agents/drbd_netlink.ts), where they
 // are unit-tested against byte fixtures.
 //
-// Why non-blocking: DRBD_ADM_PRIMARY can sit in the kernel for seconds (it
-// retries while the peer still looks primary, and it runs the fence-peer
-// handler synchronously). That handler asks this very daemon over its
-// control socket, so a blocking recv() here would deadlock the event loop
-// until DRBD gave up. The caller polls genlRecv with a deadline instead.
+// Why the send runs on a worker thread (genlSendAsync): a netlink request to
+// the kernel is handled inside sendto() itself, in the caller's thread: the
+// DRBD handler runs to completion (under genl_lock) before sendto returns.
+// DRBD_ADM_PRIMARY can sit there for seconds (it retries while the peer
+// still looks primary, and it runs the fence-peer handler synchronously,
+// which asks this very daemon over its control socket), and any request
+// waits for genl_lock while drbdsetup attaches a disk. On the event loop
+// that deadlocked the fence-peer handler and starved the watchdog (the VMs
+// reset). The replies are read without blocking (genlRecv), polled for with
+// a deadline by the caller.
 #define _GNU_SOURCE
+
+#include <stdlib.h>
 
 #include <errno.h>
 #include <limits.h>
@@ -115,11 +122,91 @@ static napi_value js_genl_recv(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// genlSendAsync(fd, bytes) -> Promise<void>: the same send as genlSend, on a
+// worker thread. The caller must not close fd before the promise settles (the
+// thread uses the fd number).
+struct send_job {
+  napi_async_work work;
+  napi_deferred deferred;
+  int fd;
+  size_t length;
+  int err;
+  unsigned char data[];
+};
+
+static void send_execute(napi_env env, void *arg) {
+  (void)env;
+  struct send_job *job = arg;
+  struct sockaddr_nl kernel;
+  memset(&kernel, 0, sizeof kernel);
+  kernel.nl_family = AF_NETLINK;
+  ssize_t n;
+  do n = sendto(job->fd, job->data, job->length, 0, (struct sockaddr *)&kernel, sizeof kernel);
+  while (n < 0 && errno == EINTR);
+  job->err = n < 0 ? errno : (size_t)n != job->length ? EMSGSIZE : 0;
+}
+
+static void send_complete(napi_env env, napi_status status, void *arg) {
+  struct send_job *job = arg;
+  napi_value result = NULL;
+  if (status == napi_ok && job->err == 0) {
+    if (napi_get_undefined(env, &result) == napi_ok) napi_resolve_deferred(env, job->deferred, result);
+  } else {
+    // throw_errno builds the usual error object; take it back and reject with it
+    throw_errno(env, "sendto(NETLINK_GENERIC)", status == napi_ok ? job->err : ECANCELED);
+    if (napi_get_and_clear_last_exception(env, &result) == napi_ok && result != NULL) napi_reject_deferred(env, job->deferred, result);
+  }
+  napi_delete_async_work(env, job->work);
+  free(job);
+}
+
+static napi_value js_genl_send_async(napi_env env, napi_callback_info info) {
+  napi_value argv[2];
+  int fd;
+  if (!get_args(env, info, 2, argv)) return NULL;
+  if (!get_fd(env, argv[0], "genlSendAsync: fd", &fd)) return NULL;
+  bool is_typed = false;
+  NAPI_OK(env, napi_is_typedarray(env, argv[1], &is_typed));
+  napi_typedarray_type type = napi_int8_array;
+  size_t length = 0;
+  void *data = NULL;
+  if (is_typed) NAPI_OK(env, napi_get_typedarray_info(env, argv[1], &type, &length, &data, NULL, NULL));
+  if (!is_typed || type != napi_uint8_array) {
+    napi_throw_type_error(env, "ERR_INVALID_ARG_TYPE", "genlSendAsync: bytes must be a Uint8Array");
+    return NULL;
+  }
+  if (length < sizeof(struct nlmsghdr) || length > GENL_REQUEST_BYTES_MAX) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "genlSendAsync: a request is 16..4096 bytes");
+    return NULL;
+  }
+  struct send_job *job = calloc(1, sizeof *job + length);
+  if (job == NULL) return throw_errno(env, "genlSendAsync", ENOMEM);
+  job->fd = fd;
+  job->length = length;
+  memcpy(job->data, data, length);
+  napi_value promise, name;
+  if (napi_create_promise(env, &job->deferred, &promise) != napi_ok ||
+      napi_create_string_utf8(env, "tandem.genlSend", NAPI_AUTO_LENGTH, &name) != napi_ok ||
+      napi_create_async_work(env, NULL, name, send_execute, send_complete, job, &job->work) != napi_ok) {
+    free(job);
+    napi_throw_error(env, NULL, "genlSendAsync: cannot create the worker job");
+    return NULL;
+  }
+  if (napi_queue_async_work(env, job->work) != napi_ok) {
+    napi_delete_async_work(env, job->work);
+    free(job);
+    napi_throw_error(env, NULL, "genlSendAsync: cannot queue the worker job");
+    return NULL;
+  }
+  return promise;
+}
+
 bool register_drbd(napi_env env, napi_value exports) {
   napi_property_descriptor fns[] = {
       {"genlOpen", NULL, js_genl_open, NULL, NULL, NULL, napi_enumerable, NULL},
       {"genlSend", NULL, js_genl_send, NULL, NULL, NULL, napi_enumerable, NULL},
       {"genlRecv", NULL, js_genl_recv, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"genlSendAsync", NULL, js_genl_send_async, NULL, NULL, NULL, napi_enumerable, NULL},
   };
   return napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) == napi_ok;
 }

@@ -371,7 +371,7 @@ export class DrbdNetlinkError extends Error {
 }
 
 /** The addon calls this module uses (tests substitute a fake kernel). */
-export type GenlAddon = Pick<typeof native, "genlOpen" | "genlSend" | "genlRecv" | "closeFd">;
+export type GenlAddon = Pick<typeof native, "genlOpen" | "genlSendAsync" | "genlRecv" | "closeFd">;
 
 /** Replies of one request; a dump of more is refused. */
 const reply_messages_max = 4096;
@@ -461,12 +461,23 @@ export class DrbdNetlink {
     }
     const deadline = performance.now() + timeout_ms;
     const out: NlMsg[] = [];
+    // The kernel handles the request inside sendto (genlSendAsync: on a worker
+    // thread); replies are queued on the socket meanwhile and polled here.
+    let sent: "pending" | "done" | Error = "pending";
+    const sending = this.addon.genlSendAsync(fd, build(seq)).then(
+      () => {
+        sent = "done";
+      },
+      (e: Error) => {
+        sent = e;
+      },
+    );
     try {
-      this.addon.genlSend(fd, build(seq));
       for (let step = 0; ; step++) {
+        if (sent instanceof Error) throw new DrbdNetlinkError(`generic netlink send: ${sent.message}`, "ESEND", { cause: sent });
         const dg = this.addon.genlRecv(fd);
         if (dg === null) {
-          if (performance.now() >= deadline) throw new DrbdNetlinkError(`no answer from the kernel within ${timeout_ms} ms`, "ETIMEDOUT");
+          if (performance.now() >= deadline) throw new DrbdNetlinkError(`no answer from the kernel within ${timeout_ms} ms${sent === "pending" ? " (the request is still running in the kernel)" : ""}`, "ETIMEDOUT");
           await Bun.sleep(poll_steps_ms[Math.min(step, poll_steps_ms.length - 1)]!);
           continue;
         }
@@ -485,11 +496,14 @@ export class DrbdNetlink {
         }
       }
     } finally {
-      try {
-        this.addon.closeFd(fd);
-      } catch {
-        // already closed: nothing to release
-      }
+      // the worker thread holds the fd number until its sendto returns: close after that
+      void sending.then(() => {
+        try {
+          this.addon.closeFd(fd);
+        } catch {
+          // already closed: nothing to release
+        }
+      });
     }
   }
 }

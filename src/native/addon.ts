@@ -161,6 +161,12 @@ export interface NativeAddon {
   genlOpen(): number;
   /** One complete netlink message (16..4096 bytes) to the kernel. */
   genlSend(fd: number, bytes: Uint8Array): void;
+  /**
+   * genlSend on a worker thread: the kernel runs a netlink request inside sendto(), so a DRBD
+   * role change (fence-peer handler included) would otherwise block the event loop. Do not
+   * close fd before the promise settles.
+   */
+  genlSendAsync(fd: number, bytes: Uint8Array): Promise<void>;
   /** One pending datagram (one or more netlink messages), or null when none is queued. */
   genlRecv(fd: number): Uint8Array | null;
   readonly constants: MlockConstants;
@@ -256,6 +262,7 @@ export const native: NativeAddon = {
   genlOpen: () => loadNative().genlOpen(),
   genlSend: (fd, bytes) => loadNative().genlSend(fd, bytes),
   genlRecv: (fd) => loadNative().genlRecv(fd),
+  genlSendAsync: (fd, bytes) => loadNative().genlSendAsync(fd, bytes),
   get constants() {
     return loadNative().constants;
   },

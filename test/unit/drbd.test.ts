@@ -94,7 +94,7 @@ describe("DRBD 8.4 genl codec: byte fixtures", () => {
   });
 });
 
-/** A fake kernel behind genlOpen/Send/Recv: nlctrl plus a DRBD that answers from `state`. */
+/** A fake kernel behind genlOpen/SendAsync/Recv: nlctrl plus a DRBD that answers from `state`. */
 function fakeKernel(o: { state: () => number; primary?: (n: number) => number; drbd_loaded?: boolean }) {
   const queues = new Map<number, Uint8Array[]>();
   let next_fd = 100;
@@ -120,7 +120,7 @@ function fakeKernel(o: { state: () => number; primary?: (n: number) => number; d
       queues.set(next_fd, []);
       return next_fd++;
     },
-    genlSend: (fd, bytes) => {
+    genlSendAsync: async (fd, bytes) => {
       sent.push(bytes.slice());
       const [m] = splitMessages(bytes);
       const q = queues.get(fd)!;
