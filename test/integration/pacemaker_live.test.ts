@@ -136,7 +136,7 @@ interface ResourceState {
 }
 
 /** crm_mon --output-as=xml: primitive id -> role and the nodes it runs on; plus node online flags and the DC. */
-export function parseCrmMon(xml: string): { dc: boolean; online: Record<string, boolean>; resources: Record<string, ResourceState> } {
+function parseCrmMon(xml: string): { dc: boolean; online: Record<string, boolean>; resources: Record<string, ResourceState> } {
   const online: Record<string, boolean> = {};
   const nodes_block = /<nodes>([\s\S]*?)<\/nodes>/.exec(xml)?.[1] ?? "";
   for (const m of nodes_block.matchAll(/<node name="([^"]+)"[^>]*\bonline="(true|false)"/g)) online[m[1]!] = m[2] === "true";
@@ -195,9 +195,7 @@ if (!netnsAvailable("pacemaker_live.test.ts")) {
       for (const n of nodes) {
         const st = (await d[n]!.tryStatus()) as { groups?: { id: string; state: string }[] } | null;
         if (!st?.groups || st.groups.length !== 2) return null;
-        st.groups.forEach((g, i) => {
-          if (g.state === "running") out[i === 0 ? "a" : "b"]!.push(n);
-        });
+        for (const g of st.groups) if (g.state === "running") out[g.id.startsWith(`${vip_a}/`) ? "a" : "b"]!.push(n);
       }
       return out.a!.length === 1 && out.b!.length === 1 ? { a: out.a![0]!, b: out.b![0]! } : null;
     };
