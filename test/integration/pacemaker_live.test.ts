@@ -20,9 +20,9 @@
 // The only tuning added by the test is dc-deadtime=2s in the seed CIB
 // (default 20 s before the first DC election), carried into the pushed CIB.
 //
-// Both systems get the same haresources (two groups, IPaddr2-style VIP +
-// ocf:heartbeat:Dummy with its state file in the node's private /run) and
-// the same story: both up, node1 SIGKILLed, node1 back (auto_failback off).
+// Both systems get the same haresources (two groups, each a VIP, native in
+// tandem and ocf:heartbeat:IPaddr2 in Pacemaker, and ocf:heartbeat:Dummy with
+// its state file in the node's private /run) and the same story: both up, node1 SIGKILLed, node1 back (auto_failback off).
 // Each step records where each group runs, from the VIP in `ip addr` of the
 // node's namespace, Dummy's state file in the node's mount namespace and the
 // system's own view (tandem status / crm_mon); the last test compares them.
