@@ -266,6 +266,19 @@ function gaps(pk: Packet[], from: number, to: number): number[] {
   return out;
 }
 
+/** gaps longer than `over_ms`, with the wall-clock time each ended (at most 50) */
+function longGaps(pk: Packet[], from: number, to: number, over_ms: number): { end: string; ms: number }[] {
+  const last = new Map<string, number>();
+  const out: { end: string; ms: number }[] = [];
+  for (const p of pk) {
+    if (p.t < from || p.t >= to) continue;
+    const l = last.get(p.src);
+    if (l !== undefined && p.t - l > over_ms && out.length < 50) out.push({ end: new Date(p.t).toISOString(), ms: Math.round(p.t - l) });
+    last.set(p.src, p.t);
+  }
+  return out;
+}
+
 // ---------------------------------------------------------------------------
 // Thread waits: /proc/PID/task/TID/schedstat field 2 is the time spent
 // runnable but waiting for a CPU (ns), per thread.
@@ -367,6 +380,8 @@ interface PhaseRow {
   wait_thread: string | null;
   threads: string | null;
   loadavg_end: string;
+  /** gaps over deadtime and when they ended: tells a machine-wide freeze (every system at once) from one system's */
+  dead_gaps?: { end: string; ms: number }[];
   error?: string;
 }
 
@@ -463,7 +478,7 @@ async function sideBySide(what: string, settings: Setting[], phases: PhaseSpec[]
         const m = marks[phases.filter((p) => p.seconds > 0).findIndex((p) => p.name === r.phase)]!;
         const g = gaps(pk, m.start, m.end);
         const iv = intervalOf(l.s);
-        Object.assign(r, { n: g.length, p50: pct(g, 50), p99: pct(g, 99), p999: pct(g, 99.9), max: g.length ? g.reduce((a, b) => Math.max(a, b), 0) : Number.NaN, over_2x: g.filter((x) => x > 2 * iv).length, over_dead: g.filter((x) => x > deadGapOf(l.s)).length });
+        Object.assign(r, { n: g.length, p50: pct(g, 50), p99: pct(g, 99), p999: pct(g, 99.9), max: g.length ? g.reduce((a, b) => Math.max(a, b), 0) : Number.NaN, over_2x: g.filter((x) => x > 2 * iv).length, over_dead: g.filter((x) => x > deadGapOf(l.s)).length, dead_gaps: longGaps(pk, m.start, m.end, deadGapOf(l.s)) });
       }
     }
     for (const l of labs.filter((x) => x.error)) rows.push({ setting: l.s, phase: "-", load: false, seconds: 0, n: 0, p50: Number.NaN, p99: Number.NaN, p999: Number.NaN, max: Number.NaN, over_2x: 0, over_dead: 0, false_failovers: -1, vip_on_standby_polls: 0, late: 0, late_gap_max_ms: null, wait_max_ms: null, wait_thread: null, threads: null, loadavg_end: loadavg(), error: l.error });
@@ -487,6 +502,14 @@ function tandemLate(lab: Lab, from: number, to: number): { n: number; max: numbe
   if (!(lab instanceof TandemLab)) return null;
   const ev = [...lab.d.values()].flatMap((d) => d.events).filter((e) => e.event === "late_heartbeat" && e.t >= from && e.t <= to);
   return { n: ev.length, max: ev.reduce((a, e) => Math.max(a, Number(e.fields.gap_ms) || 0), 0) };
+}
+
+/** gaps over 1 s in time order, every system together: a freeze of the whole machine shows as one line per system at the same moment */
+function freezes(rows: PhaseRow[]): string {
+  const all = rows.flatMap((r) => (r.dead_gaps ?? []).filter((g) => g.ms >= 1000).map((g) => ({ ...g, who: `${r.setting.system} ${label(r.setting)}` })));
+  all.sort((a, b) => a.end.localeCompare(b.end));
+  if (all.length === 0) return "gaps over 1 s: none";
+  return `gaps over 1 s (end time, length, cluster):\n${all.slice(0, 40).map((g) => `  ${g.end} ${g.ms} ms ${g.who}`).join("\n")}`;
 }
 
 function jitterTable(rows: PhaseRow[]): string {
@@ -678,6 +701,7 @@ async function main(): Promise<number> {
     ], stress);
     console.log(`\njitter: inter-arrival of each node's heartbeats at the bridge (tcpdump, kernel timestamps), ${pick(jitter_settings).length} clusters side by side, ${o.idle_s} s idle then ${o.load_s} s under stress-ng`);
     console.log(jitterTable(r.rows));
+    console.log(freezes(r.rows));
     console.log(`scheduling: ${Object.entries(r.sched).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
     console.log(`tcpdump drops: ${Object.entries(r.dropped).map(([k, v]) => `${k} ${v}`).join(", ")}`);
     report.jitter = r;
@@ -690,6 +714,7 @@ async function main(): Promise<number> {
     ], stress);
     console.log(`\nsoak: deadtime 100 ms (keepalived: its master-down), ${pick(soak_settings).length} clusters side by side, ${o.soak_control_s} s idle then ${o.soak_min} min under stress-ng; no fault injected`);
     console.log(jitterTable(r.rows));
+    console.log(freezes(r.rows));
     console.log(`scheduling: ${Object.entries(r.sched).map(([k, v]) => `${k}: ${v}`).join("; ")}`);
     const t = r.rows.find((x) => x.setting.system === "tandem" && x.setting.realtime !== false && x.load);
     if (t) console.log(`target: tandem 20/100 ms realtime on, false failovers under load: ${t.false_failovers} (target 0) ${t.false_failovers === 0 && t.vip_on_standby_polls === 0 ? "met" : "MISSED"}`);
