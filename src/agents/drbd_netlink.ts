@@ -371,21 +371,27 @@ export class DrbdNetlinkError extends Error {
 }
 
 /** The addon calls this module uses (tests substitute a fake kernel). */
-export type GenlAddon = Pick<typeof native, "genlOpen" | "genlSendAsync" | "genlRecv" | "closeFd">;
+export type GenlAddon = Pick<typeof native, "genlTransact">;
 
 /** Replies of one request; a dump of more is refused. */
 const reply_messages_max = 4096;
-/** Poll steps while waiting for the kernel (ms): fast first, a promotion can take seconds. */
-const poll_steps_ms = [0, 1, 1, 2, 2, 5, 5, 10, 10, 20];
+/**
+ * Requests in the kernel at once (each holds a worker thread; one stuck behind genl_lock, e.g.
+ * while drbdsetup attaches a disk, must not let monitors pile up behind it).
+ */
+export const requests_in_flight_max = 4;
+/** Grace over the request's own timeout before the caller stops waiting for the worker. */
+const worker_grace_ms = 1_000;
 
 /**
- * One request at a time per socket; each call opens its own socket, so
+ * Each request has its own socket on its own worker thread (genlTransact), so
  * concurrent calls (a monitor during a promotion) never see each other's
- * replies. Nothing blocks the event loop: replies are polled for.
+ * replies and nothing blocks the event loop.
  */
 export class DrbdNetlink {
   private family: FamilyInfo | null = null;
   private seq = (Date.now() & 0xffff) << 8;
+  private in_flight = 0;
 
   constructor(private addon: GenlAddon = native) {}
 
@@ -452,59 +458,48 @@ export class DrbdNetlink {
 
   /** Send one request, collect its replies: one message, or a dump up to NLMSG_DONE. */
   private async transact(build: (seq: number) => Uint8Array, dump: boolean, timeout_ms: number): Promise<NlMsg[]> {
+    if (this.in_flight >= requests_in_flight_max) {
+      throw new DrbdNetlinkError(`${requests_in_flight_max} DRBD requests already in the kernel (genl_lock held, e.g. by drbdsetup?)`, "EBUSY");
+    }
     const seq = (this.seq = (this.seq + 1) >>> 0);
-    let fd: number;
+    // The whole request runs on a worker thread (genlTransact): the kernel handles it
+    // inside sendto/recv under genl_lock, for seconds during a promotion.
+    this.in_flight++;
+    const work = this.addon.genlTransact(build(seq), dump, timeout_ms).finally(() => {
+      this.in_flight--;
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    let answer: Uint8Array;
     try {
-      fd = this.addon.genlOpen();
+      answer = await Promise.race([
+        work,
+        new Promise<never>((_, rej) => {
+          timer = setTimeout(() => rej(new DrbdNetlinkError(`no answer from the kernel within ${timeout_ms} ms (the request is still running in the kernel)`, "ETIMEDOUT")), timeout_ms + worker_grace_ms);
+        }),
+      ]);
     } catch (e) {
-      throw new DrbdNetlinkError(`generic netlink socket: ${(e as Error).message}`, "ESOCKET", { cause: e });
-    }
-    const deadline = performance.now() + timeout_ms;
-    const out: NlMsg[] = [];
-    // The kernel handles the request inside sendto (genlSendAsync: on a worker
-    // thread); replies are queued on the socket meanwhile and polled here.
-    let sent: "pending" | "done" | Error = "pending";
-    const sending = this.addon.genlSendAsync(fd, build(seq)).then(
-      () => {
-        sent = "done";
-      },
-      (e: Error) => {
-        sent = e;
-      },
-    );
-    try {
-      for (let step = 0; ; step++) {
-        if (sent instanceof Error) throw new DrbdNetlinkError(`generic netlink send: ${sent.message}`, "ESEND", { cause: sent });
-        const dg = this.addon.genlRecv(fd);
-        if (dg === null) {
-          if (performance.now() >= deadline) throw new DrbdNetlinkError(`no answer from the kernel within ${timeout_ms} ms${sent === "pending" ? " (the request is still running in the kernel)" : ""}`, "ETIMEDOUT");
-          await Bun.sleep(poll_steps_ms[Math.min(step, poll_steps_ms.length - 1)]!);
-          continue;
-        }
-        step = 0;
-        for (const m of splitMessages(dg)) {
-          if (m.seq !== seq) continue; // not ours (cannot happen on a private socket, but cheap to check)
-          if (m.type === NLMSG_ERROR) {
-            const errno = nlError(m);
-            if (errno === 0) continue;
-            throw errnoError(-errno);
-          }
-          if (m.type === NLMSG_DONE) return out;
-          out.push(m);
-          if (out.length > reply_messages_max) throw new DrbdNetlinkError(`more than ${reply_messages_max} replies`, "E2BIG");
-          if (!dump) return out;
-        }
-      }
+      if (e instanceof DrbdNetlinkError) throw e;
+      const code = (e as { code?: string }).code ?? "ESOCKET";
+      throw new DrbdNetlinkError(`generic netlink: ${(e as Error).message}`, code, { cause: e });
     } finally {
-      // the worker thread holds the fd number until its sendto returns: close after that
-      void sending.then(() => {
-        try {
-          this.addon.closeFd(fd);
-        } catch {
-          // already closed: nothing to release
-        }
-      });
+      clearTimeout(timer);
+      work.catch(() => {}); // settled later after a timeout: nobody waits for it any more
     }
+    const out: NlMsg[] = [];
+    for (const m of splitMessages(answer)) {
+      if (m.seq !== seq) continue; // not ours (cannot happen on a private socket, but cheap to check)
+      if (m.type === NLMSG_ERROR) {
+        const errno = nlError(m);
+        if (errno === 0) continue;
+        throw errnoError(-errno);
+      }
+      if (m.type === NLMSG_DONE) return out;
+      out.push(m);
+      if (out.length > reply_messages_max) throw new DrbdNetlinkError(`more than ${reply_messages_max} replies`, "E2BIG");
+      if (!dump) return out;
+    }
+    if (dump) throw new DrbdNetlinkError("dump ended without NLMSG_DONE", "EPROTO");
+    return out;
   }
 }
 

@@ -273,6 +273,12 @@ export interface VmOptions {
   extra_args?: string[];
 }
 
+/** TANDEM_VM_APPEND: more kernel command line for appliance boots, to debug (e.g. systemd.journald.forward_to_console=1). */
+function extraCmdline(): string {
+  const x = process.env.TANDEM_VM_APPEND?.trim();
+  return x ? ` ${x}` : "";
+}
+
 export class Vm {
   readonly dir: string;
   readonly name: string;
@@ -311,7 +317,7 @@ export class Vm {
     if (a) {
       const overlay = join(this.dir, "disk.qcow2");
       if (!existsSync(overlay)) sh(["qemu-img", "create", "-q", "-f", "qcow2", "-b", a.disk, "-F", "qcow2", overlay], "qemu-img create overlay");
-      return ["-kernel", a.vmlinuz, "-initrd", a.initrd, "-append", `${a.cmdline} panic=-1`, "-drive", `file=${overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap`];
+      return ["-kernel", a.vmlinuz, "-initrd", a.initrd, "-append", `${a.cmdline} panic=-1${extraCmdline()}`, "-drive", `file=${overlay},format=qcow2,if=virtio,cache=unsafe,discard=unmap`];
     }
     if (!this.o.base) throw new VmError(`${this.name}: neither base nor appliance given`);
     return ["-kernel", this.o.base.kernel.vmlinuz, "-initrd", this.buildInitrd(), "-append", `console=ttyS0 panic=-1 quiet loglevel=4 tandemvm.name=${this.name}`];

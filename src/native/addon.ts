@@ -162,11 +162,13 @@ export interface NativeAddon {
   /** One complete netlink message (16..4096 bytes) to the kernel. */
   genlSend(fd: number, bytes: Uint8Array): void;
   /**
-   * genlSend on a worker thread: the kernel runs a netlink request inside sendto(), so a DRBD
-   * role change (fence-peer handler included) would otherwise block the event loop. Do not
-   * close fd before the promise settles.
+   * One netlink request on a worker thread with its own socket: the datagrams of the answer
+   * (one; or a dump up to NLMSG_DONE / NLMSG_ERROR), each padded to 4 bytes, concatenated.
+   * The kernel runs a request inside sendto() and a dump's later parts inside recv(), both under
+   * genl_lock, so on the event loop a DRBD role change (fence-peer handler included) would block it.
+   * Rejects with ETIMEDOUT after timeout_ms without an answer.
    */
-  genlSendAsync(fd: number, bytes: Uint8Array): Promise<void>;
+  genlTransact(bytes: Uint8Array, dump: boolean, timeout_ms: number): Promise<Uint8Array>;
   /** One pending datagram (one or more netlink messages), or null when none is queued. */
   genlRecv(fd: number): Uint8Array | null;
   readonly constants: MlockConstants;
@@ -262,7 +264,7 @@ export const native: NativeAddon = {
   genlOpen: () => loadNative().genlOpen(),
   genlSend: (fd, bytes) => loadNative().genlSend(fd, bytes),
   genlRecv: (fd) => loadNative().genlRecv(fd),
-  genlSendAsync: (fd, bytes) => loadNative().genlSendAsync(fd, bytes),
+  genlTransact: (bytes, dump, timeout_ms) => loadNative().genlTransact(bytes, dump, timeout_ms),
   get constants() {
     return loadNative().constants;
   },

@@ -94,7 +94,7 @@ describe("DRBD 8.4 genl codec: byte fixtures", () => {
   });
 });
 
-/** A fake kernel behind genlOpen/SendAsync/Recv: nlctrl plus a DRBD that answers from `state`. */
+/** A fake kernel behind genlTransact: nlctrl plus a DRBD that answers from `state`. */
 function fakeKernel(o: { state: () => number; primary?: (n: number) => number; drbd_loaded?: boolean }) {
   const queues = new Map<number, Uint8Array[]>();
   let next_fd = 100;
@@ -115,12 +115,12 @@ function fakeKernel(o: { state: () => number; primary?: (n: number) => number; d
     return m;
   };
   const le32 = (v: number) => toHex(new Uint8Array(new Uint32Array([v >>> 0]).buffer));
-  const addon: GenlAddon = {
+  const kernel = {
     genlOpen: () => {
       queues.set(next_fd, []);
       return next_fd++;
     },
-    genlSendAsync: async (fd, bytes) => {
+    genlSend: (fd: number, bytes: Uint8Array) => {
       sent.push(bytes.slice());
       const [m] = splitMessages(bytes);
       const q = queues.get(fd)!;
@@ -143,9 +143,21 @@ function fakeKernel(o: { state: () => number; primary?: (n: number) => number; d
       }
       if (cmd === 15) q.push(withType(reply(m!.seq, `0f010000 00000000 01000000`), 0x1c));
     },
-    genlRecv: (fd) => queues.get(fd)!.shift() ?? null,
-    closeFd: (fd) => {
+  };
+  // genlTransact as the addon does it: a private socket, the answer's datagrams concatenated
+  const addon: GenlAddon = {
+    genlTransact: async (bytes) => {
+      const fd = kernel.genlOpen();
+      kernel.genlSend(fd, bytes);
+      const parts = queues.get(fd)!;
       queues.delete(fd);
+      const out = new Uint8Array(parts.reduce((n, p) => n + ((p.length + 3) & ~3), 0));
+      let off = 0;
+      for (const p of parts) {
+        out.set(p, off);
+        off += (p.length + 3) & ~3;
+      }
+      return out;
     },
   };
   return { addon, sent, open_sockets: () => queues.size, primary_calls: () => primary_calls };
