@@ -334,6 +334,9 @@ export function runPlacementSeed(
       if (held.length > 0) fail(`${n.name} ready to exit while ${held.join(",")} active`);
       memApply(i, { type: "shutdown" }); // says goodbye
       daemonGone(i);
+      // after the heal every node is up (invariant 2's premise): a graceful
+      // stop that completes after it is followed by a start, as an admin would
+      if (healed) boot(i);
     }
   }
 
@@ -467,12 +470,17 @@ export function runPlacementSeed(
     else if (kind === "ping" && o.ping_units > 0) setPing(i, r.int(0, o.ping_units));
     else if ((kind === "standby" || kind === "takeover") && n.up) {
       const scope = r.pick(["none", "all", "local", "foreign"] as ScopeName[]);
+      // as the daemon (ResourceManager.admin): takeover also overrides wait_for_all
+      if (kind === "takeover" && scope !== "none") fcApply(i, { type: "override" });
       plApply(i, { type: "admin", command: kind, scope });
     } else if (kind === "crossing") {
       // admins on every node at once: decisions from views of different age
       for (let j = 0; j < nodes.length; j++) {
         const command = r.pick(["standby", "takeover"] as const);
-        if (nodes[j]!.up) plApply(j, { type: "admin", command, scope: r.pick(["none", "all", "local", "foreign"] as ScopeName[]) });
+        const scope = r.pick(["none", "all", "local", "foreign"] as ScopeName[]);
+        if (!nodes[j]!.up) continue;
+        if (command === "takeover" && scope !== "none") fcApply(j, { type: "override" });
+        plApply(j, { type: "admin", command, scope });
       }
     }
   }
