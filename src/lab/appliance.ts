@@ -35,7 +35,17 @@ export interface ApplianceOptions {
   mem_mb?: number;
   /** a second virtio disk of this size per VM (/dev/vdb), replicated by DRBD r0 (seed disk=) */
   replicated_disk_mb?: number;
+  /**
+   * A third VM from the same image on the bridge, as the storage client (192.0.2.13/25 on its
+   * eth0, set by clientUp()): no seed, so no tandem. The host's kernel may have no NFS or CIFS
+   * client; the Debian kernel in the guest has both.
+   */
+  client_vm?: boolean;
+  /** with replicated_disk_mb: a third disk of the same size and cache mode (/dev/vdc), not replicated, to compare against */
+  bare_disk?: boolean;
 }
+
+export const client_vm_addr = "192.0.2.13";
 
 export interface NodeStatus {
   node: string;
@@ -68,6 +78,8 @@ export function seedFor(node: NodeName, o: ApplianceOptions): string {
 
 export class ApplianceCluster {
   readonly vms = new Map<NodeName, Vm>();
+  /** the storage client VM (options.client_vm), or null */
+  client: Vm | null = null;
   private procs: Proc[] = [];
   private constructor(
     readonly ns: string,
@@ -100,9 +112,21 @@ export class ApplianceCluster {
             { kind: "dgram", local: join(dir, `${n}.eth1`), remote: join(dir, `${peer}.eth1`), mac: `52:54:00:00:0${i + 1}:01` },
           ],
           fw_cfg: { "opt/tandem/seed": seedFor(n, o) },
-          extra_args: o.replicated_disk_mb ? await c.replicatedDisk(n, o.replicated_disk_mb) : undefined,
+          extra_args: o.replicated_disk_mb ? await c.replicatedDisk(n, o.replicated_disk_mb, o.bare_disk ?? false) : undefined,
         });
         c.vms.set(n, vm);
+      }
+      if (o.client_vm) {
+        await c.nsRun(["ip", "tuntap", "add", "dev", "tap-client", "mode", "tap"]);
+        await c.nsRun(["ip", "link", "set", "tap-client", "master", "br0", "up"]);
+        c.client = new Vm({
+          appliance: o.image,
+          name: "client",
+          netns: ns,
+          reboot: false,
+          mem_mb: 768,
+          nics: [{ kind: "tap", ifname: "tap-client", mac: "52:54:00:00:03:00" }],
+        });
       }
     } catch (e) {
       await c.destroy();
@@ -112,12 +136,25 @@ export class ApplianceCluster {
   }
 
   /** An empty qcow2 for DRBD (guest /dev/vdb); removed with the run directory. */
-  private async replicatedDisk(n: NodeName, mb: number): Promise<string[]> {
-    const path = join(this.dir, `${n}-replicated.qcow2`);
-    const r = await run(["qemu-img", "create", "-q", "-f", "qcow2", path, `${mb}M`]);
-    if (r.code !== 0) throw new VmError(`qemu-img create ${path}: ${r.stderr.trim()}`);
-    // writeback honours the guest's flushes: DRBD's protocol C acks are real
-    return ["-drive", `file=${path},format=qcow2,if=virtio,cache=writeback`];
+  private async replicatedDisk(n: NodeName, mb: number, bare: boolean): Promise<string[]> {
+    const out: string[] = [];
+    for (const kind of bare ? ["replicated", "bare"] : ["replicated"]) {
+      const path = join(this.dir, `${n}-${kind}.qcow2`);
+      const r = await run(["qemu-img", "create", "-q", "-f", "qcow2", path, `${mb}M`]);
+      if (r.code !== 0) throw new VmError(`qemu-img create ${path}: ${r.stderr.trim()}`);
+      // writeback honours the guest's flushes: DRBD's protocol C acks are real
+      out.push("-drive", `file=${path},format=qcow2,if=virtio,cache=writeback`);
+    }
+    return out;
+  }
+
+  /** Boots the client VM (bounded) and gives its eth0 192.0.2.13/25; returns ms to its control shell. */
+  async clientUp(timeout_ms = 400_000): Promise<number> {
+    const vm = this.client;
+    if (!vm) throw new VmError("no client VM: create with client_vm: true");
+    await vm.start(timeout_ms);
+    await vm.sh(`ip link set eth0 up && ip addr replace ${client_vm_addr}/25 dev eth0`, { timeout_ms: 60_000 });
+    return vm.boot_ms;
   }
 
   vm(n: NodeName): Vm {
@@ -219,6 +256,7 @@ export class ApplianceCluster {
     for (const p of this.procs) await p.stop(1000);
     this.procs = [];
     for (const vm of this.vms.values()) await vm.stop();
+    await this.client?.stop();
     await run(["ip", "netns", "del", this.ns]);
     if (process.env.TANDEM_VM_KEEP !== "1") rmSync(this.dir, { recursive: true, force: true });
   }
