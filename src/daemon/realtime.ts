@@ -11,14 +11,12 @@
 // Heartbeat, likewise, makes all its processes RR. Threads started later
 // begin as SCHED_OTHER (reset-on-fork): `reapply()` picks them up.
 //
-// The event-loop thread runs one priority above the helper threads: at one
-// priority, SCHED_RR round-robins in 100 ms slices, so a JIT compile or a
-// GC helper at RR (or another daemon at Heartbeat's rtprio 1) could hold the
-// CPU for a whole slice while a heartbeat is due. One level up, the loop
-// preempts them; while it waits on them (a GC handshake) they still run
-// ahead of all SCHED_OTHER load. Measured under stress-ng next to Heartbeat
-// at RR 1 (bench/jitter.ts soak, 20/100 ms): one level for all threads gave
-// gaps up to 138 ms and a false failover a minute.
+// One priority for every thread, never the loop above its helpers: Bun's and
+// JSC's threads wait for each other with sched_yield() spin loops, and under
+// SCHED_RR sched_yield only yields to threads of the same priority. With the
+// loop one level up (tried: commit 73da667) a loop spinning for a helper that
+// holds a lock never let it run: two daemons at 80% CPU each at RR 2 after a
+// takeover, starving the machine (loadavg 98) until RT throttling's 5%.
 //
 // mlockall uses MCL_ONFAULT: plain MCL_CURRENT|MCL_FUTURE would fault in and
 // pin every reservation Bun makes (gigabytes of virtual heap). With
@@ -47,7 +45,7 @@ export interface RealtimeStatus {
   /** threads of the process, and how many run SCHED_RR */
   threads: number;
   threads_rr: number;
-  /** the helper threads' priority (ha.cf rtprio); the loop runs one above */
+  /** ha.cf rtprio: every thread's priority */
   rtprio: number;
   problems: string[];
 }
@@ -70,7 +68,7 @@ export function applyRealtime(hacf: Pick<HaConfig, "realtime" | "rtprio">, log: 
     lockMemory(st);
     const prio = hacf.rtprio ?? rtprio_default;
     try {
-      native.setScheduler("rr", loopPriority(prio));
+      native.setScheduler("rr", prio);
       reapply(st, prio);
     } catch (e) {
       st.problems.push(`SCHED_RR ${prio}: ${(e as Error).message} (needs root or CAP_SYS_NICE, and LimitRTPRIO= under systemd)`);
@@ -108,11 +106,6 @@ function lockMemory(st: RealtimeStatus): void {
   }
 }
 
-/** The event loop's priority: one above the helpers' (`rtprio`), at most 99. */
-export function loopPriority(rtprio: number): number {
-  return Math.min(99, rtprio + 1);
-}
-
 /** The threads of this process. */
 function threadIds(): number[] {
   try {
@@ -130,27 +123,27 @@ function threadIds(): number[] {
 export function reapply(st: RealtimeStatus, prio = st.rtprio || rtprio_default): number {
   if (!st.requested) return 0;
   st.rtprio = prio;
-  const loop_tid = process.pid; // the main thread's tid is the pid: Bun runs JS there
   let changed = 0;
-  for (const tid of threadIds()) {
+  // one pass: one readdir, one sched_getscheduler per thread (the daemon
+  // runs this every 2 s for months)
+  const tids = threadIds();
+  let rr = 0;
+  for (const tid of tids) {
     try {
-      const want = tid === loop_tid ? loopPriority(prio) : prio;
       const now = native.schedInfo(tid);
-      if (now.policy === "rr" && now.priority === want) continue;
-      native.setScheduler("rr", want, tid);
+      if (now.policy === "rr" && now.priority === prio) {
+        rr++;
+        continue;
+      }
+      native.setScheduler("rr", prio, tid);
       changed++;
+      if (native.schedInfo(tid).policy === "rr") rr++;
     } catch {
       // the thread ended meanwhile, or no permission (reported at start)
     }
   }
-  st.threads_rr = threadIds().filter((tid) => {
-    try {
-      return native.schedInfo(tid).policy === "rr";
-    } catch {
-      return false;
-    }
-  }).length;
-  st.threads = threadIds().length;
+  st.threads_rr = rr;
+  st.threads = tids.length;
   return changed;
 }
 

@@ -69,7 +69,7 @@ if (netnsAvailable("cluster.test.ts")) {
         expect(t.code).toBe(0);
         expect(t.stdout).toContain("tandem on node1");
         const lines = t.stdout.trimEnd().split("\n");
-        expect(lines[1]).toMatch(/^realtime: SCHED_RR 2 \(helpers 1\) \((\d+)\/\1 threads\), memory locked on fault \(resident [\d.]+ MB\)$/);
+        expect(lines[1]).toMatch(/^realtime: SCHED_RR 1 \((\d+)\/\1 threads\), memory locked on fault \(resident [\d.]+ MB\)$/);
         expect(lines[2]).toMatch(/^NODE\s+STATE\s+GENERATION\s+LAST HEARD\s+LINKS$/);
         expect(lines.find((l) => l.startsWith("node2"))).toMatch(/^node2\s+up\s+\d+\s+\d+ ms ago\s+ucast veth-a 192\.0\.2\.2: up, ucast veth-b 192\.0\.2\.66: up$/);
         expect(lines.find((l) => l.startsWith("node1"))).toMatch(/^node1\s+self\b/);

@@ -47,12 +47,12 @@ if (netnsAvailable("failover.test.ts")) {
       expect(ok, dump()).toBe(true);
       expect(await hasVip("node2")).toBe(false);
       expect(await clientPings()).toBe(true);
-      // realtime on is Heartbeat's default: SCHED_RR (rtprio 1 for the helper
-      // threads, the event loop one above) and locked memory (root here)
+      // realtime on is Heartbeat's default: SCHED_RR 1 for every thread and
+      // locked memory (root here)
       const rt = ((await d.node1!.tryStatus()) as { realtime?: { policy: string; priority: number; rtprio: number; memory_locked: boolean } } | null)?.realtime;
-      expect(rt).toMatchObject({ policy: "rr", priority: 2, rtprio: 1, memory_locked: true });
+      expect(rt).toMatchObject({ policy: "rr", priority: 1, rtprio: 1, memory_locked: true });
       const st = await cli(["status", "--socket", d.node1!.socket]);
-      expect(st.stdout).toMatch(/realtime: SCHED_RR 2 \(helpers 1\) \((\d+)\/\1 threads\), memory locked/);
+      expect(st.stdout).toMatch(/realtime: SCHED_RR 1 \((\d+)\/\1 threads\), memory locked/);
       expect(st.stdout).toContain("GROUP");
       expect(st.stdout).toMatch(/node1\s+running/);
     });
