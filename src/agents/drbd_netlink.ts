@@ -38,6 +38,12 @@ export const CTRL_ATTR_FAMILY_NAME = 2;
 export const CTRL_ATTR_VERSION = 3;
 export const CTRL_ATTR_HDRSIZE = 4;
 const NLA_TYPE_MASK = 0x3fff; // ~(NLA_F_NESTED | NLA_F_NET_BYTEORDER); also drops DRBD's mandatory flag
+/**
+ * Set on the top-level "struct" attributes we send, as the kernel's nla_nest_start does: a DRBD
+ * 8.4 module on Linux 6.1 answered a GET_STATUS dump whose DRBD_NLA_CFG_CONTEXT lacked it with
+ * EINVAL (strict validation of nested attributes); receivers mask it off.
+ */
+export const NLA_F_NESTED = 0x8000;
 
 // ---- DRBD 8.4 ----------------------------------------------------------------
 
@@ -149,7 +155,7 @@ export function concat(parts: readonly Uint8Array[]): Uint8Array {
 /** DRBD_NLA_CFG_CONTEXT { T_ctx_resource_name } */
 export function cfgContext(resource: string): Uint8Array {
   checkResourceName(resource);
-  return nla(DRBD_NLA_CFG_CONTEXT, nlaString(T_ctx_resource_name, resource));
+  return nla(DRBD_NLA_CFG_CONTEXT | NLA_F_NESTED, nlaString(T_ctx_resource_name, resource));
 }
 
 export function checkResourceName(resource: string): void {
@@ -426,7 +432,7 @@ export class DrbdNetlink {
   async setRole(minor: number, role: "primary" | "secondary", timeout_ms: number): Promise<{ code: number; text: string | null }> {
     const cmd = role === "primary" ? DRBD_ADM_PRIMARY : DRBD_ADM_SECONDARY;
     // DRBD_NLA_SET_ROLE_PARMS is optional for the kernel; sent empty, as drbdsetup does without --force.
-    const [r] = await this.drbd(cmd, minor, nla(DRBD_NLA_SET_ROLE_PARMS, new Uint8Array(0)), { timeout_ms });
+    const [r] = await this.drbd(cmd, minor, nla(DRBD_NLA_SET_ROLE_PARMS | NLA_F_NESTED, new Uint8Array(0)), { timeout_ms });
     if (!r) throw new DrbdNetlinkError(`DRBD minor ${minor}: no reply to ${role}`, "EPROTO");
     return { code: r.ret_code, text: replyText(r) };
   }

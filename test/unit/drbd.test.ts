@@ -15,6 +15,7 @@ import {
   drbdHeader,
   type DrbdStatus,
   type GenlAddon,
+  NLA_F_NESTED,
   genlMessage,
   nla,
   DRBD_NLA_SET_ROLE_PARMS,
@@ -48,13 +49,13 @@ const status_reply = hex(`
 `);
 
 describe("DRBD 8.4 genl codec: byte fixtures", () => {
-  test("DRBD_NLA_CFG_CONTEXT { T_ctx_resource_name = \"r0\" } (mandatory flag 1<<14 on the field)", () => {
-    expect(toHex(cfgContext("r0"))).toBe("0c000200" + "07000240" + "72300000");
+  test("DRBD_NLA_CFG_CONTEXT { T_ctx_resource_name = \"r0\" } (NLA_F_NESTED on the struct, mandatory flag 1<<14 on the field)", () => {
+    expect(toHex(cfgContext("r0"))).toBe("0c000280" + "07000240" + "72300000");
   });
 
   test("PRIMARY of minor 0: nlmsghdr, genlmsghdr, drbd_genlmsghdr, empty SET_ROLE_PARMS", () => {
-    const msg = genlMessage({ family: 0x1c, cmd: DRBD_ADM_PRIMARY, version: 1, flags: 1, seq: 5, header: drbdHeader(0), attrs: nla(DRBD_NLA_SET_ROLE_PARMS, new Uint8Array(0)) });
-    expect(toHex(msg)).toBe("20000000" + "1c00" + "0100" + "05000000" + "00000000" + "0e010000" + "00000000" + "00000000" + "04000600");
+    const msg = genlMessage({ family: 0x1c, cmd: DRBD_ADM_PRIMARY, version: 1, flags: 1, seq: 5, header: drbdHeader(0), attrs: nla(DRBD_NLA_SET_ROLE_PARMS | NLA_F_NESTED, new Uint8Array(0)) });
+    expect(toHex(msg)).toBe("20000000" + "1c00" + "0100" + "05000000" + "00000000" + "0e010000" + "00000000" + "00000000" + "04000680");
   });
 
   test("nlctrl CTRL_CMD_GETFAMILY for \"drbd\", and its reply", () => {
