@@ -31,6 +31,8 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case "daemon":
+      // mimalloc options (src/daemon/allocator.ts): may re-exec this process
+      await (await import("./daemon/allocator.ts")).execWithAllocatorOptions();
       return (await import("./daemon/daemon.ts")).runDaemon(rest);
     case "status":
       return (await import("./cli/status.ts")).runStatus(rest, out);

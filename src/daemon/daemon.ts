@@ -17,29 +17,30 @@ import {
   step,
 } from "../core/membership.ts";
 import { LinkError, UdpTransport } from "../links/udp.ts";
-import { SerialTransport } from "../links/serial.ts";
-import { PingMonitor, pingUnits } from "../links/ping.ts";
+// Subsystems only some configurations use (serial links, ping nodes, the
+// watchdog, Heartbeat's wire format, resource groups and fencing) are
+// imported when ha.cf asks for them: a daemon runs for months, and code it
+// never runs should not sit in its heap (module records, functions).
+import type { SerialTransport } from "../links/serial.ts";
+import type { PingMonitor } from "../links/ping.ts";
 import { applyRealtime, type RealtimeStatus, reapply as reapplyRealtime, refresh as refreshRealtime } from "./realtime.ts";
 
 /** how often threads Bun started since are moved to SCHED_RR (realtime on) */
 const realtime_reapply_ms = 2_000;
 import { NativeCodec } from "../wire/native.ts";
-import { HeartbeatCodec } from "../wire/heartbeat.ts";
-import { str } from "../wire/hb_msg.ts";
+import type { HeartbeatCodec } from "../wire/heartbeat.ts";
+import type { str } from "../wire/hb_msg.ts";
 import type { Codec, Frame, WireMessage } from "../wire/types.ts";
-import { loadOrCreateUuid } from "./hb_uuid.ts";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { ScopeName } from "../core/body.ts";
 import { startControlServer } from "./control.ts";
-import { ResourceManager } from "./resources.ts";
-import { devicesFor } from "../fencing/devices.ts";
-import { makeFencer } from "../fencing/fencer.ts";
+import type { ResourceManager } from "./resources.ts";
 import { nextGeneration, StateDirError } from "./generation.ts";
 import { Logger, stderrIsJournal } from "./log.ts";
 import { Ops } from "./ops.ts";
 import { status_schema_version, type StatusV2 } from "./status_schema.ts";
-import { type LoopHook, Watchdog, WatchdogError } from "./watchdog.ts";
+import type { LoopHook, Watchdog } from "./watchdog.ts";
 import { SystemdNotifier } from "./notify.ts";
 import { DrbdControl } from "./drbd_control.ts";
 import { shouldSelfFence, type SelfFenceReason } from "../core/selffence.ts";
@@ -63,6 +64,8 @@ export { status_schema_version };
 const timer_slack_ms = 0.5;
 
 const startup_gc_delay_ms = 2_000;
+/** realtime on: how long the allocator gets to return start-up garbage before memory is locked */
+const pre_lock_purge_ms = 150;
 
 /** A graceful stop waits this long for the groups to stop before leaving anyway. */
 const shutdown_resources_ms_max = 120_000;
@@ -183,8 +186,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
     return ExitCode.config;
   }
   let codec: Codec = new NativeCodec(loaded.authkeys);
+  let hb_str: typeof str | null = null;
   if (hacf.wire === "heartbeat") {
     try {
+      const { HeartbeatCodec } = await import("../wire/heartbeat.ts");
+      const { loadOrCreateUuid } = await import("./hb_uuid.ts");
+      hb_str = (await import("../wire/hb_msg.ts")).str;
       codec = new HeartbeatCodec({
         self: opts.node,
         nodes: hacf.nodes,
@@ -202,8 +209,12 @@ export async function runDaemon(argv: string[]): Promise<number> {
     }
   }
   const d = new Daemon(opts, hacf, codec, generation, specs.map(linkName), log, ops);
+  d.hb_str = hb_str;
   if (loaded.haresources && loaded.haresources.groups.length > 0) {
     try {
+      const { ResourceManager } = await import("./resources.ts");
+      const { devicesFor } = await import("../fencing/devices.ts");
+      const { makeFencer } = await import("../fencing/fencer.ts");
       const rsctmp = join(opts.state_dir, "rsctmp");
       mkdirSync(rsctmp, { recursive: true, mode: 0o700 });
       d.rm = await ResourceManager.create({
@@ -243,6 +254,8 @@ class Daemon {
   private core: MembershipState;
   private udp: UdpTransport | null = null;
   private serial: SerialTransport | null = null;
+  /** Heartbeat's field constructor (`wire heartbeat` only) */
+  hb_str: typeof str | null = null;
   rm: ResourceManager | null = null;
   private send_soon_queued = false;
   private timer: ReturnType<typeof setTimeout> | null = null;
@@ -263,6 +276,8 @@ class Daemon {
   private hooks: LoopHook[] = [];
   private self_fence_reason: SelfFenceReason | null = null;
   private next_status_ms = 0;
+  /** the next sweep moving new threads to SCHED_RR (realtime on) */
+  private next_realtime_ms = Infinity;
   /** the groups did not stop in time: the watchdog is not disarmed at exit */
   private stop_incomplete = false;
 
@@ -292,6 +307,15 @@ class Daemon {
 
   async run(specs: LinkSpec[]): Promise<number> {
     const finished = new Promise<number>((res) => (this.done = res));
+    if (this.hacf.realtime) {
+      // realtime locks memory (MCL_FUTURE): pages locked can never be given
+      // back, and start-up garbage (config text, parse tables, module init)
+      // would stay resident for good (before `started`: the control
+      // socket must follow that event at once). Collect it and let the allocator
+      // return the pages first (mimalloc purges freed pages after 100 ms).
+      Bun.gc(true);
+      await Bun.sleep(pre_lock_purge_ms);
+    }
     this.log.event("started", {
       node: this.opts.node,
       generation: this.generation,
@@ -299,6 +323,8 @@ class Daemon {
       deadtime_ms: this.hacf.deadtime_ms,
       links: specs.length,
     });
+    // The loop that must not starve runs from here on.
+    this.realtime = applyRealtime(this.hacf, this.log);
     let control: { close(): Promise<void> };
     try {
       control = await startControlServer({
@@ -324,8 +350,9 @@ class Daemon {
     }
     // A missing or unplugged port is not fatal: the link stays down and is
     // retried, as a peer that is not there yet (src/links/serial.ts).
-    this.serial = SerialTransport.open(
-      specs.flatMap((l) => (l.kind === "serial" ? [{ name: l.name, device: l.device }] : [])),
+    const serial_specs = specs.flatMap((l) => (l.kind === "serial" ? [{ name: l.name, device: l.device }] : []));
+    this.serial = serial_specs.length === 0 ? null : (await import("../links/serial.ts")).SerialTransport.open(
+      serial_specs,
       {
         baud: this.hacf.baud,
         keepalive_ms: this.hacf.keepalive_ms,
@@ -339,18 +366,16 @@ class Daemon {
     this.groupsChanged();
     for (const sig of ["SIGTERM", "SIGINT"] as const) process.on(sig, () => this.shutdown(sig));
     process.on("SIGHUP", () => this.log.event("sighup_ignored", { hint: "restart tandem to apply config changes" }));
-    if (!this.startLiveness()) {
+    if (!(await this.startLiveness())) {
       this.udp?.close();
       await control.close();
       return ExitCode.runtime;
     }
-    // After the sockets and before the first tick: the loop that must not
-    // starve runs from here on.
-    this.realtime = applyRealtime(this.hacf, this.log);
-    // Bun starts threads lazily (I/O pool, spawn): move newcomers to RR too.
-    const rt = this.realtime;
-    const rt_timer = rt.requested ? setInterval(() => reapplyRealtime(rt), realtime_reapply_ms) : null;
-    if (pingUnits(this.hacf).length > 0) {
+    // Bun starts threads lazily (I/O pool, spawn): move newcomers to RR too,
+    // from the heartbeat ticks (tickLiveness), not a timer of its own.
+    this.next_realtime_ms = performance.now() + realtime_reapply_ms;
+    if (this.hacf.ping_nodes.length + this.hacf.ping_groups.length > 0) {
+      const { PingMonitor } = await import("../links/ping.ts");
       this.ping = new PingMonitor(
         this.hacf,
         (score) => {
@@ -370,7 +395,6 @@ class Daemon {
     clearTimeout(gc_timer);
     this.wd?.close(code === ExitCode.ok && !this.stop_incomplete);
     this.ping?.close();
-    if (rt_timer) clearInterval(rt_timer);
     await control.close();
     this.udp?.close();
     this.serial?.close();
@@ -411,8 +435,9 @@ class Daemon {
 
   /** The R1 translator's messages, numbered and signed by the codec, on every link. */
   sendHb(fields: [string, string][], dest: string | null): void {
-    if (!(this.codec instanceof HeartbeatCodec) || this.stopping_membership) return;
-    this.codec.send(fields.map(([k, v]) => str(k, v)), dest);
+    const str = this.hb_str;
+    if (this.codec.name !== "heartbeat" || !str || this.stopping_membership) return;
+    (this.codec as HeartbeatCodec).send(fields.map(([k, v]) => str(k, v)), dest);
     this.flushCodec();
   }
 
@@ -564,9 +589,10 @@ class Daemon {
    * then fed from tickLiveness, i.e. from the same timer ticks that send
    * heartbeats: if that loop stalls, both stop. False: fatal, logged.
    */
-  private startLiveness(): boolean {
+  private async startLiveness(): Promise<boolean> {
     const now = performance.now();
     if (this.hacf.watchdog) {
+      const { Watchdog, WatchdogError } = await import("./watchdog.ts");
       try {
         this.wd = Watchdog.open({ path: this.hacf.watchdog, keepalive_ms: this.hacf.keepalive_ms, log: this.log, now_ms: now });
       } catch (e) {
@@ -601,6 +627,10 @@ class Daemon {
       this.self_fence_reason = d.reason;
     }
     for (const h of this.hooks) h.tick(now);
+    if (this.realtime?.requested && now >= this.next_realtime_ms) {
+      this.next_realtime_ms = now + realtime_reapply_ms;
+      reapplyRealtime(this.realtime);
+    }
     if (this.notifier && now >= this.next_status_ms) {
       // at most once a second: STATUS= is for humans, ticks can be 10 ms apart
       this.next_status_ms = now + 1000;

@@ -19,6 +19,9 @@ interface Family {
   series: Map<string, { labels: Labels; value: number; counts?: number[]; sum?: number }>;
 }
 
+/** Series keys of label objects callers keep (per-heartbeat counters): no string building per datagram. */
+const label_keys = new WeakMap<Labels, string>();
+
 export class Registry {
   private families = new Map<string, Family>();
   private series_count = 0;
@@ -40,7 +43,8 @@ export class Registry {
   private get(name: string, labels: Labels) {
     const f = this.families.get(name);
     if (!f) throw new RangeError(`metric ${name} is not defined`);
-    const key = labelText(labels);
+    let key = label_keys.get(labels);
+    if (key === undefined) label_keys.set(labels, (key = labelText(labels)));
     let s = f.series.get(key);
     if (!s) {
       if (this.series_count >= series_max) {

@@ -95,10 +95,20 @@ export class Ops {
     }
   }
 
+  /** node -> link -> labels, one object per pair (nodes and links come from ha.cf): the registry keys series by it */
+  private frame_labels = new Map<string, Map<string, Labels>>();
+  private frameLabels(node: string, link: string): Labels {
+    let by_link = this.frame_labels.get(node);
+    if (!by_link) this.frame_labels.set(node, (by_link = new Map()));
+    let labels = by_link.get(link);
+    if (!labels) by_link.set(link, (labels = { node, link }));
+    return labels;
+  }
+
   /** An accepted heartbeat or leave (after authentication). */
   onFrame(node: string, link: string, generation: number, seq: number, now_ms: number): void {
     const r = this.loss.frame(node, link, generation, seq, now_ms);
-    const labels = { node, link };
+    const labels = this.frameLabels(node, link);
     this.metrics.inc("tandem_link_heartbeats_received_total", labels);
     this.metrics.inc("tandem_link_heartbeats_lost_total", labels, r.lost);
     if (r.interval_ms !== null) this.metrics.observe("tandem_link_heartbeat_interval_seconds", labels, r.interval_ms / 1000);

@@ -17,7 +17,7 @@
 // seq fails verification. Replay and generation checks need state and live
 // in core/membership.ts; this file is pure bytes.
 import type { AuthKeys } from "../config/types.ts";
-import { computeMac, mac_len_by_method, verifyMac } from "./auth.ts";
+import { mac_len_by_method, macInto, verifyMac } from "./auth.ts";
 import {
   type Codec,
   type DecodeResult,
@@ -35,6 +35,13 @@ const kind_by_id = new Map<number, FrameKindName>(
   Object.entries(FrameKind).map(([name, id]) => [id, name as FrameKindName]),
 );
 const node_name_re = /^[A-Za-z0-9._-]+$/;
+// one of each, not one per datagram (names are ASCII, checked by node_name_re)
+const text_encoder = new TextEncoder();
+const text_decoder = new TextDecoder();
+/** 2^32: u64 fields are read as two u32 halves, no BigInt per datagram */
+const two32 = 0x1_0000_0000;
+/** the high half of Number.MAX_SAFE_INTEGER */
+const safe_hi_max = 0x1f_ffff;
 
 export function isValidNodeName(name: string): boolean {
   return name.length >= 1 && name.length <= node_name_len_max && node_name_re.test(name);
@@ -42,11 +49,18 @@ export function isValidNodeName(name: string): boolean {
 
 export class NativeCodec implements Codec {
   readonly name = "native";
+  /** the last encoded node name: a daemon always signs with its own */
+  private name_text = "";
+  private name_bytes = new Uint8Array();
   constructor(private readonly auth: AuthKeys) {}
 
   encode(frame: Frame): Uint8Array {
     const key = this.auth.active;
-    const name = new TextEncoder().encode(frame.node);
+    if (frame.node !== this.name_text) {
+      this.name_bytes = text_encoder.encode(frame.node);
+      this.name_text = frame.node;
+    }
+    const name = this.name_bytes;
     if (!isValidNodeName(frame.node)) throw new Error(`encode: bad node name ${JSON.stringify(frame.node)}`);
     if (!Number.isSafeInteger(frame.generation) || frame.generation < 0) throw new Error("encode: bad generation");
     if (!Number.isSafeInteger(frame.seq) || frame.seq < 0) throw new Error("encode: bad seq");
@@ -60,13 +74,15 @@ export class NativeCodec implements Codec {
     dv.setUint8(5, FrameKind[frame.kind]);
     dv.setUint8(6, key.index);
     dv.setUint8(7, name.length);
-    dv.setBigUint64(8, BigInt(frame.generation));
-    dv.setBigUint64(16, BigInt(frame.seq));
+    dv.setUint32(8, Math.floor(frame.generation / two32));
+    dv.setUint32(12, frame.generation % two32);
+    dv.setUint32(16, Math.floor(frame.seq / two32));
+    dv.setUint32(20, frame.seq % two32);
     dv.setUint16(24, frame.body.length);
     out.set(name, header_len);
     out.set(frame.body, header_len + name.length);
     const signed_len = total - mac_len;
-    out.set(computeMac(key, out.subarray(0, signed_len)), signed_len);
+    macInto(key, out.subarray(0, signed_len), out.subarray(signed_len));
     return out;
   }
 
@@ -79,8 +95,8 @@ export class NativeCodec implements Codec {
     const kind = kind_by_id.get(dv.getUint8(5));
     const key = this.auth.keys.get(dv.getUint8(6));
     const name_len = dv.getUint8(7);
-    const generation = dv.getBigUint64(8);
-    const seq = dv.getBigUint64(16);
+    const gen_hi = dv.getUint32(8);
+    const seq_hi = dv.getUint32(16);
     const body_len = dv.getUint16(24);
     if (name_len < 1 || name_len > node_name_len_max) return drop("malformed");
     if (!key) return drop("unknown_key");
@@ -90,13 +106,14 @@ export class NativeCodec implements Codec {
     // Authenticate before interpreting anything else: unauthenticated
     // content must never reach the core, not even the node name.
     if (!verifyMac(key, bytes.subarray(0, signed_len), bytes.subarray(signed_len))) return drop("bad_mac");
-    const node = new TextDecoder().decode(bytes.subarray(header_len, header_len + name_len));
+    const node = text_decoder.decode(bytes.subarray(header_len, header_len + name_len));
     if (!isValidNodeName(node)) return drop("malformed");
     if (!kind) return drop("unknown_kind", node);
-    const max = BigInt(Number.MAX_SAFE_INTEGER);
-    if (generation > max || seq > max) return drop("malformed", node);
+    if (gen_hi > safe_hi_max || seq_hi > safe_hi_max) return drop("malformed", node);
+    const generation = gen_hi * two32 + dv.getUint32(12);
+    const seq = seq_hi * two32 + dv.getUint32(20);
     const body = bytes.slice(header_len + name_len, signed_len);
-    return { ok: true, frame: { kind, node, generation: Number(generation), seq: Number(seq), body } };
+    return { ok: true, frame: { kind, node, generation, seq, body } };
   }
 }
 
