@@ -23,7 +23,7 @@
 //
 //   ./run bench                       # KILLS=40 IDLE_S=20 KEEPALIVES=10,50,100
 //   KILLS=10 IDLE_S=5 ./run bench     # quick
-//   KILLS=0 KEEPALIVES=100,500 ...    # idle cost only
+//   KILLS=0 KEEPALIVES=100,500 ...    # idle cost only (WARMUP_S=30 before the idle window)
 import { readdirSync, readFileSync } from "node:fs";
 import { LabDaemon, preferredCommand } from "../src/lab/daemons.ts";
 import { HeartbeatNode, heartbeatMissing } from "../src/lab/heartbeat.ts";
@@ -34,6 +34,10 @@ const idle_s = intEnv("IDLE_S", 20, 1, 3600);
 const keepalives = (process.env.KEEPALIVES ?? "10,50,100").split(",").map((s) => Number(s));
 const deadtime_factor = intEnv("DEADTIME_FACTOR", 5, 3, 100);
 const with_heartbeat = process.env.HEARTBEAT !== "0";
+// JSC compiles the hot paths during the first tens of seconds (JIT threads
+// busy, code pages faulted in); a daemon runs for months, so idle cost is
+// measured after this warm-up (both systems, same window)
+const warmup_s = intEnv("WARMUP_S", 30, 0, 3600);
 
 function intEnv(name: string, dflt: number, min: number, max: number): number {
   const v = process.env[name];
@@ -196,7 +200,7 @@ async function measure(keepalive_ms: number): Promise<Row> {
           hb = (e as Error).message.split("\n")[0]!;
         }
       }
-      await Bun.sleep(2000);
+      await Bun.sleep(Math.max(2, warmup_s) * 1000);
       const pid = n1.proc!.pid;
       // one window for both: the same load on the machine
       const w = new Window([pid]);
@@ -290,7 +294,7 @@ if (why) {
   process.exit(1);
 }
 const load = readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ");
-console.log(`tandem detection benchmark: ${preferredCommand().why}; kills=${kills} idle=${idle_s}s deadtime=${deadtime_factor}x keepalive; loadavg ${load}`);
+console.log(`tandem detection benchmark: ${preferredCommand().why}; kills=${kills} idle=${idle_s}s after ${warmup_s}s warm-up; deadtime=${deadtime_factor}x keepalive; loadavg ${load}`);
 const rows: Row[] = [];
 for (const k of keepalives) {
   if (!Number.isInteger(k) || k < 1) {
