@@ -108,6 +108,7 @@ export class LineRelay {
   private readers: ReadableStreamDefaultReader<Uint8Array>[] = [];
   private timer: ReturnType<typeof setInterval> | null = null;
   private last_ms = 0;
+  private is_cut = false;
 
   /** `a` and `b` are the node-side paths; the relay's ends are `${a}.relay` and `${b}.relay`. */
   constructor(
@@ -149,7 +150,30 @@ export class LineRelay {
     return d;
   }
 
+  /**
+   * Pull the cable without hanging up either end: a real null-modem cable
+   * pulled out leaves both UARTs open and silent (no EOF, no EIO), unlike
+   * stopping socat. Bytes in flight and bytes sent meanwhile are lost.
+   */
+  cut(): void {
+    this.is_cut = true;
+    for (const d of this.dirs) {
+      d.dropped += d.queued;
+      d.queue = [];
+      d.queued = 0;
+    }
+  }
+
+  /** Plug the cable back in. */
+  restore(): void {
+    this.is_cut = false;
+  }
+
   private enqueue(d: Direction, bytes: Uint8Array): void {
+    if (this.is_cut) {
+      d.dropped += bytes.length;
+      return;
+    }
     const max = this.o.queue_bytes_max ?? 4096;
     const room = Math.max(0, max - d.queued);
     if (bytes.length > room) d.dropped += bytes.length - room;
