@@ -88,39 +88,45 @@ function procStatus(pid: number): { rss_kb: number; hwm_kb: number; anon_kb: num
   return { rss_kb: kb("VmRSS"), hwm_kb: kb("VmHWM"), anon_kb: kb("RssAnon") };
 }
 
-/** voluntary context switches summed over a process's threads, and the thread count */
-function wakeups(pid: number): { n: number; threads: number } {
-  let n = 0;
-  let threads = 0;
+/** voluntary context switches per thread ("pid/tid" -> count) */
+function switches(pid: number): Map<string, number> {
+  const out = new Map<string, number>();
   for (const tid of readdirSync(`/proc/${pid}/task`)) {
     try {
-      n += Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))?.[1] ?? 0);
-      threads++;
+      out.set(`${pid}/${tid}`, Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8"))?.[1] ?? 0));
     } catch {
       // thread gone
     }
   }
-  return { n, threads };
+  return out;
+}
+
+function threadCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/task`).length;
 }
 
 /** Sampled at the start and end of an idle window. */
 class Window {
   private t0 = performance.now();
   private c0: number;
-  private w0: number;
+  private w0: Map<string, number>;
   constructor(private pids: number[]) {
     this.c0 = sum(pids, cpuTicks);
-    this.w0 = sum(pids, (p) => wakeups(p).n);
+    this.w0 = new Map(pids.flatMap((p) => [...switches(p)]));
   }
   end(): Usage {
     const secs = (performance.now() - this.t0) / 1000;
     const st = this.pids.map(procStatus);
+    // per thread: a thread that ended during the window takes its count
+    // with it (not counted), one that started counts from zero
+    let woke = 0;
+    for (const p of this.pids) for (const [k, n] of switches(p)) woke += n - (this.w0.get(k) ?? 0);
     return {
       procs: this.pids.length,
       rss_kb: st.reduce((a, x) => a + x.rss_kb, 0),
       anon_kb: st.reduce((a, x) => a + x.anon_kb, 0),
       cpu_pct: ((sum(this.pids, cpuTicks) - this.c0) / 100 / secs) * 100,
-      wakeups_s: (sum(this.pids, (p) => wakeups(p).n) - this.w0) / secs,
+      wakeups_s: woke / secs,
     };
   }
 }
@@ -216,7 +222,7 @@ async function measure(keepalive_ms: number): Promise<Row> {
     }
     const pid = n1.proc!.pid;
     const { rss_kb, hwm_kb, anon_kb } = procStatus(pid);
-    const threads = wakeups(pid).threads;
+    const threads = threadCount(pid);
 
     const lateness_ms: number[] = [];
     const kill_to_dead_ms: number[] = [];
