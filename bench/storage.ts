@@ -91,8 +91,9 @@ let c: ApplianceCluster | null = null;
 async function procDrbd(n: NodeName): Promise<string> {
   return (await c!.vm(n).sh("sed -n '/^ 0:/p' /proc/drbd", { timeout_ms: 30_000, check: false })).out.trim();
 }
+/** /dev/drbd0 on /srv/data (a symlink to /var/srv/data in the image: /proc/mounts names the target). */
 async function mounted(n: NodeName): Promise<boolean> {
-  return (await c!.vm(n).sh("grep -c ' /srv/data ext4 ' /proc/mounts", { timeout_ms: 30_000, check: false })).out.trim() === "1";
+  return (await c!.vm(n).sh("mountpoint -q /srv/data && grep -c '^/dev/drbd0 ' /proc/mounts", { timeout_ms: 30_000, check: false })).out.trim() === "1";
 }
 async function exported(n: NodeName): Promise<boolean> {
   return (await c!.vm(n).sh("exportfs -v", { timeout_ms: 30_000, check: false })).out.includes("/srv/data");
@@ -167,8 +168,14 @@ async function main(): Promise<number> {
   const client = c.client!;
   // hard: block, never fail; timeo=10 (1 s): the RPC is resent (and the TCP connection
   // re-made, to the new holder of the VIP) soon after the takeover, not after TCP's backoff.
-  const opts = "vers=3,proto=tcp,hard,nolock,timeo=10,retrans=3";
-  await client.sh(`mkdir -p ${mnt} && mount -t nfs -o ${opts} ${vip}:/srv/data ${mnt}`, { timeout_ms: 120_000 });
+  let opts = "vers=3,proto=tcp,hard,nolock,timeo=10,retrans=3";
+  const m3 = await client.sh(`mkdir -p ${mnt} && timeout 90 mount -t nfs -o ${opts} ${vip}:/srv/data ${mnt} 2>&1`, { timeout_ms: 120_000, check: false });
+  if (m3.code !== 0) {
+    // NFSv3 needs rpcbind and mountd on the server; v4 only port 2049 (but its open state is lost on takeover: see README)
+    log(`NFSv3 mount failed (${m3.out.trim()}); trying NFSv4.2`);
+    opts = "vers=4.2,proto=tcp,hard,timeo=10,retrans=3";
+    await client.sh(`timeout 90 mount -t nfs -o ${opts} ${vip}:/srv/data ${mnt}`, { timeout_ms: 120_000 });
+  }
   log(`client mounted ${vip}:/srv/data (${opts}): ${(await client.sh(`grep ' ${mnt} ' /proc/mounts`)).out.trim()}`);
   await client.put("/var/tmp/writer.sh", writer, 0o755);
   await client.sh(`rm -f /var/tmp/stop ${mnt}/${stream}; (setsid /var/tmp/writer.sh ${mnt}/${stream} ${records_max} </dev/null >/dev/null 2>/var/tmp/writer.err & echo $! > /var/tmp/writer.pid)`);

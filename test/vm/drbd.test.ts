@@ -54,8 +54,9 @@ async function procDrbd(n: NodeName): Promise<string> {
   return (await c!.vm(n).sh("sed -n '/^ 0:/p' /proc/drbd", { timeout_ms: 30_000, check: false })).out.trim();
 }
 
+/** /dev/drbd0 on /srv/data (a symlink to /var/srv/data in the image: /proc/mounts names the target). */
 async function mounted(n: NodeName): Promise<boolean> {
-  return (await c!.vm(n).sh("grep -c ' /srv/data ext4 ' /proc/mounts", { timeout_ms: 30_000, check: false })).out.trim() === "1";
+  return (await c!.vm(n).sh("mountpoint -q /srv/data && grep -c '^/dev/drbd0 ' /proc/mounts", { timeout_ms: 30_000, check: false })).out.trim() === "1";
 }
 
 /** TCP connect from the client namespace to the VIP (socat; no NFS/SMB client tools on the host). */
