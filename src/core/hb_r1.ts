@@ -260,6 +260,8 @@ export function r1Step(s: R1State, ev: R1Event, now_ms: number): R1Action[] {
 
 function resetPeer(s: R1State, generation: number): void {
   s.generation = generation;
+  // placement dropped the old incarnation's announcement: the new one must reach it even if it reads the same
+  s.ann_key = "";
   s.report = null;
   s.stale = 0;
   s.standby = 0;

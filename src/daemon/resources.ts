@@ -185,8 +185,9 @@ export class ResourceManager {
     else if (v.type === "resource") msg = { t: "resource", rsc_hold: v.rsc_hold, full: v.full, isstable: v.isstable, info: v.info };
     else if (v.type === "ask_resources") msg = { t: "ask_resources", rsc_hold: v.rsc_hold, info: v.info };
     else if (v.type === "hb_takeover") msg = { t: "hb_takeover", rsc_hold: v.rsc_hold };
-    else if (v.type === "ip-request") msg = { t: "ip-request", ipaddr: v.ipaddr };
-    else if (v.type === "ip-request-resp") msg = { t: "ip-request-resp", ipaddr: v.ipaddr, weown: v.weown, ok: v.ok };
+    // Heartbeat names a group by its haresources key (req_resource, rc.d/ip-request); placement and the translator by its wire id
+    else if (v.type === "ip-request") msg = { t: "ip-request", ipaddr: v.ipaddr === null ? null : wireGroupId(v.ipaddr) };
+    else if (v.type === "ip-request-resp") msg = { t: "ip-request-resp", ipaddr: v.ipaddr === null ? null : wireGroupId(v.ipaddr), weown: v.weown, ok: v.ok };
     else if (v.type === "stonith") msg = { t: "stonith", node: v.node, result: v.result };
     if (!msg) return;
     this.r1Feed(m.from, { type: "message", msg });
@@ -196,13 +197,17 @@ export class ResourceManager {
   /** Membership's verdicts, in its order. */
   onMembership(a: MembershipAction): void {
     const r1 = this.r1.has(a.type === "node_up" || a.type === "node_dead" ? a.node : "");
-    if (r1 && a.type === "node_up") this.r1Feed(a.node, { type: "peer_up", generation: a.generation });
     if (r1 && a.type === "node_dead") this.r1Feed(a.node, { type: "peer_gone", reason: a.reason === "deadtime" ? "dead" : a.reason === "left" ? "left" : "restarted" });
     if (a.type === "node_up") {
       this.fcFeed({ type: "peer_up", node: a.node });
       this.feed({ type: "node_up", node: a.node, generation: a.generation });
     }
     else if (a.type === "node_dead") this.feed({ type: "node_dead", node: a.node, reason: a.reason });
+    // A Heartbeat peer's translator learns of it after placement: placement
+    // drops announcements of a node it does not have up yet, and the
+    // translator sends one only when its content changes (a restarted peer
+    // whose synthetic announcement came out the same was never placed again).
+    if (r1 && a.type === "node_up") this.r1Feed(a.node, { type: "peer_up", generation: a.generation });
   }
 
   /** A peer's announcement, from a heartbeat membership accepted as its newest. */
@@ -337,8 +342,10 @@ export class ResourceManager {
     for (const a of acts) {
       if (a.type === "log") this.log.event(a.event, { node, detail: a.detail });
       else if (this.hbSend) {
-        this.log.event("hb_send", { node, msg: a.fields.map(([k, v]) => (k === "t" ? v : `${k}=${v}`)).join(" ") });
-        this.hbSend(a.fields, a.dest);
+        // back to the haresources key: a shortened wire id names nothing to Heartbeat's ResourceManager
+        const fields = a.fields.map(([k, v]): [string, string] => (k === "ipaddr" ? [k, this.names.get(v) ?? v] : [k, v]));
+        this.log.event("hb_send", { node, msg: fields.map(([k, v]) => (k === "t" ? v : `${k}=${v}`)).join(" ") });
+        this.hbSend(fields, a.dest);
       }
     }
   }

@@ -58,7 +58,7 @@ class Harness {
     }
   }
 
-  private r1ev(ev: R1Event): void {
+  r1ev(ev: R1Event): void {
     this.r1Act(r1Step(this.r1, ev, this.now));
   }
 
@@ -336,6 +336,33 @@ describe("R1 translator with placement (tandem = node2, Heartbeat = node1)", () 
     h.report("none", true);
     h.feed({ type: "shutdown" });
     expect(h.since(mark).some((m) => m.includes("info=shutdown") && m.includes("isstable=0"))).toBe(true);
+  });
+
+  test("legacy: a Heartbeat peer that crashed and restarted gets its group back: we stop it first, then answer ok=OK", () => {
+    // Heartbeat's req_resource asks once (ip-request) and takes the group only on ok=OK;
+    // found in test/integration/heartbeat_legacy: the restarted peer's announcement read the
+    // same as before its death, never reached placement, and the group ran on both nodes
+    const h = new Harness("legacy");
+    h.peerUp(100);
+    h.finishAll();
+    h.msg({ t: "ip-request-resp", ipaddr: "vip2", weown: false, ok: "OK" });
+    h.finishAll();
+    expect([h.state("vip1"), h.state("vip2")]).toEqual(["stopped", "running"]);
+    h.peerDead();
+    h.finishAll();
+    expect(h.state("vip1")).toBe("running");
+    // the old incarnation heard once more, then its restart (membership: node_dead reason=restarted)
+    h.peerUp(100);
+    h.r1ev({ type: "peer_gone", reason: "restarted" });
+    h.feed({ type: "node_dead", node: "node1", reason: "restarted" });
+    h.peerUp(101);
+    expect(h.state("vip1")).toBe("stopping");
+    const mark = h.sent.length;
+    h.msg({ t: "ip-request", ipaddr: "vip1" });
+    expect(h.since(mark)).toEqual([]); // not before our stop
+    h.finishAll();
+    expect(h.since(mark)).toEqual(["ip-request-resp ipaddr=vip1 weown=yes ok=OK"]);
+    expect(h.state("vip2")).toBe("running");
   });
 
   test("legacy: its local groups are always its; ours after ip-request-resp; its ip-request answered after our stop", () => {
