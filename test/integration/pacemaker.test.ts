@@ -7,8 +7,9 @@
 // when the node comes back.
 //
 // The scheduler on a file CIB decides placement as a live cluster would, but
-// runs no agents and no corosync membership: pacemaker_live.test.ts applies
-// the script to a live Corosync + Pacemaker pair in namespaces.
+// runs no agents and no corosync membership: test/pacemaker/live.test.ts
+// (./run pacemaker-live) applies the script to a live Corosync + Pacemaker
+// pair in namespaces.
 import { afterAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

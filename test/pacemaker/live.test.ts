@@ -31,7 +31,7 @@ import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileS
 import { join } from "node:path";
 import { LabDaemon, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, type Proc, run, writeConfigDir } from "../../src/lab/netns.ts";
-import { must_run, netnsAvailable, tandem } from "./support.ts";
+import { must_run, netnsAvailable, tandem } from "../integration/support.ts";
 
 const vip_a = ipv4(0, 50);
 const vip_b = ipv4(0, 51);
@@ -156,16 +156,16 @@ function parseCrmMon(xml: string): { dc: boolean; online: Record<string, boolean
   return { dc: /<current_dc present="true"/.test(xml), online, resources };
 }
 
-if (!netnsAvailable("pacemaker_live.test.ts")) {
+if (!netnsAvailable("test/pacemaker/live.test.ts")) {
   // skipped with the reason printed by netnsAvailable
 } else if (why_not && must_run) {
   // `./run test` (CI) installs corosync, pacemaker and pcs: missing here is a setup failure
-  test("pacemaker_live.test.ts: Corosync + Pacemaker are installed", () => {
+  test("test/pacemaker/live.test.ts: Corosync + Pacemaker are installed", () => {
     throw new Error(`the live Pacemaker test must run here (CI / TANDEM_REQUIRE_NETNS=1) but: ${why_not}`);
   });
 } else if (why_not) {
-  process.stderr.write(`\n[skip] pacemaker_live.test.ts: ${why_not}\n`);
-  test.skip(`pacemaker_live.test.ts: skipped (${why_not})`, () => {});
+  process.stderr.write(`\n[skip] test/pacemaker/live.test.ts: ${why_not}\n`);
+  test.skip(`test/pacemaker/live.test.ts: skipped (${why_not})`, () => {});
 } else {
   /** Where each group runs: group id -> node, from both systems, for the comparison. */
   const seen: Record<"tandem" | "pacemaker", { both_up?: Record<string, string>; node1_dead?: Record<string, string>; node1_back?: Record<string, string> }> = { tandem: {}, pacemaker: {} };
