@@ -29,6 +29,7 @@
 //   5. Groups we hold are not shown as P's unless P reports them (a real
 //      conflict): P never takes a group we report holding (ours are in
 //      every `resource` we send, on every change of hold or stability).
+//      Not with legacy (rule 6), where we send no `resource`.
 //   6. auto_failback legacy (Heartbeat's nice_failback off: no `resource`
 //      or standby messages): P always owns its local groups; ours are P's
 //      until P answers our `ip-request` for the group's key with
@@ -472,7 +473,10 @@ export function r1Sync(s: R1State, snap: LocalSnapshot): { ann: Announcement | n
     const we_hold = ours !== undefined && !isRest(ours.state);
     const reported = s.report !== null && (s.report.hold & bitOf(cfg, s.cfg.peer)) !== 0;
     let state: GroupStateName = "stopped";
-    if (we_hold) state = reported ? "running" : "stopped"; // rule 5
+    // rule 5; not in legacy, where we send no reports: a group the peer may
+    // hold stays its while ours is in flux (our boot cleanup stopping a group
+    // the peer took over must not read as the peer not holding it)
+    if (we_hold && !(s.cfg.auto_failback === "legacy" && peerMayHold(s, cfg))) state = reported ? "running" : "stopped";
     else if (peerMayHold(s, cfg)) state = reported && s.report!.stable ? "running" : "starting";
     return { id: cfg.id, state, failures: 0, blocked: false };
   });

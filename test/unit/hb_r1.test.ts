@@ -27,7 +27,7 @@ class Harness {
   /** agents running: group -> op */
   running = new Map<string, string>();
 
-  constructor(auto_failback: Fb, groups = [{ id: "vip1", preferred_node: "node1" }, { id: "vip2", preferred_node: "node2" }]) {
+  constructor(auto_failback: Fb, groups = [{ id: "vip1", preferred_node: "node1" }, { id: "vip2", preferred_node: "node2" }], boot_done = true) {
     const cfg: PlacementConfig = {
       self: "node2",
       nodes: ["node1", "node2"],
@@ -44,7 +44,7 @@ class Harness {
     this.r1 = r1Initial({ self: "node2", peer: "node1", self_index: 1, generation: 7, nodes_hash: configHash(cfg), groups, auto_failback, fencing: false });
     // boot cleanup: every group is being stopped
     this.feed({ type: "tick" });
-    this.finishAll();
+    if (boot_done) this.finishAll();
   }
 
   snap(): LocalSnapshot {
@@ -363,6 +363,19 @@ describe("R1 translator with placement (tandem = node2, Heartbeat = node1)", () 
     h.finishAll();
     expect(h.since(mark)).toEqual(["ip-request-resp ipaddr=vip1 weown=yes ok=OK"]);
     expect(h.state("vip2")).toBe("running");
+  });
+
+  test("legacy: restarted while the peer holds our group, we ask for it once our boot cleanup has stopped it, and start it only on ok=OK", () => {
+    // found in test/integration/heartbeat_legacy: our cleanup's `stopping` read as
+    // "we hold it" (rule 5), the peer was shown without it and we started it at once
+    const h = new Harness("legacy", undefined, false);
+    expect(h.state("vip2")).toBe("stopping");
+    h.peerUp(100);
+    h.finishAll();
+    expect(h.state("vip2")).toBe("stopped");
+    expect(h.since(0)).toEqual(["ip-request ipaddr=vip2"]);
+    h.msg({ t: "ip-request-resp", ipaddr: "vip2", weown: true, ok: "OK" });
+    expect(h.state("vip2")).toBe("starting");
   });
 
   test("legacy: its local groups are always its; ours after ip-request-resp; its ip-request answered after our stop", () => {
