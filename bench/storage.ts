@@ -53,7 +53,7 @@ if (!(after_s >= 1 && after_s <= 600) || !(before_records >= 1 && before_records
 }
 /** The writer stops by itself after this many records, whatever happens to the host. */
 const records_max = 100_000;
-const mnt = "/mnt/data";
+const mnt = "/run/nfs-data"; // the root file system is read-only in the image
 const stream = "stream.log";
 
 function log(msg: string): void {
@@ -107,7 +107,7 @@ async function exported(n: NodeName): Promise<boolean> {
  */
 async function replicationOverhead(): Promise<{ what: string; bare: string; drbd: string; ratio: string }[]> {
   const n1 = c!.vm("node1");
-  await n1.sh("mkfs.ext4 -q -F /dev/vdc && mkdir -p /mnt/bare && mount /dev/vdc /mnt/bare", { timeout_ms: 300_000 });
+  await n1.sh("mkfs.ext4 -q -F /dev/vdc && mkdir -p /run/bare && mount /dev/vdc /run/bare", { timeout_ms: 300_000 });
   const tests = [
     { what: "sequential 1 MiB direct writes, 16 MiB + fsync", dd: "bs=1M count=16 oflag=direct conv=fsync", unit: "MB/s" },
     { what: "4 KiB O_DIRECT|O_DSYNC writes, 200 of them", dd: "bs=4k count=200 oflag=direct,dsync", unit: "ms each" },
@@ -115,7 +115,7 @@ async function replicationOverhead(): Promise<{ what: string; bare: string; drbd
   const out: { what: string; bare: string; drbd: string; ratio: string }[] = [];
   for (const t of tests) {
     const res: number[] = [];
-    for (const dir of ["/mnt/bare", "/srv/data"]) {
+    for (const dir of ["/run/bare", "/srv/data"]) {
       const r = await n1.sh(`t0=$(date +%s%N); dd if=/dev/zero of=${dir}/ddtest ${t.dd} status=none; t1=$(date +%s%N); rm -f ${dir}/ddtest; echo $(( (t1 - t0) / 1000 ))`, { timeout_ms: 600_000 });
       const us = Number(r.out.trim().split("\n").pop());
       res.push(t.unit === "MB/s" ? 16 * 1.048576 / (us / 1e6) : us / 1000 / 200);
@@ -125,7 +125,7 @@ async function replicationOverhead(): Promise<{ what: string; bare: string; drbd
     out.push({ what: t.what, bare: f(bare), drbd: f(drbd), ratio: t.unit === "MB/s" ? `DRBD at ${Math.round((drbd / bare) * 100)}%` : `DRBD ${(drbd / bare).toFixed(1)}x` });
     log(`${t.what}: bare ${f(bare)}, DRBD ${f(drbd)}`);
   }
-  await n1.sh("umount /mnt/bare", { check: false });
+  await n1.sh("umount /run/bare", { check: false });
   return out;
 }
 

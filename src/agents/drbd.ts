@@ -170,6 +170,7 @@ export class DrbdResource {
 
   private async changeOne(minor: number, role: "primary" | "secondary"): Promise<string | null> {
     let last = "";
+    let nop_retries = 0;
     for (let attempt = 1; attempt <= this.attempts_max; attempt++) {
       const t0 = performance.now();
       const r = await this.control.setRole(minor, role, this.call_timeout_ms);
@@ -179,7 +180,12 @@ export class DrbdResource {
         return null;
       }
       last = `${retCodeText(r.code)}${r.text ? ` (${r.text})` : ""}`;
-      const retry = roleChangeTransient(r.code) || (role === "secondary" && r.code === -12);
+      // SS_PRIMARY_NOP right after the peer died: DRBD ran fence-peer while the connection was
+      // still being torn down and did not count the answer (seen in the VMs: the next try
+      // succeeds at once). A live peer that cannot be outdated costs the handler's timeout
+      // per try, so only twice more.
+      if (role === "primary" && r.code === -7) nop_retries++;
+      const retry = roleChangeTransient(r.code) || (role === "secondary" && r.code === -12) || (role === "primary" && r.code === -7 && nop_retries <= 2);
       this.opts.log?.("drbd_role_refused", { resource: this.spec.resource, minor, role, attempt, ms, code: r.code, reason: last, retry });
       if (!retry) break;
       if (attempt < this.attempts_max) await Bun.sleep(this.retry_delay_ms);

@@ -264,6 +264,18 @@ describe("DrbdResource: promote, demote, retries", () => {
     expect(await secondary.monitor()).toMatch(/not Primary/);
   });
 
+  test("promote retries SS_PRIMARY_NOP twice (fence-peer raced the connection teardown), not more", async () => {
+    const run = async (codes: number[]) => {
+      let n = 0;
+      const r = new DrbdResource({ resource: "r0" }, { retry_delay_ms: 1, control: { resourceStatus: async () => [vol({})], setRole: async () => (n++, { code: codes.shift() ?? -7, text: null }) } });
+      return { err: await r.start(), n };
+    };
+    expect(await run([-7, 1])).toEqual({ err: null, n: 2 });
+    const stuck = await run([]);
+    expect(stuck.err).toMatch(/SS_PRIMARY_NOP/);
+    expect(stuck.n).toBe(3);
+  });
+
   test("demote retries while the device is still open (SS_DEVICE_IN_USE)", async () => {
     const codes = [-12, 1];
     const r = new DrbdResource({ resource: "r0" }, { retry_delay_ms: 1, control: { resourceStatus: async () => [vol({ role: "Primary" })], setRole: async () => ({ code: codes.shift()!, text: null }) } });
