@@ -64,6 +64,8 @@ interface Row {
   /** voluntary context switches per second, all threads */
   wakeups_s: number;
   threads: number;
+  /** node_dead events on node1 beyond the kills */
+  false_deaths: number;
   /** Heartbeat 3.0.6's node1 over the same idle window, or why not */
   hb: Usage | string | null;
 }
@@ -160,7 +162,8 @@ async function startHeartbeat(keepalive_ms: number, deadtime_ms: number, warntim
     // node1's own processes: its master and descendants (nothing else runs in its namespace)
     const pids = (await hb[0]!.pids()).filter((p) => {
       try {
-        return readFileSync(`/proc/${p}/cmdline`, "utf8").includes("heartbeat");
+        // its long-lived processes (comm "heartbeat"), not the scripts it runs now and then
+        return readFileSync(`/proc/${p}/comm`, "utf8").trim() === "heartbeat";
       } catch {
         return false;
       }
@@ -175,7 +178,12 @@ async function startHeartbeat(keepalive_ms: number, deadtime_ms: number, warntim
 
 /** utime+stime of a process, in clock ticks (USER_HZ = 100 on Linux). */
 function cpuTicks(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  let stat: string;
+  try {
+    stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  } catch {
+    return 0; // gone
+  }
   const rest = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   return Number(rest[11]) + Number(rest[12]);
 }
@@ -243,9 +251,11 @@ async function measure(keepalive_ms: number): Promise<Row> {
       await n2.start();
       if (!(await n1.waitEvent({ event: "node_up", node: "node2" }, 10_000, up_from))) throw new Error(`kill ${i}: node2 did not rejoin`);
     }
-    const false_deaths = n1.events.filter((e) => e.event === "node_dead").length - kills;
-    if (false_deaths !== 0) throw new Error(`${false_deaths} unexpected node_dead events on node1`);
-    return { keepalive_ms, deadtime_ms, kills, lateness_ms, kill_to_dead_ms, rss_kb, hwm_kb, anon_kb, cpu_pct: idle.cpu_pct, wakeups_s: idle.wakeups_s, threads, hb: hb_usage };
+    // a death nobody caused (a stall under load): reported, not fatal, with its line
+    const deaths = n1.events.filter((e) => e.event === "node_dead");
+    const false_deaths = deaths.length - kills;
+    if (false_deaths !== 0) process.stderr.write(`  keepalive ${keepalive_ms} ms: ${false_deaths} node_dead events nobody caused:\n${deaths.map((e) => `    ${e.line}`).join("\n")}\n`);
+    return { keepalive_ms, deadtime_ms, kills, lateness_ms, kill_to_dead_ms, rss_kb, hwm_kb, anon_kb, cpu_pct: idle.cpu_pct, wakeups_s: idle.wakeups_s, threads, hb: hb_usage, false_deaths };
   } finally {
     await c.destroy();
   }
@@ -256,6 +266,7 @@ function table(rows: Row[]): string {
     "keepalive",
     "deadtime",
     "kills",
+    "false deaths",
     "lateness p50",
     "p99",
     "max",
@@ -275,6 +286,7 @@ function table(rows: Row[]): string {
     `${r.keepalive_ms} ms`,
     `${r.deadtime_ms} ms`,
     String(r.kills),
+    String(r.false_deaths),
     `${f(pct(r.lateness_ms, 50))} ms`,
     `${f(pct(r.lateness_ms, 99))} ms`,
     `${f(Math.max(...r.lateness_ms))} ms`,
