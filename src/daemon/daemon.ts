@@ -290,16 +290,31 @@ class Daemon {
     private log: Logger,
     private ops: Ops,
   ) {
-    this.core = initialState(
+    this.link_names = link_names;
+    this.core = this.freshCore();
+  }
+
+  private link_names: string[];
+
+  /**
+   * Membership as of now. run() calls it again just before the links open:
+   * initdead must count from when this node can hear its peers, not from
+   * construction (start-up work in between, the pre-lock collection and
+   * the allocator re-exec, took over a second on a loaded machine and
+   * declared a peer dead before one datagram was read: both then ran the group).
+   */
+  private freshCore(): MembershipState {
+    const h = this.hacf;
+    return initialState(
       {
-        self: opts.node,
-        nodes: hacf.nodes,
-        links: link_names,
-        generation,
-        keepalive_ms: hacf.keepalive_ms,
-        warntime_ms: hacf.warntime_ms,
-        deadtime_ms: hacf.deadtime_ms,
-        initdead_ms: hacf.initdead_ms,
+        self: this.opts.node,
+        nodes: h.nodes,
+        links: this.link_names,
+        generation: this.generation,
+        keepalive_ms: h.keepalive_ms,
+        warntime_ms: h.warntime_ms,
+        deadtime_ms: h.deadtime_ms,
+        initdead_ms: h.initdead_ms,
       },
       performance.now(),
     );
@@ -336,6 +351,7 @@ class Daemon {
       this.log.event("fatal", { error: `control socket ${this.opts.socket}: ${(e as Error).message}` });
       return ExitCode.runtime;
     }
+    this.core = this.freshCore(); // initdead from here: see freshCore
     try {
       this.udp = await UdpTransport.open(specs.filter((l) => l.kind !== "serial"), {
         udpport: this.hacf.udpport,
