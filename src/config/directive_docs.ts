@@ -86,6 +86,8 @@ export const directive_docs: Record<string, DirectiveDoc> = {
   coreroot: { section: "compat", syntax: "coreroot DIR", text: "Heartbeat's core dump directory: checked, no effect yet." },
   max_rexmit_delay: { section: "compat", syntax: "max_rexmit_delay MS", text: "Heartbeat's retransmit delay: checked, no effect yet." },
   autojoin: { section: "membership", syntax: "autojoin none|other|any", default: "none", text: "Only none works with haresources (R1), as in Heartbeat; other values are an error." },
+  arp_count: { section: "resources", syntax: "arp_count N", default: "5", text: "tandem's own: gratuitous ARPs (IPv4) / unsolicited Neighbour Advertisements (IPv6) the built-in floating IP sends when it starts, 0..1000 (IPaddr2's arp_count); write it `# tandem: arp_count 5` in a file Heartbeat also reads." },
+  arp_interval: { section: "resources", syntax: "arp_interval TIME", default: "200ms", text: "tandem's own: time between those announcements, 1 ms..60 s (IPaddr2's arp_interval); the first goes out at once. Write it `# tandem: arp_interval 200ms` in a file Heartbeat also reads." },
   wire: { section: "membership", syntax: "wire native|heartbeat", default: "native", text: "tandem's own: the message format. heartbeat speaks Heartbeat 3.0.6's messages to run next to Heartbeat nodes; write it `# tandem: wire heartbeat` in a file Heartbeat also reads." },
   crm: { section: "obsolete", syntax: "crm off|on|respawn|...", text: "off is accepted; anything that hands resources to Pacemaker is an error (see `tandem export pacemaker`)." },
   pacemaker: { section: "obsolete", syntax: "pacemaker off|on|...", text: "As crm." },

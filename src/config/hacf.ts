@@ -21,6 +21,7 @@
 // Each entry says whether tandem implements it now, parses it for a later
 // feature (kept in `raw`), or treats it as obsolete (a warning or an error
 // that says what to do).
+import { arp_count_default, arp_count_max, arp_interval_ms_default, arp_interval_ms_max } from "../agents/ipaddr.ts";
 import { Diagnostics, type Line, quote, splitLines, splitOptions, splitWords, suggest } from "./lines.ts";
 import type { FenceAction } from "../fencing/types.ts";
 import type { AutoFailback, Diagnostic, FenceDeviceSpec, HaConfig, LinkSpec } from "./types.ts";
@@ -575,6 +576,23 @@ export const directives: Record<string, Directive> = {
   logfacility: { status: "implemented", form: "options", example: "logfacility local0", handle: logfacility },
   // tandem's own: Prometheus metrics on this address (off by default)
   metrics_listen: { status: "implemented", form: "options", example: "metrics_listen 127.0.0.1:9464", once: true, handle: metricsListen },
+  // tandem's own: the announcement burst of the built-in floating IP
+  arp_count: {
+    status: "implemented", form: "options", example: "arp_count 5", once: true,
+    handle: (c, a) => {
+      const n = oneInt(c, a, "arp_count 5", 0, arp_count_max);
+      if (n !== null) c.cfg.arp_count = n;
+    },
+  },
+  arp_interval: {
+    status: "implemented", form: "options", example: "arp_interval 200ms", once: true,
+    handle: (c, a) => {
+      const ms = oneTime(c, a, "arp_interval 200ms");
+      if (ms === null) return;
+      if (ms < 1 || ms > arp_interval_ms_max) return void err(c, `arp_interval must be 1ms..${arp_interval_ms_max / 1000}s, got ${ms} ms: write e.g. \`arp_interval 200ms\``);
+      c.cfg.arp_interval_ms = ms;
+    },
+  },
   debug: {
     status: "implemented", form: "options", example: "debug 1",
     handle: (c, a) => {
@@ -649,6 +667,8 @@ export function emptyHaConfig(file: string): HaConfig {
     logfacility: null,
     debug_level: 0,
     metrics_listen: null,
+    arp_count: arp_count_default,
+    arp_interval_ms: arp_interval_ms_default,
     ping_nodes: [],
     ping_groups: [],
     respawn: [],
@@ -678,7 +698,7 @@ export function parseHaCf(input: string | Uint8Array, file: string): { config: H
 /** `# tandem: DIRECTIVE ...`: a directive of tandem's own that Heartbeat, reading the same file, sees as a comment. */
 const tandem_comment_re = /^[ \t]*#[ \t]*tandem:(.*)$/;
 /** the directives that may be written that way (Heartbeat refuses unknown directives: "Illegal directive") */
-const tandem_own = new Set(["wire", "metrics_listen"]);
+const tandem_own = new Set(["wire", "metrics_listen", "arp_count", "arp_interval"]);
 
 function parseLine(ctx: Ctx, line: Line): void {
   let text = line.text;

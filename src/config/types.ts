@@ -90,6 +90,10 @@ export interface HaConfig {
   debug_level: number;
   /** tandem's own `metrics_listen ADDR:PORT`: Prometheus text on http://ADDR:PORT/metrics; null = off */
   metrics_listen: { host: string; port: number; line: number } | null;
+  /** tandem's own `arp_count N`: gratuitous ARPs / unsolicited NAs per floating IP start (IPaddr2's default 5) */
+  arp_count: number;
+  /** tandem's own `arp_interval T`: between them (IPaddr2's default 200 ms) */
+  arp_interval_ms: number;
   ping_nodes: string[];
   ping_groups: { name: string; addrs: string[]; line: number }[];
   respawn: { user: string; command: string; line: number }[];

@@ -13,6 +13,8 @@ export interface GroupRunnerOptions {
   /** HA_RSCTMP and friends: where agents keep their state */
   env: Record<string, string>;
   log: (event: string, fields: Record<string, string | number | boolean | null>) => void;
+  /** ha.cf arp_count / arp_interval: the built-in IP's announcement burst */
+  arp?: { count: number; interval_ms: number };
 }
 
 /** One resource, whatever its kind: the built-in IP or an agent. */
@@ -114,7 +116,10 @@ async function makeResource(spec: ResourceSpec, opts: GroupRunnerOptions, agent_
 }
 
 function ipResource(spec: ResourceSpec, opts: GroupRunnerOptions): Resource {
-  const ip = new NativeIp(spec.ip!, { log: (level, msg) => opts.log(`ip_${level}`, { resource: spec.raw, msg }) });
+  const ip = new NativeIp(spec.ip!, {
+    log: (level, msg) => opts.log(`ip_${level}`, { resource: spec.raw, msg }),
+    ...(opts.arp ? { arp_count: opts.arp.count, arp_interval_ms: opts.arp.interval_ms } : {}),
+  });
   const attempt = async (f: () => Promise<void>) => {
     await f();
     return null;

@@ -132,7 +132,7 @@ export class ResourceManager {
     const log_fields = (event: string, f: Record<string, string | number | boolean | null>) =>
       o.log.event(event, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v ?? undefined])));
     const runners: GroupRunner[] = [];
-    for (const g of groups) runners.push(await GroupRunner.create(g, { ha_dir: o.ha_dir, env: o.env, log: log_fields }));
+    for (const g of groups) runners.push(await GroupRunner.create(g, { ha_dir: o.ha_dir, env: o.env, log: log_fields, arp: { count: o.hacf.arp_count, interval_ms: o.hacf.arp_interval_ms } }));
     return new ResourceManager(cfg, runners, o.log, o.sendSoon, o.changed, o.fencer ? { fencer: o.fencer, hacf: o.hacf } : null);
   }
 

@@ -20,7 +20,8 @@ if (netnsAvailable("failover.test.ts")) {
 
     beforeAll(async () => {
       c = await createCluster({ nodes: 2, links: 2, client: true });
-      const text = haCf(c, { keepalive_ms: 100, deadtime_ms: 600, initdead_ms: 1500 });
+      // tandem's own announcement burst, as an admin writes it next to Heartbeat
+      const text = `${haCf(c, { keepalive_ms: 100, deadtime_ms: 600, initdead_ms: 1500 })}# tandem: arp_count 3\n# tandem: arp_interval 50ms\n`;
       const dummy = have_dummy ? " ocf:heartbeat:Dummy" : "";
       for (const h of c.nodes) {
         d[h.name] = new LabDaemon(c, h, tandem.argv);
@@ -54,6 +55,8 @@ if (netnsAvailable("failover.test.ts")) {
       const st = await cli(["status", "--socket", d.node1!.socket]);
       expect(st.stdout).toMatch(/realtime: SCHED_RR 1 \((\d+)\/\1 threads\), memory locked/);
       expect(st.stdout).toContain("GROUP");
+      // ha.cf's arp_count / arp_interval reached the built-in IP
+      expect(d.node1!.output.join("\n")).toContain("announcing it 3 times every 50 ms");
       expect(st.stdout).toMatch(/node1\s+running/);
     });
 
