@@ -422,6 +422,16 @@ export function ensureImage(bin = process.env.TANDEM_BIN ?? join(root, "dist/tan
   return assemble(cache, rootfs, bin, t0);
 }
 
+/** The cached Debian root (layer 1: debootstrap + the appliance's packages,
+ *  apt and dpkg included), built on a cold cache. The package test installs
+ *  tandem_*.deb into an overlay of it with apt. Root only. */
+export function ensureDebianRoot(): string {
+  if (process.getuid?.() !== 0) throw new BuildError("run as root: debootstrap and chroot need it");
+  const cache = imageCacheDir();
+  mkdirSync(cache, { recursive: true });
+  return ensureRootfs(cache, hostRepos());
+}
+
 export { BuildError as ImageBuildError };
 
 if (import.meta.main) {
