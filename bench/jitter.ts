@@ -33,6 +33,7 @@
 //   ./node_modules/.bin/bun bench/jitter.ts               # full: 60 s + 120 s jitter, 15 min soak, 10 runs (~30 min)
 //   options: --phases jitter,soak,crash --idle-s N --load-s N --soak-minutes M
 //            --soak-control-s N --runs N --stress "ARGS" --json PATH --quick
+//            --rr-timeslice-ms N   kernel.sched_rr_timeslice_ms for the run (restored)
 // Writes bench/results/jitter-<date>.json unless --json says otherwise.
 // Uses dist/tandem when newer than src/ ($TANDEM_BIN overrides), else src/main.ts.
 import { spawn } from "node:child_process";
@@ -610,7 +611,7 @@ function crashTable(rows: CrashRow[]): string {
 // CLI
 
 const usage = `usage: bun bench/jitter.ts [--phases jitter,soak,crash] [--systems tandem,heartbeat,keepalived] [--idle-s N] [--load-s N]
-       [--soak-minutes M] [--soak-control-s N] [--runs N] [--stress "ARGS"] [--json PATH] [--quick]`;
+       [--soak-minutes M] [--soak-control-s N] [--runs N] [--stress "ARGS"] [--rr-timeslice-ms N] [--json PATH] [--quick]`;
 const all_phases = ["jitter", "soak", "crash"];
 
 function parseCli(argv: string[]) {
@@ -631,6 +632,7 @@ function parseCli(argv: string[]) {
         "soak-control-s": { type: "string" },
         runs: { type: "string" },
         stress: { type: "string" },
+        "rr-timeslice-ms": { type: "string" },
         json: { type: "string" },
         quick: { type: "boolean" },
         help: { type: "boolean", short: "h" },
@@ -667,6 +669,8 @@ function parseCli(argv: string[]) {
     soak_min: num("soak-minutes", quick ? 1 : 15, 0.1, 240),
     soak_control_s: num("soak-control-s", quick ? 0 : 60, 0, 3600),
     runs: num("runs", quick ? 3 : 10, 1, 100),
+    /** kernel.sched_rr_timeslice_ms for the run (restored at exit); 0: leave it */
+    rr_timeslice_ms: num("rr-timeslice-ms", 0, 0, 1000),
     stress,
     json: (values.json as string | undefined) ?? join(import.meta.dir, "results", `jitter-${new Date().toISOString().slice(0, 10)}.json`),
   };
@@ -686,9 +690,20 @@ async function main(): Promise<number> {
   }
   const started = new Date();
   const cmd = preferredCommand();
+  // The SCHED_RR time slice is machine-wide: how long one busy real-time
+  // thread may keep a CPU from others of its priority (tandem's heartbeat
+  // loop, its JIT and GC threads, the peer's, Heartbeat's processes).
+  const rr_path = "/proc/sys/kernel/sched_rr_timeslice_ms";
+  const rr_before = readFileSync(rr_path, "utf8").trim();
+  if (o.rr_timeslice_ms > 0) {
+    writeFileSync(rr_path, `${o.rr_timeslice_ms}\n`);
+    cleanup_hooks.add(() => writeFileSync(rr_path, `${rr_before}\n`));
+    process.on("exit", () => writeFileSync(rr_path, `${rr_before}\n`));
+  }
+  const rr_now = readFileSync(rr_path, "utf8").trim();
   const stress = new Stress(o.stress);
-  console.log(`jitter benchmark ${started.toISOString()}: tandem = ${cmd.why}; phases ${o.phases.join(",")}; stress-ng ${o.stress.join(" ")}; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
-  const report: Record<string, unknown> = { started: started.toISOString(), tandem: cmd.why, stress: o.stress, options: o, loadavg_start: loadavg() };
+  console.log(`jitter benchmark ${started.toISOString()}: tandem = ${cmd.why}; phases ${o.phases.join(",")}; stress-ng ${o.stress.join(" ")}; sched_rr_timeslice_ms ${rr_now}${o.rr_timeslice_ms > 0 ? ` (was ${rr_before}, restored at exit)` : ""}; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
+  const report: Record<string, unknown> = { started: started.toISOString(), tandem: cmd.why, stress: o.stress, options: o, sched_rr_timeslice_ms: Number(rr_now), loadavg_start: loadavg() };
   const save = () => {
     mkdirSync(join(import.meta.dir, "results"), { recursive: true });
     writeFileSync(o.json, JSON.stringify(report, null, 1));

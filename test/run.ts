@@ -4,7 +4,9 @@
 // test/vm is the slow suites' slice in the default run: the softdog VM tests
 // (~75 s) and one appliance boot + failover (~80 s, plus ~2.5 min to build
 // the image on a cold cache). `./run vm` runs the full VM set (~6-9 min).
-const dirs = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["test/unit", "test/sim", "test/integration", "test/vm"];
+// test/pacemaker: `tandem export pacemaker` applied to a live Corosync +
+// Pacemaker pair in namespaces (~40 s, mostly pcs start-up).
+const dirs = process.argv.slice(2).length > 0 ? process.argv.slice(2) : ["test/unit", "test/sim", "test/integration", "test/pacemaker", "test/vm"];
 const proc = Bun.spawn([process.execPath, "test", "--timeout", "120000", ...dirs], {
   stdout: "pipe",
   stderr: "pipe",
