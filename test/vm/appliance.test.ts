@@ -40,6 +40,15 @@ function log(msg: string): void {
   process.stderr.write(`[vm-appliance] ${msg}\n`);
 }
 
+/** `journalctl -o json` output: one object per line. */
+function journalJson(out: string): { PRIORITY?: string; MESSAGE: string; SYSLOG_IDENTIFIER?: string }[] {
+  return out
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l))
+    .map((e) => ({ ...e, MESSAGE: typeof e.MESSAGE === "string" ? e.MESSAGE : "" }));
+}
+
 let image: Image;
 let c: ApplianceCluster | null = null;
 
@@ -143,6 +152,28 @@ if (why_not) {
         expect(r.code).toBe(0);
         // the journal says who did what
         expect(await vm.journal("-u tandem -b")).toMatch(/node_up node=node2/);
+        // ... with priorities: under systemd each stderr line starts with
+        // `<N>`, which journald strips into PRIORITY (SyslogLevelPrefix=)
+        const unit_lines = journalJson((await vm.sh("journalctl -u tandem -b -o json --output-fields=PRIORITY,MESSAGE")).out);
+        const up = unit_lines.find((e) => /node_up node=node2/.test(e.MESSAGE));
+        expect(up?.PRIORITY).toBe("5"); // notice
+        expect(unit_lines.filter((e) => /^<\d>/.test(e.MESSAGE))).toEqual([]);
+        expect(unit_lines.filter((e) => /tandem\[node1\]: started /.test(e.MESSAGE)).map((e) => e.PRIORITY)).toContain("5");
+        // ha.cf `logfacility` through the box's real syslog socket (journald's
+        // /dev/log): a second daemon, outside systemd, on its own port and
+        // state directory, with local3 (facility 19), alone in its cluster
+        // (`ghost` never answers: node_dead at deadtime, a warning).
+        const lt = "/run/tandem-logtest";
+        await vm.sh(`rm -rf ${lt} && mkdir -p ${lt}/ha.d && cd ${lt}/ha.d
+printf 'node node1 ghost\\nkeepalive 100ms\\ndeadtime 1\\ninitdead 1\\nudpport 6949\\nucast lo 127.0.0.2\\nauto_failback off\\nlogfacility local3\\n' > ha.cf
+printf 'auth 1\\n1 sha256 logfacility-test-secret-0123\\n' > authkeys && chmod 600 authkeys && : > haresources
+timeout -s TERM 6 tandem daemon --dir ${lt}/ha.d --state-dir ${lt}/state --socket ${lt}/s > ${lt}/stderr 2>&1 || true`);
+        const sys_lines = journalJson((await vm.sh("journalctl -b SYSLOG_FACILITY=19 -o json --output-fields=PRIORITY,MESSAGE,SYSLOG_IDENTIFIER")).out);
+        log(`logfacility local3: ${sys_lines.length} lines in the journal from /dev/log, e.g. ${JSON.stringify(sys_lines.find((e) => /node_dead/.test(e.MESSAGE)))}`);
+        expect(sys_lines.find((e) => /started node=node1/.test(e.MESSAGE))?.PRIORITY).toBe("5");
+        expect(sys_lines.find((e) => /node_dead node=ghost/.test(e.MESSAGE))?.PRIORITY).toBe("4"); // warning
+        expect(sys_lines.every((e) => e.SYSLOG_IDENTIFIER === "tandem")).toBe(true);
+        await vm.sh(`rm -rf ${lt}`);
         log(`client ${client_addr} reaches ${vip} on ${(await c.holdsVip("node1")) ? "node1" : "node2"}`);
       },
       1_800_000,
