@@ -19,30 +19,9 @@
 // time is each worker's own user+system time, so "per CPU-minute" does not
 // depend on how many cores ran.
 import { cpus } from "node:os";
+import { type ClassName, classOf, classOptions, classes } from "../test/sim/classes.ts";
 import { runSeed } from "../test/sim/cluster.ts";
-import { type PlacementSwarm, placementSwarm, runPlacementSeed } from "../test/sim/placement_sim.ts";
-import { Prng } from "../test/sim/prng.ts";
-
-const classes = ["membership", "placement", "fencing", "long-haul"] as const;
-type ClassName = (typeof classes)[number];
-
-function classOf(seed: number): ClassName {
-  const m = seed % 10;
-  return m < 3 ? "membership" : m < 6 ? "placement" : m < 8 ? "fencing" : "long-haul";
-}
-
-/** Heartbeat-like timing: every time in the seed's swarm scaled so keepalive is 1-2 s. */
-function longHaul(seed: number): Partial<PlacementSwarm> {
-  const base = placementSwarm(seed);
-  const r = new Prng(seed ^ 0x10a6);
-  const scale = r.pick([1000, 2000]) / base.keepalive_ms;
-  const o: Record<string, number> = {};
-  for (const [k, v] of Object.entries(base)) if (typeof v === "number" && /_ms(_max)?$/.test(k)) o[k] = v * scale;
-  o.duration_ms = r.int(20, 60) * 60_000;
-  o.fault_interval_ms = r.int(2, 10) * 60_000;
-  o.monitor_interval_ms = r.pick([10_000, 30_000, 60_000]);
-  return o as Partial<PlacementSwarm>;
-}
+import { runPlacementSeed } from "../test/sim/placement_sim.ts";
 
 interface One {
   cls: ClassName;
@@ -58,8 +37,7 @@ function runOne(seed: number, trace: ((l: string) => void) | null = null): One {
     const r = runSeed(seed);
     return { cls, violations: r.violations, simulated_ms: r.simulated_ms, events: r.events, options: r.options };
   }
-  const opts = cls === "fencing" ? { fencing_required: true } : cls === "long-haul" ? longHaul(seed) : {};
-  const r = runPlacementSeed(seed, opts, undefined, trace);
+  const r = runPlacementSeed(seed, classOptions(seed), undefined, trace);
   return { cls, violations: r.violations, simulated_ms: r.simulated_ms, events: r.events, options: r.options };
 }
 
