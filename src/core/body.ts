@@ -90,17 +90,23 @@ export function encodeBody(a: Announcement): Uint8Array {
   assert(a.groups.length <= groups_max, "too many groups");
   assert(a.acks.length < nodes_max, "too many acks");
   assert(Number.isInteger(a.ann_seq) && a.ann_seq >= 0 && a.ann_seq <= ann_seq_max, "bad ann_seq");
-  const ids = a.groups.map((g) => g.id);
-  const out = new Uint8Array(bodySizeMax(ids, a.acks.length + 1));
-  const dv = new DataView(out.buffer);
+  // Sent in every heartbeat: plain byte writes, no DataView or BigInt, and
+  // assertion messages built only on failure.
+  let groups_size = 0;
+  for (const g of a.groups) groups_size += 1 + g.id.length + 3;
+  const out = new Uint8Array(14 + groups_size + 1 + a.acks.length * 13); // bodySizeMax(ids, acks + 1)
   const ping = a.ping_score === null ? ping_score_none : Math.min(ping_score_max, Math.max(0, Math.floor(a.ping_score)));
-  out.set([body_version, a.shutting_down ? 1 : 0, Scope[a.standby], Scope[a.takeover], ping], 0);
-  dv.setUint32(5, a.nodes_hash >>> 0);
-  dv.setUint32(9, a.ann_seq);
+  out[0] = body_version;
+  out[1] = a.shutting_down ? 1 : 0;
+  out[2] = Scope[a.standby];
+  out[3] = Scope[a.takeover];
+  out[4] = ping;
+  putU32(out, 5, a.nodes_hash);
+  putU32(out, 9, a.ann_seq);
   let off = 13;
   out[off++] = a.groups.length;
   for (const g of a.groups) {
-    assert(isValidGroupId(g.id), `bad group id ${JSON.stringify(g.id)}`);
+    if (!isValidGroupId(g.id)) assert(false, `bad group id ${JSON.stringify(g.id)}`);
     out[off++] = g.id.length;
     for (let i = 0; i < g.id.length; i++) out[off++] = g.id.charCodeAt(i);
     out[off++] = GroupState[g.state];
@@ -112,13 +118,29 @@ export function encodeBody(a: Announcement): Uint8Array {
     assert(k.node_index >= 0 && k.node_index < nodes_max, "bad ack node index");
     assert(Number.isSafeInteger(k.generation) && k.generation >= 0, "bad ack generation");
     out[off++] = k.node_index;
-    dv.setBigUint64(off, BigInt(k.generation));
-    dv.setUint32(off + 8, k.ann_seq);
+    // u64 big-endian; exact: generation is a safe integer (< 2^53)
+    putU32(out, off, Math.floor(k.generation / 0x1_0000_0000));
+    putU32(out, off + 4, k.generation % 0x1_0000_0000);
+    putU32(out, off + 8, k.ann_seq);
     off += 12;
   }
   assert(off === out.length, "size accounting");
-  assert(off <= body_size_max, `body of ${off} bytes exceeds ${body_size_max}`);
+  if (off > body_size_max) assert(false, `body of ${off} bytes exceeds ${body_size_max}`);
   return out;
+}
+
+/** DataView.setUint32(off, v) big-endian, ToUint32 included */
+function putU32(out: Uint8Array, off: number, v: number): void {
+  const u = v >>> 0;
+  out[off] = u >>> 24;
+  out[off + 1] = (u >>> 16) & 0xff;
+  out[off + 2] = (u >>> 8) & 0xff;
+  out[off + 3] = u & 0xff;
+}
+
+/** DataView.getUint32(off) big-endian */
+function getU32(b: Uint8Array, off: number): number {
+  return ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
 }
 
 export function decodeBody(bytes: Uint8Array): BodyDecodeResult {
@@ -126,19 +148,18 @@ export function decodeBody(bytes: Uint8Array): BodyDecodeResult {
   if (bytes.length > body_size_max) return fail("too_big");
   if (bytes[0] !== body_version) return fail("bad_version");
   if (bytes.length < 15) return fail("short");
-  const dv = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const standby = scope_by_id.get(bytes[2]!);
   const takeover = scope_by_id.get(bytes[3]!);
   if ((bytes[1]! & ~1) !== 0 || !standby || !takeover) return fail("malformed");
-  const r = { off: 14, bytes, dv };
+  const r = { off: 14, bytes };
   const groups = readGroups(r, bytes[13]!);
   if (typeof groups === "string") return fail(groups);
   const acks = readAcks(r);
   if (typeof acks === "string") return fail(acks);
   if (r.off !== bytes.length) return fail("malformed");
   const value: Announcement = {
-    nodes_hash: dv.getUint32(5),
-    ann_seq: dv.getUint32(9),
+    nodes_hash: getU32(bytes, 5),
+    ann_seq: getU32(bytes, 9),
     shutting_down: (bytes[1]! & 1) === 1,
     standby,
     takeover,
@@ -152,26 +173,30 @@ export function decodeBody(bytes: Uint8Array): BodyDecodeResult {
 interface Reader {
   off: number;
   bytes: Uint8Array;
-  dv: DataView;
 }
 
 function readGroups(r: Reader, count: number): GroupAnnouncement[] | BodyError {
   if (count > groups_max) return "malformed";
   const groups: GroupAnnouncement[] = [];
-  const seen = new Set<string>();
+  const b = r.bytes;
   for (let i = 0; i < count; i++) {
-    if (r.off + 1 > r.bytes.length) return "short";
-    const len = r.bytes[r.off]!;
+    if (r.off + 1 > b.length) return "short";
+    const len = b[r.off]!;
     if (len < 1 || len > group_id_len_max) return "malformed";
-    if (r.off + 1 + len + 3 > r.bytes.length) return "short";
-    const id = String.fromCharCode(...r.bytes.subarray(r.off + 1, r.off + 1 + len));
+    if (r.off + 1 + len + 3 > b.length) return "short";
+    // isValidGroupId, byte by byte: 1..24 printable ASCII (the length is checked above)
+    let id = "";
+    for (let k = r.off + 1; k < r.off + 1 + len; k++) {
+      if (b[k]! < 0x21 || b[k]! > 0x7e) return "malformed";
+      id += String.fromCharCode(b[k]!);
+    }
     r.off += 1 + len;
-    const state = state_by_id.get(r.bytes[r.off]!);
-    const failures = r.bytes[r.off + 1]!;
-    const flags = r.bytes[r.off + 2]!;
+    const state = state_by_id.get(b[r.off]!);
+    const failures = b[r.off + 1]!;
+    const flags = b[r.off + 2]!;
     r.off += 3;
-    if (!isValidGroupId(id) || seen.has(id) || !state || (flags & ~1) !== 0) return "malformed";
-    seen.add(id);
+    if (!state || (flags & ~1) !== 0) return "malformed";
+    for (const g of groups) if (g.id === id) return "malformed"; // at most groups_max: no Set needed
     groups.push({ id, state, failures, blocked: flags === 1 });
   }
   return groups;
@@ -183,15 +208,17 @@ function readAcks(r: Reader): Ack[] | BodyError {
   if (count >= nodes_max) return "malformed";
   if (r.off + count * 13 > r.bytes.length) return "short";
   const acks: Ack[] = [];
-  const seen = new Set<number>();
+  let seen = 0; // bit per node index (< nodes_max = 16)
   for (let i = 0; i < count; i++) {
     const node_index = r.bytes[r.off]!;
-    const generation = r.dv.getBigUint64(r.off + 1);
-    const ann_seq = r.dv.getUint32(r.off + 9);
+    const generation_hi = getU32(r.bytes, r.off + 1);
+    const generation_lo = getU32(r.bytes, r.off + 5);
+    const ann_seq = getU32(r.bytes, r.off + 9);
     r.off += 13;
-    if (node_index >= nodes_max || seen.has(node_index) || generation > BigInt(Number.MAX_SAFE_INTEGER)) return "malformed";
-    seen.add(node_index);
-    acks.push({ node_index, generation: Number(generation), ann_seq });
+    // above Number.MAX_SAFE_INTEGER (2^53 - 1) exactly when the high word exceeds 2^21 - 1
+    if (node_index >= nodes_max || (seen & (1 << node_index)) !== 0 || generation_hi > 0x1f_ffff) return "malformed";
+    seen |= 1 << node_index;
+    acks.push({ node_index, generation: generation_hi * 0x1_0000_0000 + generation_lo, ann_seq });
   }
   return acks;
 }

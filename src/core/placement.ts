@@ -58,7 +58,10 @@
 //   stopping (peers stay off it) and retry every stop_retry_ms.
 import {
   type Announcement,
+  type GroupAnnouncement,
   type GroupStateName,
+  GroupState,
+  Scope,
   type ScopeName,
   bodySizeMax,
   body_size_max,
@@ -149,9 +152,14 @@ interface PeerPlacement {
   ann: Announcement | null;
   fence: "none" | "pending" | "done";
   mismatch_logged: boolean;
+  /** ann.groups in our group order (first entry with each id), valid while ann_groups_of === ann */
+  ann_groups: (GroupAnnouncement | undefined)[];
+  ann_groups_of: Announcement | null;
 }
 
 interface GroupRun {
+  /** position in cfg.groups */
+  index: number;
   id: string;
   preferred_node: string;
   state: GroupStateName;
@@ -182,7 +190,8 @@ export interface PlacementState {
   self_index: number;
   nodes_hash: number;
   ann_seq: number;
-  ann_key: string;
+  /** the announcement's content without acks, as small integers (see contentChanged) */
+  ann_content: number[];
   standby: ScopeName;
   takeover: ScopeName;
   /** ping units reached; starts at 0 until the first report (no takeover blind) */
@@ -190,6 +199,9 @@ export interface PlacementState {
   shutting_down: boolean;
   exit_announced: boolean;
   peers: Map<string, PeerPlacement>;
+  /** the peers by node index (null at self), and in node order: the same objects as `peers` */
+  peer_at: (PeerPlacement | null)[];
+  peer_list: PeerPlacement[];
   groups: GroupRun[];
 }
 
@@ -230,9 +242,20 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
   const peers = new Map<string, PeerPlacement>();
   cfg.nodes.forEach((name, index) => {
     if (name === cfg.self) return;
-    peers.set(name, { name, index, status: "init", generation: 0, ann: null, fence: "none", mismatch_logged: false });
+    peers.set(name, {
+      name,
+      index,
+      status: "init",
+      generation: 0,
+      ann: null,
+      fence: "none",
+      mismatch_logged: false,
+      ann_groups: cfg.groups.map(() => undefined),
+      ann_groups_of: null,
+    });
   });
-  const groups: GroupRun[] = cfg.groups.map((g) => ({
+  const groups: GroupRun[] = cfg.groups.map((g, index) => ({
+    index,
     id: g.id,
     preferred_node: g.preferred_node,
     state: "stopping", // boot cleanup: see the header
@@ -258,16 +281,18 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
     self_index: cfg.nodes.indexOf(cfg.self),
     nodes_hash: configHash(cfg),
     ann_seq: 1,
-    ann_key: "",
+    ann_content: new Array<number>(4 + 3 * groups.length).fill(-2),
     standby: "none",
     takeover: "none",
     ping_score: 0,
     shutting_down: false,
     exit_announced: false,
     peers,
+    peer_at: cfg.nodes.map((name) => peers.get(name) ?? null),
+    peer_list: [...peers.values()],
     groups,
   };
-  s.ann_key = contentKey(s);
+  contentChanged(s);
   return s;
 }
 
@@ -384,17 +409,19 @@ function onPeerState(s: PlacementState, node: string, a: Announcement, out: Plac
   }
   if (p.ann && a.ann_seq < p.ann.ann_seq) return; // older content: keep the newer
   p.ann = a;
-  for (const g of s.groups) {
-    const st = peerGroup(p, g.id)?.state;
-    if (st === "running" || st === "starting") g.last_holder = node;
+  indexAnnouncement(s, p);
+  for (let gi = 0; gi < s.groups.length; gi++) {
+    const st = p.ann_groups[gi]?.state;
+    if (st === "running" || st === "starting") s.groups[gi]!.last_holder = node;
   }
   // Escalation: a failed stop leaves resources in an unknown state there.
   // Fence the node, then its groups are free (onFenceDone).
-  const failed = a.groups.filter((x) => x.state === "stop_failed");
-  if (s.cfg.fencing_required && failed.length > 0 && p.fence === "none") {
+  if (!s.cfg.fencing_required || p.fence !== "none") return;
+  const failed = a.groups.find((x) => x.state === "stop_failed");
+  if (failed) {
     p.fence = "pending";
     out.push({ type: "fence_node", node, reason: "stop_failed", self_held: selfHeld(s), peer_held: a.groups.filter((x) => !isRest(x.state)).length });
-    log(out, "fence", failed[0]!.id, node, "failed to stop: fencing it before anyone runs its groups");
+    log(out, "fence", failed.id, node, "failed to stop: fencing it before anyone runs its groups");
   }
 }
 
@@ -513,15 +540,14 @@ function selfHeld(s: PlacementState): number {
 // ---- decisions ----
 
 function decide(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
-  const targets = s.groups.map((g) => target(s, g));
+  const targets: (string | null)[] = [];
+  for (const g of s.groups) targets.push(target(s, g));
   stopPass(s, targets, now_ms, out);
   claimPass(s, targets, now_ms);
   startPass(s, now_ms, out);
   monitorPass(s, now_ms, out);
   notePass(s, targets, out);
-  const key = contentKey(s);
-  if (key !== s.ann_key) {
-    s.ann_key = key;
+  if (contentChanged(s)) {
     s.ann_seq++;
     out.push({ type: "announce", ann_seq: s.ann_seq });
   }
@@ -588,10 +614,10 @@ function monitorPass(s: PlacementState, now_ms: number, out: PlacementAction[]):
 /** Conflicts and unplaceable groups: logged once per episode. */
 function notePass(s: PlacementState, targets: (string | null)[], out: PlacementAction[]): void {
   s.groups.forEach((g, i) => {
-    const others = [...s.peers.values()].filter((p) => p.status === "up" && peerGroup(p, g.id)?.state === "running");
-    const conflict = g.state === "running" && others.length > 0;
+    const other = g.state === "running" ? s.peer_list.find((p) => p.status === "up" && peerGroupAt(p, g)?.state === "running") : undefined;
+    const conflict = other !== undefined;
     if (conflict && !g.conflict_logged) {
-      log(out, "conflict", g.id, others[0]!.name, `running on ${others[0]!.name} too: ${targets[i] ?? "nobody"} keeps it`);
+      log(out, "conflict", g.id, other.name, `running on ${other.name} too: ${targets[i] ?? "nobody"} keeps it`);
     }
     g.conflict_logged = conflict;
     const unplaceable = targets[i] === null && !s.shutting_down && everyoneBlocked(s, g);
@@ -625,7 +651,7 @@ function mayClaim(s: PlacementState, g: GroupRun): boolean {
   if (s.shutting_down) return false;
   for (const p of s.peers.values()) {
     if (!peerClear(p)) return false;
-    if (p.status === "up" && !isRest(peerGroup(p, g.id)?.state ?? "stopped")) return false;
+    if (p.status === "up" && !isRest(peerGroupAt(p, g)?.state ?? "stopped")) return false;
   }
   return true;
 }
@@ -638,7 +664,7 @@ function claimGranted(s: PlacementState, g: GroupRun): boolean {
     if (p.status !== "up") continue;
     const ack = p.ann!.acks.find((k) => k.node_index === s.self_index && k.generation === s.cfg.generation);
     if (!ack || ack.ann_seq < g.claim_seq) return false;
-    if (!isRest(peerGroup(p, g.id)?.state ?? "stopped")) return false;
+    if (!isRest(peerGroupAt(p, g)?.state ?? "stopped")) return false;
   }
   return true;
 }
@@ -648,7 +674,7 @@ function shouldWithdraw(s: PlacementState, g: GroupRun, target_node: string | nu
   const mine = rank(s, g, s.cfg.self);
   for (const p of s.peers.values()) {
     if (p.status !== "up" || !p.ann) continue;
-    const st = peerGroup(p, g.id)?.state;
+    const st = peerGroupAt(p, g)?.state;
     if (st === "running" || st === "stopping" || st === "stop_failed") return true;
     if (st === "starting" && rank(s, g, p.name) < mine) return true; // two claims: the better rank keeps it
   }
@@ -682,25 +708,97 @@ interface NodeView {
 
 /** The node that should run g, from our view; null if none can. */
 export function target(s: PlacementState, g: GroupRun): string | null {
-  const views = viewsOf(s, g);
+  // Computed on every step for every group, so without allocating: the
+  // views (viewsOf's, in node order) go into the scratch arrays below.
+  const n = fillViews(s, g);
   // ipfail: a node that reaches fewer ping nodes than the best live node is
   // demoted, so the better-connected node wins. A node alone that reaches
   // none keeps what it holds but takes nothing over: it is probably the one
   // cut off, and its peer is alive behind the cut. (With peers up and all at
   // zero, the ping nodes are what failed: placement goes on as usual.)
   const pinged = s.cfg.ping_units > 0;
-  const best_ping = pinged ? Math.max(...views.map((v) => v.ping_score ?? 0)) : 0;
-  const alone = views.length === 1;
-  const holds = (v: NodeView) => v.state === "starting" || v.state === "running";
-  const usable = views.filter((v) => !v.shutting_down && !v.blocked && (!pinged || !alone || (v.ping_score ?? 0) > 0 || holds(v)));
-  const first = usable.filter((v) => !demoted(v, g, views) && (!pinged || (v.ping_score ?? 0) >= best_ping));
-  const candidates = first.length > 0 ? first : usable;
-  if (candidates.length === 0) return null;
-  const preferred = candidates.find((v) => v.name === g.preferred_node);
-  if (preferred && s.cfg.auto_failback !== "off") return preferred.name;
-  const holders = candidates.filter((v) => v.state === "starting" || v.state === "running");
-  if (holders.length > 0) return (holders.find((v) => v.name === g.preferred_node) ?? holders[0]!).name;
-  return (preferred ?? candidates[0]!).name;
+  let best_ping = pinged ? -Infinity : 0;
+  if (pinged) for (let k = 0; k < n; k++) best_ping = Math.max(best_ping, v_ping[k]!);
+  const alone = n === 1;
+  // demoted also by another view's takeover covering g: count them once
+  let takeovers = 0;
+  for (let k = 0; k < n; k++) if (covers(v_takeover[k]!, g, v_name[k]!)) takeovers++;
+  let firsts = 0;
+  for (let k = 0; k < n; k++) {
+    const holds = v_state[k] === "starting" || v_state[k] === "running";
+    const usable = !v_shutting[k] && !v_blocked[k] && (!pinged || !alone || v_ping[k]! > 0 || holds);
+    const own_takeover = covers(v_takeover[k]!, g, v_name[k]!) ? 1 : 0;
+    const demoted = v_failures[k]! > 0 || covers(v_standby[k]!, g, v_name[k]!) || takeovers - own_takeover > 0;
+    v_usable[k] = usable;
+    v_first[k] = usable && !demoted && (!pinged || v_ping[k]! >= best_ping);
+    if (v_first[k]) firsts++;
+  }
+  // candidates: the first choices, or every usable view if there are none
+  const candidate = firsts > 0 ? v_first : v_usable;
+  let first = -1;
+  let preferred = -1;
+  let holder = -1;
+  for (let k = 0; k < n; k++) {
+    if (!candidate[k]) continue;
+    if (first < 0) first = k;
+    if (v_name[k] === g.preferred_node) preferred = k;
+    if (holder < 0 && (v_state[k] === "starting" || v_state[k] === "running")) holder = k;
+  }
+  if (first < 0) return null;
+  if (preferred >= 0 && s.cfg.auto_failback !== "off") return v_name[preferred]!;
+  if (holder >= 0) {
+    const preferred_holds = preferred >= 0 && (v_state[preferred] === "starting" || v_state[preferred] === "running");
+    return v_name[preferred_holds ? preferred : holder]!;
+  }
+  return v_name[preferred >= 0 ? preferred : first]!;
+}
+
+// Scratch for target(): view k's fields (viewsOf's NodeView, ping_score ?? 0).
+// Cores run one step at a time, so one set of arrays serves every state.
+const v_name: string[] = [];
+const v_shutting: boolean[] = [];
+const v_standby: ScopeName[] = [];
+const v_takeover: ScopeName[] = [];
+const v_state: GroupStateName[] = [];
+const v_failures: number[] = [];
+const v_blocked: boolean[] = [];
+const v_ping: number[] = [];
+const v_usable: boolean[] = [];
+const v_first: boolean[] = [];
+
+/** viewsOf(s, g) into the scratch arrays; returns how many views. */
+function fillViews(s: PlacementState, g: GroupRun): number {
+  let n = 0;
+  const nodes = s.cfg.nodes;
+  for (let k = 0; k < nodes.length; k++) {
+    const name = nodes[k]!;
+    if (name === s.cfg.self) {
+      v_name[n] = name;
+      v_shutting[n] = s.shutting_down;
+      v_standby[n] = s.standby;
+      v_takeover[n] = s.takeover;
+      v_state[n] = g.state;
+      v_failures[n] = g.failures;
+      v_blocked[n] = g.failures >= s.cfg.start_failures_max;
+      v_ping[n] = s.cfg.ping_units > 0 ? s.ping_score : 0;
+      n++;
+      continue;
+    }
+    const p = s.peer_at[k]!;
+    const a = p.ann;
+    if (p.status !== "up" || !a) continue;
+    const pg = peerGroupAt(p, g);
+    v_name[n] = name;
+    v_shutting[n] = a.shutting_down;
+    v_standby[n] = a.standby;
+    v_takeover[n] = a.takeover;
+    v_state[n] = pg?.state ?? "stopped";
+    v_failures[n] = pg?.failures ?? 0;
+    v_blocked[n] = pg?.blocked ?? false;
+    v_ping[n] = a.ping_score ?? 0;
+    n++;
+  }
+  return n;
 }
 
 /** Self and every up peer with an announcement, in node order. */
@@ -715,7 +813,7 @@ function viewsOf(s: PlacementState, g: GroupRun): NodeView[] {
     }
     const p = s.peers.get(name)!;
     if (p.status !== "up" || !p.ann) continue;
-    const pg = peerGroup(p, g.id);
+    const pg = peerGroupAt(p, g);
     const a = p.ann;
     views.push({
       name,
@@ -731,11 +829,6 @@ function viewsOf(s: PlacementState, g: GroupRun): NodeView[] {
   return views;
 }
 
-function demoted(v: NodeView, g: GroupRun, views: NodeView[]): boolean {
-  if (v.failures > 0 || covers(v.standby, g, v.name)) return true;
-  return views.some((o) => o.name !== v.name && covers(o.takeover, g, o.name));
-}
-
 /** Heartbeat's scopes, relative to `node`: local = groups it is the preferred node of. */
 function covers(scope: ScopeName, g: { preferred_node: string }, node: string): boolean {
   if (scope === "all") return true;
@@ -745,13 +838,15 @@ function covers(scope: ScopeName, g: { preferred_node: string }, node: string): 
 }
 
 function everyoneBlocked(s: PlacementState, g: GroupRun): boolean {
-  return viewsOf(s, g).every((v) => v.blocked);
+  const n = fillViews(s, g);
+  for (let k = 0; k < n; k++) if (!v_blocked[k]) return false;
+  return true;
 }
 
 // ---- helpers ----
 
 function heldByPeer(s: PlacementState, g: GroupRun): boolean {
-  return [...s.peers.values()].some((p) => p.status === "up" && !isRest(peerGroup(p, g.id)?.state ?? "stopped"));
+  return s.peer_list.some((p) => p.status === "up" && !isRest(peerGroupAt(p, g)?.state ?? "stopped"));
 }
 
 function busy(s: PlacementState): boolean {
@@ -766,15 +861,61 @@ function peerGroup(p: PeerPlacement, id: string) {
   return p.ann?.groups.find((x) => x.id === id);
 }
 
+/** peerGroup(p, g.id), from the index built when the announcement arrived */
+function peerGroupAt(p: PeerPlacement, g: GroupRun): GroupAnnouncement | undefined {
+  const a = p.ann;
+  if (a === null) return undefined;
+  return p.ann_groups_of === a ? p.ann_groups[g.index] : peerGroup(p, g.id);
+}
+
+/** Index p.ann's groups by our group order; the first entry with an id wins, as with find(). */
+function indexAnnouncement(s: PlacementState, p: PeerPlacement): void {
+  const a = p.ann!;
+  for (let gi = 0; gi < s.groups.length; gi++) {
+    const id = s.groups[gi]!.id;
+    let hit: GroupAnnouncement | undefined;
+    for (const x of a.groups) {
+      if (x.id === id) {
+        hit = x;
+        break;
+      }
+    }
+    p.ann_groups[gi] = hit;
+  }
+  p.ann_groups_of = a;
+}
+
 function setState(g: GroupRun, state: GroupStateName, now_ms: number): void {
   if (g.state !== state) g.since_ms = now_ms;
   g.state = state;
 }
 
-/** The announcement without acks: a change bumps ann_seq. */
-function contentKey(s: PlacementState): string {
-  const a = announcement(s);
-  return JSON.stringify([a.shutting_down, a.standby, a.takeover, a.ping_score, a.groups]);
+/**
+ * The announcement without acks: a change bumps ann_seq. Compared field by
+ * field with what we announced last (what announcement() would build, the
+ * group ids being fixed), so a step that changes nothing allocates nothing.
+ */
+function contentChanged(s: PlacementState): boolean {
+  const c = s.ann_content;
+  let changed = put(c, 0, s.shutting_down ? 1 : 0);
+  changed = put(c, 1, Scope[s.standby]) || changed;
+  changed = put(c, 2, Scope[s.takeover]) || changed;
+  changed = put(c, 3, s.cfg.ping_units > 0 ? s.ping_score : -1) || changed;
+  for (let i = 0; i < s.groups.length; i++) {
+    const g = s.groups[i]!;
+    changed = put(c, 4 + 3 * i, GroupState[g.state === "stopping" && g.stop_failed ? "stop_failed" : g.state]) || changed;
+    changed = put(c, 5 + 3 * i, Math.min(g.failures, failures_saturate)) || changed;
+    changed = put(c, 6 + 3 * i, g.failures >= s.cfg.start_failures_max ? 1 : 0) || changed;
+  }
+  return changed;
+}
+
+/** c[i] = v; did it change? (NaN equals NaN, as it did in the JSON key this replaces) */
+function put(c: number[], i: number, v: number): boolean {
+  const was = c[i]!;
+  if (was === v || (was !== was && v !== v)) return false;
+  c[i] = v;
+  return true;
 }
 
 function log(out: PlacementAction[], event: LogEvent, group: string | null, node: string | null, detail: string): void {

@@ -25,30 +25,38 @@ export class EventQueue<E> {
   push(at: number, ev: E): void {
     if (this.h.length >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
     const h = this.h;
-    h.push({ at, order: this.order++, rank: this.rankOf(ev), ev });
-    for (let i = h.length - 1; i > 0; ) {
+    const item: QueueItem<E> = { at, order: this.order++, rank: this.rankOf(ev), ev };
+    // sift up with a hole: parents move down, the item is written once
+    let i = h.length;
+    h.push(item);
+    while (i > 0) {
       const p = (i - 1) >> 1;
-      if (!before(h[i]!, h[p]!)) break;
-      [h[i], h[p]] = [h[p]!, h[i]!];
+      const parent = h[p]!;
+      if (!before(item, parent)) break;
+      h[i] = parent;
       i = p;
     }
+    h[i] = item;
   }
 
   pop(): QueueItem<E> | undefined {
     const h = this.h;
     const top = h[0];
     const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      for (let i = 0; ; ) {
+    const n = h.length;
+    if (n > 0 && last) {
+      // sift down with a hole, as in push
+      let i = 0;
+      for (;;) {
         const l = 2 * i + 1;
-        let m = i;
-        if (l < h.length && before(h[l]!, h[m]!)) m = l;
-        if (l + 1 < h.length && before(h[l + 1]!, h[m]!)) m = l + 1;
-        if (m === i) break;
-        [h[i], h[m]] = [h[m]!, h[i]!];
+        if (l >= n) break;
+        let m = l;
+        if (l + 1 < n && before(h[l + 1]!, h[l]!)) m = l + 1;
+        if (!before(h[m]!, last)) break;
+        h[i] = h[m]!;
         i = m;
       }
+      h[i] = last;
     }
     return top;
   }
