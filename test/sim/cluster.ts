@@ -13,7 +13,7 @@ import {
   step,
 } from "../../src/core/membership.ts";
 import { Prng } from "./prng.ts";
-import { EventQueue } from "./queue.ts";
+import { EventQueue, type Timer } from "./queue.ts";
 
 export interface SwarmOptions {
   nodes: number;
@@ -78,6 +78,8 @@ interface SimNode {
   drift: number;
   stalled_until: number;
   wake_token: number;
+  /** the node's wake-up entry in the queue, moved when re-armed (see queue.ts) */
+  timer: Timer<SimEvent>;
   /** local arrival time of the newest frame (highest seq) from each peer */
   last_arrival_local: Map<number, { generation: number; seq: number; at: number }>;
 }
@@ -113,7 +115,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
   let deaths = 0;
   let healed = false;
 
-  const nodes: SimNode[] = names.map((name) => ({
+  const nodes: SimNode[] = names.map((name, i) => ({
     name,
     up: false,
     incarnation: 0,
@@ -123,6 +125,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     drift: (r.next() * 2 - 1) * o.drift_ppm_max * 1e-6,
     stalled_until: 0,
     wake_token: 0,
+    timer: q.timer({ kind: "wake", node: i, token: 0 }),
     last_arrival_local: new Map(),
   }));
   const local = (n: SimNode, t: number) => n.offset_ms + t * (1 + n.drift);
@@ -223,7 +226,9 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     const jitter = o.timer_jitter_max_ms > 0 ? r.next() * o.timer_jitter_max_ms : 0;
     // local -> global: invert the drift, and never wake before the local deadline
     const at = now + wait_local / (1 + n.drift) + jitter + 1e-9;
-    q.push(at, { kind: "wake", node: i, token: ++n.wake_token });
+    // a fresh event object: a copy re-queued by a stall or the heal stays stale
+    n.timer.ev = { kind: "wake", node: i, token: ++n.wake_token };
+    q.arm(n.timer, at, q.reserve());
   }
 
   function fault(): void {
@@ -277,16 +282,16 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
   let heal_done = false;
   let events = 0;
   for (;;) {
-    const item = q.pop();
-    const next_at = item?.at ?? Infinity;
-    if (!heal_done && next_at >= o.duration_ms) {
+    // The heal comes before the first event at or after duration_ms, which
+    // stays queued where it was (not re-queued behind what the heal queues).
+    if (!heal_done && (q.peek()?.at ?? Infinity) >= o.duration_ms) {
       now = o.duration_ms;
       heal_done = true;
       healAll();
-      if (item) q.push(item.at, item.ev);
       q.push(converge_at, { kind: "fault" }); // placeholder marker handled below
       continue;
     }
+    const item = q.pop();
     if (!item || item.at > end_ms) break;
     if (++events > events_max) {
       fail("event budget exhausted (livelock?)");

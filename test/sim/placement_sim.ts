@@ -26,7 +26,7 @@ import type { FencingAction, FencingEvent, FencingState } from "../../src/core/f
 import type { AutoFailback, PlacementAction, PlacementEvent, PlacementState } from "../../src/core/placement.ts";
 import type { ScopeName } from "../../src/core/body.ts";
 import { Prng } from "./prng.ts";
-import { EventQueue } from "./queue.ts";
+import { EventQueue, type Timer } from "./queue.ts";
 
 export interface PlacementSwarm {
   nodes: number;
@@ -128,6 +128,10 @@ interface SimNode {
   offset_ms: number;
   drift: number;
   wake_token: number;
+  /** the node's wake-up entry in the queue (one per node, moved when re-armed) */
+  timer: Timer<SimEvent>;
+  /** insertion number of the last schedule() call since the queue was last flushed; -1 if none */
+  wake_order: number;
   /** ground truth: the resource may be active (set at start, cleared by a successful stop or power-off) */
   active: boolean[];
   /** per group: the nodes this one saw dead at its last start of it */
@@ -177,7 +181,7 @@ export function runPlacementSeed(
   let healed = false;
   let starts = 0;
 
-  const nodes: SimNode[] = names.map((name) => ({
+  const nodes: SimNode[] = names.map((name, i) => ({
     name,
     up: false,
     incarnation: 0,
@@ -188,6 +192,8 @@ export function runPlacementSeed(
     offset_ms: r.int(0, 1_000_000),
     drift: (r.next() * 2 - 1) * o.drift_ppm_max * 1e-6,
     wake_token: 0,
+    timer: q.timer({ kind: "wake", node: i, token: 0 }),
+    wake_order: -1,
     active: groups.map(() => false),
     started_over: groups.map(() => new Set<number>()),
     ping_score: o.ping_units,
@@ -429,13 +435,36 @@ export function runPlacementSeed(
     plApply(ev.node, { type: "peer_state", node: from, announcement: d.value });
   }
 
+  // A node's cores are stepped several times per simulator event (a wake
+  // ticks three of them, each followed by schedule()); only the last call's
+  // wake-up stays live. So schedule() takes the insertion number that call's
+  // push would have had, and flushWakes(), before the next event, computes
+  // the deadline once and arms the node's timer with it. Exact: `now` does
+  // not move in between, and every change to a node's cores ends in a
+  // schedule() call, so the last call would have computed the same deadline.
+  const dirty: number[] = [];
+
   function schedule(i: number): void {
     const n = nodes[i]!;
     if (!n.mem || !n.pl) return;
-    const deadline = Math.min(membership.nextDeadline(n.mem), placement.nextDeadline(n.pl), n.fc ? fencing.fencingDeadline(n.fc) : Infinity);
-    if (!Number.isFinite(deadline)) return;
-    const wait = Math.max(0, deadline - local(n));
-    q.push(now + wait / (1 + n.drift) + 1e-9, { kind: "wake", node: i, token: ++n.wake_token });
+    if (n.wake_order < 0) dirty.push(i);
+    n.wake_order = q.reserve();
+  }
+
+  function flushWakes(): void {
+    for (const i of dirty) {
+      const n = nodes[i]!;
+      const order = n.wake_order;
+      n.wake_order = -1;
+      // gone since (its token moved on); booted again: schedule() came after
+      if (!n.mem || !n.pl) continue;
+      const deadline = Math.min(membership.nextDeadline(n.mem), placement.nextDeadline(n.pl), n.fc ? fencing.fencingDeadline(n.fc) : Infinity);
+      if (!Number.isFinite(deadline)) continue;
+      const wait = Math.max(0, deadline - local(n));
+      n.timer.ev = { kind: "wake", node: i, token: ++n.wake_token };
+      q.arm(n.timer, now + wait / (1 + n.drift) + 1e-9, order);
+    }
+    dirty.length = 0;
   }
 
   function fence(ev: Extract<SimEvent, { kind: "fence" }>): void {
@@ -539,15 +568,17 @@ export function runPlacementSeed(
   let heal_done = false;
   let events = 0;
   for (;;) {
-    const item = q.pop();
-    if (!item) break;
-    if (!heal_done && item.at >= o.duration_ms) {
+    flushWakes();
+    // The heal comes before the first event at or after duration_ms, which
+    // stays queued where it was (not re-queued behind what the heal queues).
+    if (!heal_done && (q.peek()?.at ?? Infinity) >= o.duration_ms) {
       now = o.duration_ms;
       heal_done = true;
       healAll();
-      q.push(item.at, item.ev);
       continue;
     }
+    const item = q.pop();
+    if (!item) break;
     if (++events > events_max) {
       fail("event budget exhausted (livelock?)");
       break;
