@@ -541,7 +541,8 @@ function selfHeld(s: PlacementState): number {
 
 function decide(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
   const targets: (string | null)[] = [];
-  for (const g of s.groups) targets.push(target(s, g));
+  const views = fillNodeViews(s);
+  for (const g of s.groups) targets.push(chooseTarget(s, g, views));
   stopPass(s, targets, now_ms, out);
   claimPass(s, targets, now_ms);
   startPass(s, now_ms, out);
@@ -708,9 +709,14 @@ interface NodeView {
 
 /** The node that should run g, from our view; null if none can. */
 export function target(s: PlacementState, g: GroupRun): string | null {
+  return chooseTarget(s, g, fillNodeViews(s));
+}
+
+/** target(), from fillNodeViews(s)'s n views (still in the scratch arrays). */
+function chooseTarget(s: PlacementState, g: GroupRun, n: number): string | null {
   // Computed on every step for every group, so without allocating: the
   // views (viewsOf's, in node order) go into the scratch arrays below.
-  const n = fillViews(s, g);
+  fillGroupViews(s, g, n);
   // ipfail: a node that reaches fewer ping nodes than the best live node is
   // demoted, so the better-connected node wins. A node alone that reaches
   // none keeps what it holds but takes nothing over: it is probably the one
@@ -722,13 +728,16 @@ export function target(s: PlacementState, g: GroupRun): string | null {
   const alone = n === 1;
   // demoted also by another view's takeover covering g: count them once
   let takeovers = 0;
-  for (let k = 0; k < n; k++) if (covers(v_takeover[k]!, g, v_name[k]!)) takeovers++;
+  for (let k = 0; k < n; k++) {
+    v_covered[k] = v_takeover[k] !== "none" && covers(v_takeover[k]!, g, v_name[k]!);
+    if (v_covered[k]) takeovers++;
+  }
   let firsts = 0;
   for (let k = 0; k < n; k++) {
     const holds = v_state[k] === "starting" || v_state[k] === "running";
     const usable = !v_shutting[k] && !v_blocked[k] && (!pinged || !alone || v_ping[k]! > 0 || holds);
-    const own_takeover = covers(v_takeover[k]!, g, v_name[k]!) ? 1 : 0;
-    const demoted = v_failures[k]! > 0 || covers(v_standby[k]!, g, v_name[k]!) || takeovers - own_takeover > 0;
+    const others_takeover = takeovers - (v_covered[k] ? 1 : 0) > 0;
+    const demoted = v_failures[k]! > 0 || (v_standby[k] !== "none" && covers(v_standby[k]!, g, v_name[k]!)) || others_takeover;
     v_usable[k] = usable;
     v_first[k] = usable && !demoted && (!pinged || v_ping[k]! >= best_ping);
     if (v_first[k]) firsts++;
@@ -755,6 +764,7 @@ export function target(s: PlacementState, g: GroupRun): string | null {
 
 // Scratch for target(): view k's fields (viewsOf's NodeView, ping_score ?? 0).
 // Cores run one step at a time, so one set of arrays serves every state.
+const v_peer: (PeerPlacement | null)[] = [];
 const v_name: string[] = [];
 const v_shutting: boolean[] = [];
 const v_standby: ScopeName[] = [];
@@ -764,22 +774,21 @@ const v_failures: number[] = [];
 const v_blocked: boolean[] = [];
 const v_ping: number[] = [];
 const v_usable: boolean[] = [];
+const v_covered: boolean[] = [];
 const v_first: boolean[] = [];
 
-/** viewsOf(s, g) into the scratch arrays; returns how many views. */
-function fillViews(s: PlacementState, g: GroupRun): number {
+/** The node-level fields of viewsOf(s, any g) into the scratch arrays; returns how many views. */
+function fillNodeViews(s: PlacementState): number {
   let n = 0;
   const nodes = s.cfg.nodes;
   for (let k = 0; k < nodes.length; k++) {
     const name = nodes[k]!;
     if (name === s.cfg.self) {
+      v_peer[n] = null;
       v_name[n] = name;
       v_shutting[n] = s.shutting_down;
       v_standby[n] = s.standby;
       v_takeover[n] = s.takeover;
-      v_state[n] = g.state;
-      v_failures[n] = g.failures;
-      v_blocked[n] = g.failures >= s.cfg.start_failures_max;
       v_ping[n] = s.cfg.ping_units > 0 ? s.ping_score : 0;
       n++;
       continue;
@@ -787,18 +796,32 @@ function fillViews(s: PlacementState, g: GroupRun): number {
     const p = s.peer_at[k]!;
     const a = p.ann;
     if (p.status !== "up" || !a) continue;
-    const pg = peerGroupAt(p, g);
+    v_peer[n] = p;
     v_name[n] = name;
     v_shutting[n] = a.shutting_down;
     v_standby[n] = a.standby;
     v_takeover[n] = a.takeover;
-    v_state[n] = pg?.state ?? "stopped";
-    v_failures[n] = pg?.failures ?? 0;
-    v_blocked[n] = pg?.blocked ?? false;
     v_ping[n] = a.ping_score ?? 0;
     n++;
   }
   return n;
+}
+
+/** The fields of viewsOf(s, g) that depend on g, for the n views fillNodeViews(s) found. */
+function fillGroupViews(s: PlacementState, g: GroupRun, n: number): void {
+  for (let k = 0; k < n; k++) {
+    const p = v_peer[k]!;
+    if (p === null) {
+      v_state[k] = g.state;
+      v_failures[k] = g.failures;
+      v_blocked[k] = g.failures >= s.cfg.start_failures_max;
+      continue;
+    }
+    const pg = peerGroupAt(p, g);
+    v_state[k] = pg?.state ?? "stopped";
+    v_failures[k] = pg?.failures ?? 0;
+    v_blocked[k] = pg?.blocked ?? false;
+  }
 }
 
 /** Self and every up peer with an announcement, in node order. */
@@ -838,7 +861,8 @@ function covers(scope: ScopeName, g: { preferred_node: string }, node: string): 
 }
 
 function everyoneBlocked(s: PlacementState, g: GroupRun): boolean {
-  const n = fillViews(s, g);
+  const n = fillNodeViews(s);
+  fillGroupViews(s, g, n);
   for (let k = 0; k < n; k++) if (!v_blocked[k]) return false;
   return true;
 }
