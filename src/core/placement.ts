@@ -764,18 +764,19 @@ function chooseTarget(s: PlacementState, g: GroupRun, n: number): string | null 
 
 // Scratch for target(): view k's fields (viewsOf's NodeView, ping_score ?? 0).
 // Cores run one step at a time, so one set of arrays serves every state.
-const v_peer: (PeerPlacement | null)[] = [];
-const v_name: string[] = [];
-const v_shutting: boolean[] = [];
-const v_standby: ScopeName[] = [];
-const v_takeover: ScopeName[] = [];
-const v_state: GroupStateName[] = [];
-const v_failures: number[] = [];
-const v_blocked: boolean[] = [];
-const v_ping: number[] = [];
-const v_usable: boolean[] = [];
-const v_covered: boolean[] = [];
-const v_first: boolean[] = [];
+// Packed (filled to nodes_max up front), so reads stay on the fast path.
+const v_peer: (PeerPlacement | null)[] = new Array(nodes_max).fill(null);
+const v_name: string[] = new Array(nodes_max).fill("");
+const v_shutting: boolean[] = new Array(nodes_max).fill(false);
+const v_standby: ScopeName[] = new Array(nodes_max).fill("none");
+const v_takeover: ScopeName[] = new Array(nodes_max).fill("none");
+const v_state: GroupStateName[] = new Array(nodes_max).fill("stopped");
+const v_failures: number[] = new Array(nodes_max).fill(0);
+const v_blocked: boolean[] = new Array(nodes_max).fill(false);
+const v_ping: number[] = new Array(nodes_max).fill(0);
+const v_usable: boolean[] = new Array(nodes_max).fill(false);
+const v_first: boolean[] = new Array(nodes_max).fill(false);
+const v_covered: boolean[] = new Array(nodes_max).fill(false);
 
 /** The node-level fields of viewsOf(s, any g) into the scratch arrays; returns how many views. */
 function fillNodeViews(s: PlacementState): number {
