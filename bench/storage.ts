@@ -1,5 +1,6 @@
-// bench/storage: no acknowledged write is lost when the DRBD primary loses
-// power (issue 8), seen from an NFS client.
+// bench/storage: no acknowledged write is lost when the DRBD primary hangs,
+// is fenced through its BMC, and later comes back and takes its group back
+// (issue 8), seen from an NFS client.
 //
 // Two appliance VMs (src/lab/appliance.ts, seed disk=: DRBD r0 on /dev/vdb,
 // the group drbddisk::r0 + Filesystem /srv/data + VIP + nfs-server + smbd)
@@ -7,33 +8,48 @@
 // a namespace on this host, because the host's kernel has no NFS or CIFS
 // client (neither in /proc/filesystems nor loadable: no /lib/modules, no
 // /proc/modules); the guests run Debian's stock kernel, which has both.
+// Each node VM has a BMC (src/lab/bmc.ts: ipmi_sim on 192.0.2.101/.102
+// whose chassis power is that VM's qemu process); the seed gives both nodes
+// `fence NODE fence_ipmilan ... action=off` lines for them.
 //
 // The client mounts 192.0.2.50:/srv/data (NFSv3 over TCP, hard: a write
 // blocks while no server answers and never fails) and runs a writer:
 // records "record <n> <ns> <pad> <sha256 of the rest>", each appended and then
 // fsync'ed (`sync FILE`, a COMMIT for NFSv3); only after fsync returned is the
-// record logged as acknowledged on the client's local disk. After some
-// records, node1's qemu is SIGKILLed (power loss). node2 sees it dead after
-// deadtime, promotes r0 over DRBD's netlink (the fence-peer handler asks
-// tandem: peer dead), fsck + mount, VIP, nfs-server, smbd. The writer goes on
-// (it never stops). At the end every acknowledged record must be in
-// /srv/data/stream.log on node2's disk byte for byte, and every line there
-// must carry a valid checksum.
+// record logged as acknowledged on the client's local disk.
 //
-// Printed: the client-visible stall (last ack before the kill -> first ack
-// after it, on the client's clock, and from the kill itself), node2's
-// promote / mount / serve times from the host, record counts. Nothing is
-// asserted on time; the exit status is 1 if an acknowledged record is missing
-// or damaged.
+//  1. Failover: node1's qemu is SIGSTOPped: the box hangs (nothing sent,
+//     nothing answered) but is not off, so nothing but a fence can make
+//     taking over safe. node2 sees it dead after deadtime, runs
+//     fence_ipmilan against node1's BMC (action=off, then status), ipmi_sim
+//     SIGKILLs the frozen qemu, and only after "Status: OFF" does node2
+//     promote r0 over DRBD's netlink (fence-peer: peer fenced, exit 7), fsck
+//     + mount, VIP, nfs-server, smbd. The order is read from node2's journal
+//     (tandem's fence events, the kernel's DRBD role change) and the BMC's
+//     power log, on the host's clock.
+//  2. Failback: node1 is powered on through its BMC (ipmitool chassis power
+//     on), boots, rejoins, DRBD resyncs it from node2; then `tandem takeover
+//     all` on node1 moves the group back.
+// The writer never stops. At the end every acknowledged record must be in
+// /srv/data/stream.log on node1's disk (the final primary) byte for byte,
+// and every line there must carry a valid checksum.
 //
-//   ./node_modules/.bin/bun bench/storage.ts [--after-s 20] [--before-records 20]   (root; ./run storage)
-// Takes about 10 minutes under TCG on a loaded 2-core machine (three boots).
+// Printed: both client-visible stalls (the largest gap between acks around
+// the freeze and around the takeover command, on the client's clock), the
+// failover timeline (fence requested / BMC off / fence confirmed / promote /
+// serve), resync and failback times, record counts. Nothing is asserted on
+// time; the exit status is 1 if an acknowledged record is missing or
+// damaged, or if node2 promoted or started anything before the BMC had
+// node1 off.
+//
+//   ./node_modules/.bin/bun bench/storage.ts [--after-s 20] [--before-records 20] [--no-overhead]   (root; ./run storage)
+// Takes about 15 minutes under TCG on a loaded 2-core machine (four boots).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureImage } from "../image/build.ts";
 import { ApplianceCluster, type NodeName, vip } from "../src/lab/appliance.ts";
-import { vmUnavailableReason } from "../src/lab/vm.ts";
+import { pidAlive, type Vm, vmUnavailableReason } from "../src/lab/vm.ts";
 
 const root = join(import.meta.dir, "..");
 const bin = process.env.TANDEM_BIN ?? join(root, "dist/tandem");
@@ -42,6 +58,7 @@ const { values: args } = parseArgs({
     "after-s": { type: "string", default: "20" },
     "before-records": { type: "string", default: "20" },
     "disk-mb": { type: "string", default: "64" },
+    "no-overhead": { type: "boolean", default: false },
   },
 });
 const after_s = Number(args["after-s"]);
@@ -153,18 +170,90 @@ const pad = "x".repeat(100);
 const recordLine = (a: Ack) => `record ${String(a.n).padStart(8, "0")} ${a.t_ns} ${pad} ${a.sha}`;
 const ms = (ns: bigint) => Number(ns / 1_000_000n);
 
+/** Host realtime in ns (the clock machine.sh's `date +%s%N` in power.log uses). */
+const hostNs = () => BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6));
+
+/** A guest's realtime clock minus the host's (ns), from one round trip on the control shell; error about half of it. */
+async function clockOffset(vm: Vm): Promise<bigint> {
+  const h0 = hostNs();
+  const g = BigInt((await vm.sh("date +%s%N")).out.trim());
+  const h1 = hostNs();
+  return g - (h0 + h1) / 2n;
+}
+
+interface Stamp {
+  what: string;
+  /** host clock, ns */
+  at_ns: bigint;
+}
+
+/**
+ * node2's own record of the takeover, on the host's clock: tandem's events (node_dead, fence_*,
+ * resource_ok start) and the kernel's DRBD role change, from its journal (short-unix: epoch
+ * seconds with microseconds), shifted by the guest's clock offset.
+ */
+async function guestTimeline(n: NodeName, since_ns: bigint, offset_ns: bigint): Promise<Stamp[]> {
+  const since_s = Number((since_ns + offset_ns) / 1_000_000_000n) - 2;
+  // two queries: -u and -k are different journal fields, which journalctl would AND
+  const text = [
+    await c!.vm(n).journal(`-o short-unix --since @${since_s} -u tandem`).catch(() => ""),
+    await c!.vm(n).journal(`-o short-unix --since @${since_s} -k`).catch(() => ""),
+  ].join("\n");
+  const out: Stamp[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^(\d+)\.(\d{6}) \S+ (.*)$/.exec(line);
+    if (!m) continue;
+    const msg = m[3]!;
+    const interesting = /node_dead|node_up|fence_\w+|resource_ok .*action=start|resource_ok .*action=stop|resource_failed|drbd_\w+|role\( \w+ -> \w+ \)|group_state/.exec(msg);
+    if (!interesting) continue;
+    // tandem's own stamp (ms) when the line has one: journald stamps a stdout stream's lines when it reads them, in batches
+    const own = /^tandem\[\d+\]: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /.exec(msg)?.[1];
+    const at_ns = (own ? BigInt(Date.parse(own)) * 1_000_000n : BigInt(m[1]!) * 1_000_000_000n + BigInt(m[2]!) * 1000n) - offset_ns;
+    if (at_ns < since_ns - 1_000_000_000n) continue;
+    out.push({ what: msg.replace(/^tandem\[\d+\]: (\S+Z )?/, "").replace(/^kernel: /, "").slice(0, 200), at_ns });
+  }
+  return out.sort((a, b) => (a.at_ns < b.at_ns ? -1 : a.at_ns > b.at_ns ? 1 : 0));
+}
+
+/** The largest gap between consecutive acks around event_ns: from the last ack at or before it to the first ack after resumed_ns, over that span (client clock). */
+function stallAround(acks: Ack[], event_ns: bigint, resumed_ns: bigint): { stall_ms: number; last_before: Ack | null; first_after: Ack | null } {
+  let last_before: Ack | null = null;
+  let first_after: Ack | null = null;
+  let max_gap = 0n;
+  for (let i = 0; i < acks.length; i++) {
+    const a = acks[i]!;
+    if (a.ack_ns <= event_ns) last_before = a;
+    else if (!first_after && a.ack_ns > event_ns) first_after = a;
+    if (i > 0 && a.ack_ns > event_ns && acks[i - 1]!.ack_ns <= resumed_ns) {
+      const gap = a.ack_ns - acks[i - 1]!.ack_ns;
+      if (gap > max_gap) max_gap = gap;
+    }
+  }
+  return { stall_ms: ms(max_gap), last_before, first_after };
+}
+
 async function main(): Promise<number> {
   const image = ensureImage(bin);
-  c = await ApplianceCluster.create({ image, services: "systemd:nfs-server systemd:smbd", replicated_disk_mb: disk_mb, client_vm: true, bare_disk: true });
+  c = await ApplianceCluster.create({
+    image,
+    services: "systemd:nfs-server systemd:smbd",
+    replicated_disk_mb: disk_mb,
+    client_vm: true,
+    bare_disk: !args["no-overhead"],
+    bmc: true,
+    // fence_ipmilan is Python: two runs (off, then status) in a TCG guest on a loaded host
+    fence_timeout_s: 120,
+  });
   const t_boot = performance.now();
   const [boot, client_ms] = await Promise.all([c.boot(), c.clientUp()]);
-  log(`booted (three VMs at once): node1 ${Math.round(boot.node1!)} ms, node2 ${Math.round(boot.node2!)} ms, client ${Math.round(client_ms)} ms`);
+  log(`booted (three VMs at once; node1 and node2 powered on through their BMCs): node1 ${Math.round(boot.node1!)} ms, node2 ${Math.round(boot.node2!)} ms, client ${Math.round(client_ms)} ms`);
   await c.waitFormed();
   await c.waitFor("node1 Primary, /srv/data mounted, VIP, export", async () => (await procDrbd("node1")).includes("ro:Primary/") && (await mounted("node1")) && (await c!.holdsVip("node1")) && (await exported("node1")), 300_000);
   await c.waitFor("initial sync (UpToDate/UpToDate)", async () => (await procDrbd("node1")).includes("ds:UpToDate/UpToDate"), 600_000);
   log(`node1 serves /srv/data, r0 in sync, ${Math.round((performance.now() - t_boot) / 1000)} s after qemu start: ${await procDrbd("node1")}`);
+  log(`node2's ha.cf fence lines: ${(await c.vm("node2").sh("grep -E '^fence' /etc/ha.d/ha.cf")).out.trim().replace(/password=\S+/g, "password=***").replace(/\n/g, " | ")}`);
 
-  const overhead = await replicationOverhead();
+  const overhead = args["no-overhead"] ? [] : await replicationOverhead();
   const client = c.client!;
   // hard: block, never fail; timeo=10 (1 s): the RPC is resent (and the TCP connection
   // re-made, to the new holder of the VIP) soon after the takeover, not after TCP's backoff.
@@ -182,30 +271,120 @@ async function main(): Promise<number> {
   const countAcks = async () => Number((await client.sh("grep -c '^ack' /var/tmp/acks", { check: false, timeout_ms: 30_000 })).out.trim() || "0");
   await c.waitFor(`${before_records} acknowledged records`, async () => (await countAcks()) >= before_records, 300_000, 500);
 
-  // power loss of the primary; the client's clock at that moment
-  const g_before = BigInt((await client.sh("date +%s%N")).out.trim());
-  const h_before = performance.now();
-  await c.vm("node1").kill();
-  const t_kill = performance.now();
-  const kill_ns = g_before + BigInt(Math.round((t_kill - h_before) * 1e6));
-  const acked_at_kill = await countAcks();
-  log(`node1 powered off (qemu SIGKILL); ${acked_at_kill} records acknowledged so far`);
+  // ---- 1. node1 hangs: SIGSTOP of its qemu. Not off: only its BMC can end it.
+  const n1 = c.vm("node1");
+  const n1_pid = n1.pid!;
+  const off2 = await clockOffset(c.vm("node2"));
+  const offc = await clockOffset(client);
+  const freeze_ns = hostNs();
+  n1.sigstop();
+  const acked_at_freeze = await countAcks();
+  log(`node1 frozen (SIGSTOP of qemu ${n1_pid}); ${acked_at_freeze} records acknowledged so far`);
 
-  const promote_ms = await c.waitFor("node2 Primary", async () => (await procDrbd("node2")).includes("ro:Primary/"), 180_000, 250);
-  const mount_ms = promote_ms + (await c.waitFor("node2 mounted + VIP", async () => (await mounted("node2")) && (await c!.holdsVip("node2")), 180_000, 250));
-  const export_ms = mount_ms + (await c.waitFor("node2 exports", () => exported("node2"), 180_000, 250));
-  const resumed_ms = (performance.now() - t_kill) + (await c.waitFor("the client's first ack after the kill", async () => (await countAcks()) > acked_at_kill + 1, 600_000, 250));
-  log(`node2 Primary ${Math.round(promote_ms)} ms, mounted + VIP ${Math.round(mount_ms)} ms, exporting ${Math.round(export_ms)} ms after the kill; client acks again (host view) by ${Math.round(resumed_ms)} ms`);
+  // Poll node2 until Primary; at each poll note whether node1's qemu still exists.
+  let primary_seen_ns = 0n;
+  let n1_alive_when_primary = true;
+  await c.waitFor(
+    "node2 Primary",
+    async () => {
+      const alive = pidAlive(n1_pid);
+      if (!(await procDrbd("node2")).includes("ro:Primary/")) return false;
+      primary_seen_ns = hostNs();
+      n1_alive_when_primary = alive && pidAlive(n1_pid);
+      return true;
+    },
+    300_000,
+    250,
+  );
+  await c.waitFor("node2 mounted + VIP", async () => (await mounted("node2")) && (await c!.holdsVip("node2")), 180_000, 250);
+  const mount2_ns = hostNs();
+  await c.waitFor("node2 exports", () => exported("node2"), 180_000, 250);
+  const export2_ns = hostNs();
+  await c.waitFor("the client's first ack after the freeze", async () => (await countAcks()) > acked_at_freeze + 1, 600_000, 250);
+  const resumed1_ns = hostNs();
+  const power1 = c.bmc("node1").events();
+  const off_req = power1.find((e) => e.what === "off-requested" && e.at_ns > freeze_ns);
+  const off_done = power1.find((e) => e.what === "off" && e.at_ns > freeze_ns);
+  const tl1 = await guestTimeline("node2", freeze_ns, off2);
+  const rel = (t: bigint | undefined) => (t === undefined ? "-" : `${ms(t - freeze_ns)} ms`);
+  log(`failover timeline (host clock, from the freeze; node2's journal shifted by its clock offset ${ms(off2)} ms):`);
+  const timeline: Stamp[] = [
+    ...tl1.map((x) => ({ what: `node2: ${x.what}`, at_ns: x.at_ns })),
+    ...(off_req ? [{ what: "node1's BMC: chassis power-off requested (ipmi_sim SIGTERMs the machine)", at_ns: off_req.at_ns }] : []),
+    ...(off_done ? [{ what: "node1's BMC: qemu SIGKILLed and reaped; the BMC reports off from here", at_ns: off_done.at_ns }] : []),
+    { what: "host: node2 seen Primary", at_ns: primary_seen_ns },
+    { what: "host: node2 mounted + VIP", at_ns: mount2_ns },
+    { what: "host: node2 exporting", at_ns: export2_ns },
+    { what: "host: client acks again", at_ns: resumed1_ns },
+  ].sort((a, b) => (a.at_ns < b.at_ns ? -1 : a.at_ns > b.at_ns ? 1 : 0));
+  for (const x of timeline) log(`  ${String(ms(x.at_ns - freeze_ns)).padStart(7)} ms  ${x.what}`);
+  const fence_ok = tl1.find((x) => /fence_ok|fence_done/.test(x.what));
+  const fence_req = tl1.find((x) => /fence_requested|fence_start|fence_attempt/.test(x.what));
+  const promote = tl1.find((x) => /role\( Secondary -> Primary \)/.test(x.what));
+  const first_start = tl1.find((x) => /resource_ok .*action=start/.test(x.what));
+  // The guarantee: node2 started nothing (and DRBD was not promoted) before the BMC had node1 off.
+  const fenced_first =
+    off_done !== undefined &&
+    !n1_alive_when_primary &&
+    !pidAlive(n1_pid) &&
+    (promote === undefined || promote.at_ns > off_done.at_ns) &&
+    (first_start === undefined || first_start.at_ns > off_done.at_ns) &&
+    fence_ok !== undefined &&
+    (first_start === undefined || first_start.at_ns > fence_ok.at_ns);
   await Bun.sleep(after_s * 1000);
+
+  // ---- 2. node1 comes back (powered on through its BMC), resyncs, and the group fails back.
+  const t_on = performance.now();
+  await n1.start(400_000);
+  await c.waitSystem("node1");
+  const boot_again_ms = performance.now() - t_on;
+  await c.waitFormed();
+  const formed_again_ms = performance.now() - t_on;
+  log(`node1 powered on through its BMC (ipmitool chassis power on), booted ${Math.round(boot_again_ms)} ms, both up ${Math.round(formed_again_ms)} ms; node1: ${await procDrbd("node1")}`);
+  let max_oos_kib = 0;
+  await c.waitFor(
+    "resync (node1 Secondary, UpToDate/UpToDate)",
+    async () => {
+      const p = await procDrbd("node1");
+      const oos = Number(/oos:(\d+)/.exec(p)?.[1] ?? "0");
+      if (oos > max_oos_kib) max_oos_kib = oos;
+      return p.includes("cs:Connected") && p.includes("ro:Secondary/Primary") && p.includes("ds:UpToDate/UpToDate");
+    },
+    600_000,
+    500,
+  );
+  const resync_ms = performance.now() - t_on;
+  log(`resync done ${Math.round(resync_ms)} ms after the power-on (largest out-of-sync seen ${max_oos_kib} KiB): ${await procDrbd("node1")}`);
+  const acked_at_failback = await countAcks();
+  const off1 = await clockOffset(c.vm("node1"));
+  const failback_ns = hostNs();
+  await c.vm("node1").sh("tandem takeover all", { timeout_ms: 60_000 });
+  log(`failback: \`tandem takeover all\` on node1; ${acked_at_failback} records acknowledged so far`);
+  await c.waitFor("node1 Primary again", async () => (await procDrbd("node1")).includes("ro:Primary/"), 300_000, 250);
+  const primary1_ns = hostNs();
+  await c.waitFor("node1 mounted + VIP + exporting", async () => (await mounted("node1")) && (await c!.holdsVip("node1")) && (await exported("node1")), 300_000, 250);
+  const serve1_ns = hostNs();
+  await c.waitFor("the client's first ack from node1", async () => (await countAcksAfter(client, serve1_ns, offc)) > 0, 600_000, 250);
+  const resumed2_ns = hostNs();
+  const tl2 = await guestTimeline("node1", failback_ns, off1);
+  log("failback timeline (host clock, from the takeover command):");
+  for (const x of [
+    ...tl2.map((y) => ({ what: `node1: ${y.what}`, at_ns: y.at_ns })),
+    { what: "host: node1 seen Primary", at_ns: primary1_ns },
+    { what: "host: node1 mounted + VIP + exporting", at_ns: serve1_ns },
+    { what: "host: client acks again", at_ns: resumed2_ns },
+  ].sort((a, b) => (a.at_ns < b.at_ns ? -1 : 1)))
+    log(`  ${String(ms(x.at_ns - failback_ns)).padStart(7)} ms  ${x.what}`);
+  await Bun.sleep(Math.min(after_s, 10) * 1000);
 
   await client.sh("touch /var/tmp/stop");
   await c.waitFor("the writer to finish", async () => (await client.sh("grep -c '^end' /var/tmp/acks", { check: false })).out.trim() === "1", 300_000, 500);
   const acks_text = (await client.sh("cat /var/tmp/acks", { timeout_ms: 120_000 })).out;
   const { acks, errors } = parseAcks(acks_text);
 
-  // the file as it is on node2's disk: drop the page cache first (the ext4 on /dev/drbd0)
-  await c.vm("node2").sh("sync; echo 3 > /proc/sys/vm/drop_caches");
-  const disk_text = (await c.vm("node2").sh(`cat /srv/data/${stream}`, { timeout_ms: 300_000 })).out;
+  // the file as it is on node1's disk (the final primary): drop the page cache first
+  await c.vm("node1").sh("sync; echo 3 > /proc/sys/vm/drop_caches");
+  const disk_text = (await c.vm("node1").sh(`cat /srv/data/${stream}`, { timeout_ms: 300_000 })).out;
   const lines = disk_text.split("\n").filter((l) => l !== "");
   const on_disk = new Set(lines);
   let bad_sum = 0;
@@ -215,49 +394,55 @@ async function main(): Promise<number> {
     if (want !== l.slice(sp + 1)) bad_sum++;
   }
   const missing = acks.filter((a) => !on_disk.has(recordLine(a)));
+  const final2 = await procDrbd("node2");
 
-  // the stall on the client's clock
-  let last_before: Ack | null = null;
-  let first_after: Ack | null = null;
-  let max_gap_ns = 0n;
+  // stalls on the client's clock
+  const toClient = (h: bigint) => h + offc;
+  const s1 = stallAround(acks, toClient(freeze_ns), toClient(resumed1_ns));
+  const s2 = stallAround(acks, toClient(failback_ns), toClient(resumed2_ns));
+  const after_freeze = acks.filter((a) => a.ack_ns > toClient(freeze_ns) && a.ack_ns <= toClient(failback_ns)).length;
+  const after_failback = acks.filter((a) => a.ack_ns > toClient(failback_ns)).length;
   let normal_gaps: number[] = [];
-  for (let i = 0; i < acks.length; i++) {
-    const a = acks[i]!;
-    if (a.ack_ns <= kill_ns) last_before = a;
-    else if (!first_after) first_after = a;
-    if (i > 0) {
-      const gap = a.ack_ns - acks[i - 1]!.ack_ns;
-      if (gap > max_gap_ns) max_gap_ns = gap;
-      normal_gaps.push(Number(gap) / 1e6);
-    }
-  }
+  for (let i = 1; i < acks.length; i++) normal_gaps.push(Number(acks[i]!.ack_ns - acks[i - 1]!.ack_ns) / 1e6);
   normal_gaps = normal_gaps.sort((x, y) => x - y);
   const median_gap = normal_gaps[Math.floor(normal_gaps.length / 2)] ?? 0;
-  const stall_ms = last_before && first_after ? ms(first_after.ack_ns - last_before.ack_ns) : NaN;
-  const from_kill_ms = first_after ? ms(first_after.ack_ns - kill_ns) : NaN;
+  const freeze_to_first = s1.first_after ? ms(s1.first_after.ack_ns - toClient(freeze_ns)) : NaN;
 
   const rows: [string, string][] = [
-    ["records acknowledged (fsync returned)", String(acks.length)],
+    ["records acknowledged (fsync returned): before the freeze / on node2 / after the failback", `${acks.length - after_freeze - after_failback} / ${after_freeze} / ${after_failback}`],
     ["write errors seen by the client", String(errors)],
-    ["lines in stream.log on node2's disk", String(lines.length)],
-    ["acknowledged records missing or changed", String(missing.length)],
+    ["lines in stream.log on node1's disk at the end (final primary)", String(lines.length)],
+    ["acknowledged records missing or changed there", String(missing.length)],
     ["lines with a bad checksum", String(bad_sum)],
-    ["client stall: last ack before -> first ack after the kill", `${stall_ms} ms`],
-    ["client stall: kill -> first ack (client clock)", `${from_kill_ms} ms`],
-    ["node2 Primary (DRBD netlink promote) after the kill", `${Math.round(promote_ms)} ms`],
-    ["node2 /srv/data mounted + VIP after the kill", `${Math.round(mount_ms)} ms`],
-    ["node2 exporting /srv/data after the kill", `${Math.round(export_ms)} ms`],
+    ["failover stall: largest gap between acks around node1's freeze", `${s1.stall_ms} ms`],
+    ["failover: freeze -> first ack (client clock)", `${freeze_to_first} ms`],
+    ["failover: fence requested (node2's tandem) after the freeze", rel(fence_req?.at_ns)],
+    ["failover: BMC power-off requested / done (qemu gone) after the freeze", `${rel(off_req?.at_ns)} / ${rel(off_done?.at_ns)}`],
+    ["failover: fence confirmed (node2's tandem: Status OFF) after the freeze", rel(fence_ok?.at_ns)],
+    ["failover: node2 DRBD Primary (kernel log) / first resource started", `${rel(promote?.at_ns)} / ${rel(first_start?.at_ns)}`],
+    ["failover: node2 mounted + VIP / exporting (host polls)", `${rel(mount2_ns)} / ${rel(export2_ns)}`],
+    ["takeover only after the BMC reported node1 off", fenced_first ? "yes" : "NO"],
+    ["failback: node1 power-on (BMC) -> booted / cluster formed / resync done", `${Math.round(boot_again_ms / 1000)} s / ${Math.round(formed_again_ms / 1000)} s / ${Math.round(resync_ms / 1000)} s (largest oos ${max_oos_kib} KiB)`],
+    ["failback stall: largest gap between acks around `tandem takeover` on node1", `${s2.stall_ms} ms`],
+    ["failback: node1 Primary / serving after the takeover command", `${ms(primary1_ns - failback_ns)} ms / ${ms(serve1_ns - failback_ns)} ms`],
+    ["node2 at the end", final2.replace(/\s+/g, " ").slice(0, 90)],
     ["median gap between acks (one record: 3 forks + NFS write + COMMIT under TCG)", `${Math.round(median_gap)} ms`],
-    ["largest gap between acks", `${ms(max_gap_ns)} ms`],
   ];
   for (const o of overhead) rows.push([`${o.what}: bare disk / DRBD r0 (protocol C, peer connected)`, `${o.bare} / ${o.drbd} (${o.ratio})`]);
   const w = Math.max(...rows.map((r) => r[0].length));
-  console.log(`\nNFSv3 client (${opts}) writing through ${vip} while the DRBD primary loses power (TCG VMs, loadavg ${(await Bun.file("/proc/loadavg").text()).split(" ")[0]})`);
+  console.log(`\nNFSv3 client (${opts}) writing through ${vip}: the DRBD primary hangs, is fenced through its BMC, comes back and takes the group back (TCG VMs, loadavg ${(await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")})`);
   for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
   for (const a of missing.slice(0, 10)) console.log(`  MISSING: ${recordLine(a)}`);
-  const journal = (await c.vm("node2").journal("-u tandem")).split("\n").filter((l) => /drbd_|node_dead|resource_ok|resource_failed|fence/.test(l));
-  for (const l of journal.slice(-12)) log(`node2 tandem: ${l}`);
-  return missing.length === 0 && bad_sum === 0 && acks.length > acked_at_kill ? 0 : 1;
+  const ok = missing.length === 0 && bad_sum === 0 && after_freeze > 0 && after_failback > 0 && fenced_first;
+  if (!fenced_first) console.log(`  FENCING ORDER NOT SHOWN: BMC off ${rel(off_done?.at_ns)}, fence_ok ${rel(fence_ok?.at_ns)}, promote ${rel(promote?.at_ns)}, first start ${rel(first_start?.at_ns)}, node1 alive when Primary seen: ${n1_alive_when_primary}`);
+  return ok ? 0 : 1;
+}
+
+/** Acks the client logged after host time h (client clock = h + offset; awk's doubles: a few hundred ns of error). */
+async function countAcksAfter(client: Vm, h_ns: bigint, off_ns: bigint): Promise<number> {
+  const t = (h_ns + off_ns).toString();
+  const r = await client.sh(`awk '$1 == "ack" && $5 > ${t}' /var/tmp/acks | wc -l`, { check: false, timeout_ms: 30_000 });
+  return Number(r.out.trim() || "0");
 }
 
 let code = 1;

@@ -53,6 +53,8 @@ export const packages = [
   "samba",
   "resource-agents",
   "fence-agents",
+  // fence_ipmilan drives the peer's BMC through it (fence-agents only recommends it)
+  "ipmitool",
 ];
 
 /** Services the packages enable on install that tandem starts instead (haresources), or that an appliance does not need. */

@@ -11,6 +11,10 @@
 //                    heartbeat link 1; the VIP 192.0.2.50 lives here
 //   eth1             192.0.2.129 / .130 /26: a direct cable between the two
 //                    VMs (-netdev dgram over unix sockets), heartbeat link 2
+//   BMCs (option bmc) 192.0.2.101 / .102 on the bridge: ipmi_sim per VM
+//                    (src/lab/bmc.ts), whose chassis power is that VM's
+//                    qemu; the seed's fence= lines point fence_ipmilan at
+//                    them, so the survivor really powers the peer off
 //
 // Each VM gets its seed through fw_cfg (opt/tandem/seed): one image, two
 // boxes. Everything is removed by destroy() (VMs killed by PID, namespace
@@ -18,6 +22,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fenceIpmilanParams, VmBmc } from "./bmc.ts";
 import { newPrefix, Proc, run } from "./netns.ts";
 import { type ApplianceBoot, Vm, VmError } from "./vm.ts";
 
@@ -43,6 +48,18 @@ export interface ApplianceOptions {
   client_vm?: boolean;
   /** with replicated_disk_mb: a third disk of the same size and cache mode (/dev/vdc), not replicated, to compare against */
   bare_disk?: boolean;
+  /**
+   * A BMC per VM (ipmi_sim on 192.0.2.101/.102; start() powers the VM on through it) and
+   * `fence NODE fence_ipmilan ... action=off` for both nodes in the seed.
+   */
+  bmc?: boolean;
+  /** seed fence_timeout= (s), with bmc */
+  fence_timeout_s?: number;
+}
+
+/** The BMC's address of node n (option bmc), on the bridge */
+export function bmcAddr(n: NodeName): string {
+  return `192.0.2.${101 + nodes.indexOf(n)}`;
 }
 
 export const client_vm_addr = "192.0.2.13";
@@ -72,6 +89,9 @@ export function seedFor(node: NodeName, o: ApplianceOptions): string {
     ...(o.keepalive ? [`keepalive=${o.keepalive}`] : []),
     ...(o.deadtime ? [`deadtime=${o.deadtime}`] : []),
     ...(o.replicated_disk_mb ? ["disk=/dev/vdb"] : []),
+    // off, not reboot: the fenced VM stays off until someone powers it on again
+    ...(o.bmc ? nodes.map((x) => `fence=${x} fence_ipmilan ${fenceIpmilanParams(bmcAddr(x))} action=off`) : []),
+    ...(o.bmc && o.fence_timeout_s ? [`fence_timeout=${o.fence_timeout_s}`] : []),
     "",
   ].join("\n");
 }
@@ -80,6 +100,8 @@ export class ApplianceCluster {
   readonly vms = new Map<NodeName, Vm>();
   /** the storage client VM (options.client_vm), or null */
   client: Vm | null = null;
+  /** option bmc: each VM's BMC */
+  readonly bmcs = new Map<NodeName, VmBmc>();
   private procs: Proc[] = [];
   private constructor(
     readonly ns: string,
@@ -96,6 +118,14 @@ export class ApplianceCluster {
       await c.nsRun(["ip", "link", "add", "br0", "type", "bridge"]);
       await c.nsRun(["ip", "addr", "add", `${client_addr}/25`, "dev", "br0"]);
       await c.nsRun(["ip", "link", "set", "br0", "up"]);
+      if (o.bmc) {
+        for (const [i, n] of nodes.entries()) {
+          await c.nsRun(["ip", "addr", "add", `${bmcAddr(n)}/25`, "dev", "br0"]);
+          const b = new VmBmc(ns, dir, n, bmcAddr(n), 9002 + i);
+          c.bmcs.set(n, b);
+          await b.start();
+        }
+      }
       for (const [i, n] of nodes.entries()) {
         const tap = `tap-${n}`;
         await c.nsRun(["ip", "tuntap", "add", "dev", tap, "mode", "tap"]);
@@ -113,6 +143,7 @@ export class ApplianceCluster {
           ],
           fw_cfg: { "opt/tandem/seed": seedFor(n, o) },
           extra_args: o.replicated_disk_mb ? await c.replicatedDisk(n, o.replicated_disk_mb, o.bare_disk ?? false) : undefined,
+          launch: c.bmcs.get(n)?.launcher(),
         });
         c.vms.set(n, vm);
       }
@@ -159,6 +190,13 @@ export class ApplianceCluster {
 
   vm(n: NodeName): Vm {
     return this.vms.get(n)!;
+  }
+
+  /** node n's BMC (option bmc) */
+  bmc(n: NodeName): VmBmc {
+    const b = this.bmcs.get(n);
+    if (!b) throw new VmError("no BMCs: create with bmc: true");
+    return b;
   }
 
   private async ip(argv: string[], must = true): Promise<string> {
@@ -257,6 +295,7 @@ export class ApplianceCluster {
     this.procs = [];
     for (const vm of this.vms.values()) await vm.stop();
     await this.client?.stop();
+    for (const b of this.bmcs.values()) await b.stop();
     await run(["ip", "netns", "del", this.ns]);
     if (process.env.TANDEM_VM_KEEP !== "1") rmSync(this.dir, { recursive: true, force: true });
   }

@@ -33,7 +33,9 @@
 // `netns`, or a `-netdev dgram` unix-socket pair between two VMs), fw_cfg
 // blobs (the seed), and optionally in-place guest reboots (`reboot`). The
 // qemu monitor (HMP) is on a unix socket: freeze/thaw (stop/cont) and link
-// cuts (set_link) go through it.
+// cuts (set_link) go through it. With a `launch`er (a BMC, src/lab/bmc.ts)
+// qemu is not our child: the launcher starts it (a chassis power-on) and
+// writes its PID, and the VM follows that PID through /proc.
 import { spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from "node:fs";
@@ -271,6 +273,23 @@ export interface VmOptions {
   mem_mb?: number;
   /** more qemu arguments */
   extra_args?: string[];
+  /**
+   * Power on through something else than a direct spawn (a BMC: src/lab/bmc.ts). Gets qemu's
+   * argv (without the netns wrapper: the launcher runs in the namespace) and the path where
+   * qemu's PID must be written; the VM then tracks qemu by that PID (pidAlive polling), since
+   * it is not our child.
+   */
+  launch?: (argv: string[], pid_file: string) => Promise<void>;
+}
+
+/** The PID exists and is not a zombie (a SIGKILLed qemu stays one until its parent reaps it). */
+export function pidAlive(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
+  } catch {
+    return false;
+  }
 }
 
 /** TANDEM_VM_APPEND: more kernel command line for appliance boots, to debug (e.g. systemd.journald.forward_to_console=1). */
@@ -287,6 +306,9 @@ export class Vm {
   private buf = "";
   private wake: (() => void) | null = null;
   private exit_code: number | null | undefined = undefined;
+  /** qemu's PID when a launcher (BMC) started it */
+  private ext_pid: number | null = null;
+  private ext_poll: ReturnType<typeof setInterval> | null = null;
   started_ms = 0;
   boot_ms = 0;
 
@@ -300,12 +322,16 @@ export class Vm {
   }
 
   get pid(): number | null {
-    return this.proc?.pid ?? null;
+    return this.ext_pid ?? this.proc?.pid ?? null;
   }
 
   /** qemu is still running (the guest has not reset or powered off). */
   get running(): boolean {
-    return this.proc !== null && this.exit_code === undefined;
+    return (this.proc !== null || this.ext_pid !== null) && this.exit_code === undefined;
+  }
+
+  get pid_file(): string {
+    return join(this.dir, "qemu.pid");
   }
 
   get monitor_path(): string {
@@ -397,20 +423,48 @@ export class Vm {
       "-device", "virtserialport,bus=vs0.0,chardev=ctl,name=ctl",
       ...(this.o.extra_args ?? []),
     ];
-    const setpriv = Bun.which("setpriv");
-    const priv = setpriv ? [setpriv, "--pdeathsig", "KILL", ...qemu] : qemu;
-    // `ip netns exec` execs in place: the PID is qemu's
-    const argv = this.o.netns ? ["ip", "netns", "exec", this.o.netns, ...priv] : priv;
-    this.started_ms = performance.now();
-    this.proc = Bun.spawn(argv, { stdin: "ignore", stdout: Bun.file(join(this.dir, "qemu.log")), stderr: "pipe" });
-    const stderr = new Response(this.proc.stderr as ReadableStream).text();
-    void this.proc.exited.then((code) => {
-      this.exit_code = code;
-      this.wake?.();
-    });
     const end = performance.now() + timeout_ms;
+    let stderr: () => Promise<string>;
+    if (this.o.launch) {
+      this.proc = null;
+      this.ext_pid = null;
+      rmSync(this.pid_file, { force: true });
+      this.started_ms = performance.now();
+      await this.o.launch(qemu, this.pid_file);
+      while (this.ext_pid === null) {
+        const n = Number((existsSync(this.pid_file) ? readFileSync(this.pid_file, "utf8") : "").trim());
+        if (Number.isInteger(n) && n > 1) this.ext_pid = n;
+        else if (performance.now() > end) throw new VmError(`${this.name}: the launcher wrote no qemu PID to ${this.pid_file} within ${timeout_ms} ms`);
+        else await Bun.sleep(50);
+      }
+      const pid = this.ext_pid;
+      // not our child: its exit is seen by polling /proc (100 ms: bounded cost, fast enough for a power-off)
+      this.ext_poll = setInterval(() => {
+        if (pidAlive(pid)) return;
+        if (this.ext_poll) clearInterval(this.ext_poll);
+        this.ext_poll = null;
+        this.exit_code = null;
+        this.wake?.();
+      }, 100);
+      // the launcher sends qemu's output to qemu.log next to the PID file
+      stderr = () => Promise.resolve(existsSync(join(this.dir, "qemu.log")) ? readFileSync(join(this.dir, "qemu.log"), "utf8").slice(-2000) : "");
+    } else {
+      const setpriv = Bun.which("setpriv");
+      const priv = setpriv ? [setpriv, "--pdeathsig", "KILL", ...qemu] : qemu;
+      // `ip netns exec` execs in place: the PID is qemu's
+      const argv = this.o.netns ? ["ip", "netns", "exec", this.o.netns, ...priv] : priv;
+      this.started_ms = performance.now();
+      const proc = Bun.spawn(argv, { stdin: "ignore", stdout: Bun.file(join(this.dir, "qemu.log")), stderr: "pipe" });
+      this.proc = proc;
+      const text = new Response(proc.stderr as ReadableStream).text();
+      stderr = () => text;
+      void proc.exited.then((code) => {
+        this.exit_code = code;
+        this.wake?.();
+      });
+    }
     while (!existsSync(ctl)) {
-      if (!this.running) throw new VmError(`${this.name}: qemu exited ${this.exit_code}: ${await stderr}`);
+      if (!this.running) throw new VmError(`${this.name}: qemu exited ${this.exit_code}: ${await stderr()}`);
       if (performance.now() > end) throw new VmError(`${this.name}: no control socket after ${timeout_ms} ms`);
       await Bun.sleep(50);
     }
@@ -473,6 +527,13 @@ export class Vm {
   /** Waits (bounded) for qemu to exit: with -no-reboot, a guest reset. Returns the ms waited, or null on timeout. */
   async waitExit(timeout_ms: number): Promise<number | null> {
     const t0 = performance.now();
+    if (this.ext_pid !== null) {
+      while (this.running) {
+        if (performance.now() - t0 > timeout_ms) return null;
+        await Bun.sleep(50);
+      }
+      return performance.now() - t0;
+    }
     if (!this.proc) return null;
     const r = await Promise.race([this.proc.exited.then(() => true), Bun.sleep(timeout_ms).then(() => false)]);
     return r ? performance.now() - t0 : null;
@@ -542,10 +603,41 @@ export class Vm {
   async kill(): Promise<void> {
     this.sock?.destroy();
     this.sock = null;
+    await this.killQemu();
+  }
+
+  /** SIGKILL qemu by PID (ours, or the launcher's that we track) and wait (bounded). */
+  private async killQemu(): Promise<void> {
+    if (this.ext_pid !== null) {
+      const pid = this.ext_pid;
+      if (pidAlive(pid)) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          // gone meanwhile
+        }
+      }
+      const t0 = performance.now();
+      while (pidAlive(pid) && performance.now() - t0 < 10_000) await Bun.sleep(50);
+      if (this.ext_poll) clearInterval(this.ext_poll);
+      this.ext_poll = null;
+      if (this.exit_code === undefined) this.exit_code = null;
+      return;
+    }
     if (this.proc && this.running) {
       this.proc.kill("SIGKILL");
       await Promise.race([this.proc.exited, Bun.sleep(10_000)]);
     }
+  }
+
+  /**
+   * SIGSTOP qemu: the whole machine hangs (vCPUs, devices, its monitor), nothing
+   * answers and nothing is sent, but it is not off; only a power-off (or thaw()) ends it.
+   */
+  sigstop(): void {
+    const pid = this.pid;
+    if (pid === null || !this.running) throw new VmError(`${this.name}: not running (sigstop)`);
+    process.kill(pid, "SIGSTOP");
   }
 
   /** The guest's journal (journalctl arguments, e.g. `-u tandem -b -1`). */
@@ -565,10 +657,7 @@ export class Vm {
   async stop(): Promise<void> {
     this.sock?.destroy();
     this.sock = null;
-    if (this.proc && this.running) {
-      this.proc.kill("SIGKILL");
-      await Promise.race([this.proc.exited, Bun.sleep(10_000)]);
-    }
+    await this.killQemu();
     if (process.env.TANDEM_VM_KEEP === "1") process.stderr.write(`[vm] kept ${this.dir}\n`);
     else rmSync(this.dir, { recursive: true, force: true });
   }
