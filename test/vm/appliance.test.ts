@@ -134,6 +134,8 @@ if (why_not) {
         expect((await vm.sh("ls /var/log/journal")).out.trim()).not.toBe("");
         expect((await vm.sh("cat /sys/class/watchdog/watchdog0/identity /sys/class/watchdog/watchdog0/state")).out).toBe("Software Watchdog\nactive\n");
         expect((await vm.sh("systemctl show -p WatchdogUSec --value tandem")).out.trim()).toBe("10s");
+        // real-time threads share CPUs in 10 ms slices, not the kernel's 100 (image/files/etc/sysctl.d/60-tandem.conf)
+        expect((await vm.sh("cat /proc/sys/kernel/sched_rr_timeslice_ms")).out.trim()).toBe("10");
         // the group runs on the preferred node: VIP, NFS server, Samba
         await c.waitFor("VIP and services on node1", async () => (await c!.holdsVip("node1")) && (await vm.sh("systemctl is-active nfs-server smbd", { check: false })).code === 0, 120_000);
         if (await c.holdsVip("node2")) {
