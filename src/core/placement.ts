@@ -579,8 +579,9 @@ function stopPass(s: PlacementState, targets: (string | null)[], now_ms: number,
 }
 
 function claimPass(s: PlacementState, targets: (string | null)[], now_ms: number): void {
-  s.groups.forEach((g, i) => {
-    if (g.op !== null) return;
+  for (let i = 0; i < s.groups.length; i++) {
+    const g = s.groups[i]!;
+    if (g.op !== null) continue;
     if (g.claim_seq !== null && shouldWithdraw(s, g, targets[i]!)) {
       g.claim_seq = null;
       setState(g, g.rest, now_ms);
@@ -589,7 +590,7 @@ function claimPass(s: PlacementState, targets: (string | null)[], now_ms: number
       setState(g, "starting", now_ms);
       g.claim_seq = s.ann_seq + 1; // the announcement this step produces
     }
-  });
+  }
 }
 
 function startPass(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
@@ -614,8 +615,17 @@ function monitorPass(s: PlacementState, now_ms: number, out: PlacementAction[]):
 
 /** Conflicts and unplaceable groups: logged once per episode. */
 function notePass(s: PlacementState, targets: (string | null)[], out: PlacementAction[]): void {
-  s.groups.forEach((g, i) => {
-    const other = g.state === "running" ? s.peer_list.find((p) => p.status === "up" && peerGroupAt(p, g)?.state === "running") : undefined;
+  for (let i = 0; i < s.groups.length; i++) {
+    const g = s.groups[i]!;
+    let other: PeerPlacement | undefined;
+    if (g.state === "running") {
+      for (const p of s.peer_list) {
+        if (p.status === "up" && peerGroupAt(p, g)?.state === "running") {
+          other = p;
+          break;
+        }
+      }
+    }
     const conflict = other !== undefined;
     if (conflict && !g.conflict_logged) {
       log(out, "conflict", g.id, other.name, `running on ${other.name} too: ${targets[i] ?? "nobody"} keeps it`);
@@ -624,7 +634,7 @@ function notePass(s: PlacementState, targets: (string | null)[], out: PlacementA
     const unplaceable = targets[i] === null && !s.shutting_down && everyoneBlocked(s, g);
     if (unplaceable && !g.unplaceable_logged) log(out, "unplaceable", g.id, null, "blocked on every node: stays stopped");
     g.unplaceable_logged = unplaceable;
-  });
+  }
 }
 
 function logHandover(s: PlacementState, g: GroupRun, to: string | null, out: PlacementAction[]): void {

@@ -186,7 +186,11 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
   function act(i: number, a: MembershipAction, t: number): void {
     const n = nodes[i]!;
     if (a.type === "send") {
-      for (let l = 0; l < o.links; l++) for (let j = 0; j < nodes.length; j++) if (j !== i) transmit(i, j, l, a);
+      for (let l = 0; l < o.links; l++) {
+        // one frame event per link, shared by every copy (cores never mutate events)
+        const ev: MembershipEvent = { type: "frame", kind: a.kind, from: names[i]!, link: link_names[l]!, generation: nodes[i]!.generation, seq: a.seq };
+        for (let j = 0; j < nodes.length; j++) if (j !== i) transmit(i, j, l, ev);
+      }
     } else if (a.type === "node_dead" && a.reason === "deadtime") {
       deaths++;
       const peer = names.indexOf(a.node);
@@ -198,21 +202,13 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     }
   }
 
-  function transmit(from: number, to: number, l: number, a: Extract<MembershipAction, { type: "send" }>): void {
+  function transmit(from: number, to: number, l: number, ev: MembershipEvent): void {
     if (cut[l]![from * o.nodes + to]) return;
     const lossy = !healed;
     const copies = lossy && r.chance(o.duplicate_probability) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
       if (lossy && r.chance(o.loss_probability)) continue;
       const delay = o.one_way_delay_min_ms + r.next() * (o.one_way_delay_max_ms - o.one_way_delay_min_ms);
-      const ev: MembershipEvent = {
-        type: "frame",
-        kind: a.kind,
-        from: names[from]!,
-        link: link_names[l]!,
-        generation: nodes[from]!.generation,
-        seq: a.seq,
-      };
       q.push(now + delay, { kind: "deliver", node: to, from, link: l, ev });
     }
   }
@@ -330,8 +326,11 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
       // says nothing about the sender being alive now.
       const prev = n.last_arrival_local.get(ev.from);
       const same_gen = prev !== undefined && prev.generation === f.generation;
-      if (!same_gen || f.seq > prev.seq) {
-        n.last_arrival_local.set(ev.from, { generation: f.generation, seq: f.seq, at: local(n, now) });
+      if (prev === undefined) n.last_arrival_local.set(ev.from, { generation: f.generation, seq: f.seq, at: local(n, now) });
+      else if (!same_gen || f.seq > prev.seq) {
+        prev.generation = f.generation;
+        prev.seq = f.seq;
+        prev.at = local(n, now);
       }
       apply(ev.node, ev.ev);
     }
