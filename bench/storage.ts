@@ -248,10 +248,27 @@ async function main(): Promise<number> {
   const [boot, client_ms] = await Promise.all([c.boot(), c.clientUp()]);
   log(`booted (three VMs at once; node1 and node2 powered on through their BMCs): node1 ${Math.round(boot.node1!)} ms, node2 ${Math.round(boot.node2!)} ms, client ${Math.round(client_ms)} ms`);
   await c.waitFormed();
-  await c.waitFor("node1 Primary, /srv/data mounted, VIP, export", async () => (await procDrbd("node1")).includes("ro:Primary/") && (await mounted("node1")) && (await c!.holdsVip("node1")) && (await exported("node1")), 300_000);
-  await c.waitFor("initial sync (UpToDate/UpToDate)", async () => (await procDrbd("node1")).includes("ds:UpToDate/UpToDate"), 600_000);
-  log(`node1 serves /srv/data, r0 in sync, ${Math.round((performance.now() - t_boot) / 1000)} s after qemu start: ${await procDrbd("node1")}`);
-  log(`node2's ha.cf fence lines: ${(await c.vm("node2").sh("grep -E '^fence' /etc/ha.d/ha.cf")).out.trim().replace(/password=\S+/g, "password=***").replace(/\n/g, " | ")}`);
+  // node1 is preferred, but a start that failed there under load (e.g. nfs-server's beyond the
+  // agent's 20 s) leaves the group on node2: then the nodes swap parts (A serves first, B takes over)
+  let A = "node1" as NodeName;
+  await c.waitFor(
+    "the group (Primary, /srv/data mounted, VIP, export) on node1 or node2",
+    async () => {
+      for (const n of ["node1", "node2"] as const) {
+        if ((await procDrbd(n)).includes("ro:Primary/") && (await mounted(n)) && (await c!.holdsVip(n)) && (await exported(n))) {
+          A = n;
+          return true;
+        }
+      }
+      return false;
+    },
+    400_000,
+  );
+  const B: NodeName = A === "node1" ? "node2" : "node1";
+  if (A !== "node1") log(`the group came up on ${A}, not on the preferred node1 (a failed start there: see its journal); ${A} plays node1's part below, ${B} node2's`);
+  await c.waitFor("initial sync (UpToDate/UpToDate)", async () => (await procDrbd(A)).includes("ds:UpToDate/UpToDate"), 600_000);
+  log(`${A} serves /srv/data, r0 in sync, ${Math.round((performance.now() - t_boot) / 1000)} s after qemu start: ${await procDrbd(A)}`);
+  log(`${B}'s ha.cf fence lines: ${(await c.vm(B).sh("grep -E '^fence' /etc/ha.d/ha.cf")).out.trim().replace(/password=\S+/g, "password=***").replace(/\n/g, " | ")}`);
 
   const overhead = args["no-overhead"] ? [] : await replicationOverhead();
   const client = c.client!;
@@ -272,23 +289,23 @@ async function main(): Promise<number> {
   await c.waitFor(`${before_records} acknowledged records`, async () => (await countAcks()) >= before_records, 300_000, 500);
 
   // ---- 1. node1 hangs: SIGSTOP of its qemu. Not off: only its BMC can end it.
-  const n1 = c.vm("node1");
+  const n1 = c.vm(A);
   const n1_pid = n1.pid!;
-  const off2 = await clockOffset(c.vm("node2"));
+  const off2 = await clockOffset(c.vm(B));
   const offc = await clockOffset(client);
   const freeze_ns = hostNs();
   n1.sigstop();
   const acked_at_freeze = await countAcks();
-  log(`node1 frozen (SIGSTOP of qemu ${n1_pid}); ${acked_at_freeze} records acknowledged so far`);
+  log(`${A} frozen (SIGSTOP of qemu ${n1_pid}); ${acked_at_freeze} records acknowledged so far`);
 
   // Poll node2 until Primary; at each poll note whether node1's qemu still exists.
   let primary_seen_ns = 0n;
   let n1_alive_when_primary = true;
   await c.waitFor(
-    "node2 Primary",
+    `${B} Primary`,
     async () => {
       const alive = pidAlive(n1_pid);
-      if (!(await procDrbd("node2")).includes("ro:Primary/")) return false;
+      if (!(await procDrbd(B)).includes("ro:Primary/")) return false;
       primary_seen_ns = hostNs();
       n1_alive_when_primary = alive && pidAlive(n1_pid);
       return true;
@@ -296,30 +313,32 @@ async function main(): Promise<number> {
     300_000,
     250,
   );
-  await c.waitFor("node2 mounted + VIP", async () => (await mounted("node2")) && (await c!.holdsVip("node2")), 180_000, 250);
+  await c.waitFor(`${B} mounted + VIP`, async () => (await mounted(B)) && (await c!.holdsVip(B)), 180_000, 250);
   const mount2_ns = hostNs();
-  await c.waitFor("node2 exports", () => exported("node2"), 180_000, 250);
+  await c.waitFor(`${B} exports`, () => exported(B), 180_000, 250);
   const export2_ns = hostNs();
   await c.waitFor("the client's first ack after the freeze", async () => (await countAcks()) > acked_at_freeze + 1, 600_000, 250);
   const resumed1_ns = hostNs();
-  const power1 = c.bmc("node1").events();
+  const power1 = c.bmc(A).events();
   const off_req = power1.find((e) => e.what === "off-requested" && e.at_ns > freeze_ns);
   const off_done = power1.find((e) => e.what === "off" && e.at_ns > freeze_ns);
-  const tl1 = await guestTimeline("node2", freeze_ns, off2);
+  const tl1 = await guestTimeline(B, freeze_ns, off2);
   const rel = (t: bigint | undefined) => (t === undefined ? "-" : `${ms(t - freeze_ns)} ms`);
-  log(`failover timeline (host clock, from the freeze; node2's journal shifted by its clock offset ${ms(off2)} ms):`);
+  log(`failover timeline (host clock, from the freeze; ${B}'s journal shifted by its clock offset ${ms(off2)} ms):`);
   const timeline: Stamp[] = [
-    ...tl1.map((x) => ({ what: `node2: ${x.what}`, at_ns: x.at_ns })),
-    ...(off_req ? [{ what: "node1's BMC: chassis power-off requested (ipmi_sim SIGTERMs the machine)", at_ns: off_req.at_ns }] : []),
-    ...(off_done ? [{ what: "node1's BMC: qemu SIGKILLed and reaped; the BMC reports off from here", at_ns: off_done.at_ns }] : []),
-    { what: "host: node2 seen Primary", at_ns: primary_seen_ns },
-    { what: "host: node2 mounted + VIP", at_ns: mount2_ns },
-    { what: "host: node2 exporting", at_ns: export2_ns },
+    ...tl1.map((x) => ({ what: `${B}: ${x.what}`, at_ns: x.at_ns })),
+    ...(off_req ? [{ what: `${A}'s BMC: chassis power-off requested (ipmi_sim SIGTERMs the machine)`, at_ns: off_req.at_ns }] : []),
+    ...(off_done ? [{ what: `${A}'s BMC: qemu SIGKILLed and reaped; the BMC reports off from here`, at_ns: off_done.at_ns }] : []),
+    { what: `host: ${B} seen Primary`, at_ns: primary_seen_ns },
+    { what: `host: ${B} mounted + VIP`, at_ns: mount2_ns },
+    { what: `host: ${B} exporting`, at_ns: export2_ns },
     { what: "host: client acks again", at_ns: resumed1_ns },
   ].sort((a, b) => (a.at_ns < b.at_ns ? -1 : a.at_ns > b.at_ns ? 1 : 0));
   for (const x of timeline) log(`  ${String(ms(x.at_ns - freeze_ns)).padStart(7)} ms  ${x.what}`);
-  const fence_ok = tl1.find((x) => /fence_ok|fence_done/.test(x.what));
-  const fence_req = tl1.find((x) => /fence_requested|fence_start|fence_attempt/.test(x.what));
+  // event names follow "tandem[node2]: " (group_fence's detail mentions fence_done: match the name only)
+  const fence_ok = tl1.find((x) => /^tandem\[\S+\]: fence_ok /.test(x.what));
+  const fence_req = tl1.find((x) => /^tandem\[\S+\]: fence_requested /.test(x.what));
+  const fence_start = tl1.find((x) => /^tandem\[\S+\]: fence_start /.test(x.what));
   const promote = tl1.find((x) => /role\( Secondary -> Primary \)/.test(x.what));
   const first_start = tl1.find((x) => /resource_ok .*action=start/.test(x.what));
   // The guarantee: node2 started nothing (and DRBD was not promoted) before the BMC had node1 off.
@@ -336,17 +355,17 @@ async function main(): Promise<number> {
   // ---- 2. node1 comes back (powered on through its BMC), resyncs, and the group fails back.
   const t_on = performance.now();
   await n1.start(400_000);
-  await c.waitSystem("node1");
+  await c.waitSystem(A);
   const boot_again_ms = performance.now() - t_on;
   await c.waitFormed();
   const formed_again_ms = performance.now() - t_on;
-  log(`node1 powered on through its BMC (ipmitool chassis power on), booted ${Math.round(boot_again_ms)} ms, both up ${Math.round(formed_again_ms)} ms; node1: ${await procDrbd("node1")}`);
+  log(`${A} powered on through its BMC (ipmitool chassis power on), booted ${Math.round(boot_again_ms)} ms, both up ${Math.round(formed_again_ms)} ms; ${A}: ${await procDrbd(A)}`);
   let max_oos_kib = 0;
   await c.waitFor(
-    "resync (node1 Secondary, UpToDate/UpToDate)",
+    `resync (${A} Secondary, UpToDate/UpToDate)`,
     async () => {
-      const p = await procDrbd("node1");
-      const oos = Number(/oos:(\d+)/.exec(p)?.[1] ?? "0");
+      const p = await procDrbd(A);
+      const oos = Number(/oos:(\d+)/.exec((await c!.vm(A).sh("cat /proc/drbd", { check: false })).out)?.[1] ?? "0");
       if (oos > max_oos_kib) max_oos_kib = oos;
       return p.includes("cs:Connected") && p.includes("ro:Secondary/Primary") && p.includes("ds:UpToDate/UpToDate");
     },
@@ -354,24 +373,29 @@ async function main(): Promise<number> {
     500,
   );
   const resync_ms = performance.now() - t_on;
-  log(`resync done ${Math.round(resync_ms)} ms after the power-on (largest out-of-sync seen ${max_oos_kib} KiB): ${await procDrbd("node1")}`);
+  // DRBD's own account of the resync, from node1's kernel log
+  const resync_log = (await c.vm(A).sh("journalctl -k -b --no-pager -o cat | grep -E 'Began resync|Resync done' | tail -n 2", { check: false })).out.trim().replace(/\n/g, " | ");
+  log(`resync done ${Math.round(resync_ms)} ms after the power-on (largest out-of-sync seen ${max_oos_kib} KiB): ${await procDrbd(A)}; ${A} kernel: ${resync_log}`);
   const acked_at_failback = await countAcks();
-  const off1 = await clockOffset(c.vm("node1"));
+  const off1 = await clockOffset(c.vm(A));
+  const off2b = await clockOffset(c.vm(B));
   const failback_ns = hostNs();
-  await c.vm("node1").sh("tandem takeover all", { timeout_ms: 60_000 });
-  log(`failback: \`tandem takeover all\` on node1; ${acked_at_failback} records acknowledged so far`);
-  await c.waitFor("node1 Primary again", async () => (await procDrbd("node1")).includes("ro:Primary/"), 300_000, 250);
+  await c.vm(A).sh("tandem takeover all", { timeout_ms: 60_000 });
+  log(`failback: \`tandem takeover all\` on ${A}; ${acked_at_failback} records acknowledged so far`);
+  await c.waitFor(`${A} Primary again`, async () => (await procDrbd(A)).includes("ro:Primary/"), 300_000, 250);
   const primary1_ns = hostNs();
-  await c.waitFor("node1 mounted + VIP + exporting", async () => (await mounted("node1")) && (await c!.holdsVip("node1")) && (await exported("node1")), 300_000, 250);
+  await c.waitFor(`${A} mounted + VIP + exporting`, async () => (await mounted(A)) && (await c!.holdsVip(A)) && (await exported(A)), 300_000, 250);
   const serve1_ns = hostNs();
-  await c.waitFor("the client's first ack from node1", async () => (await countAcksAfter(client, serve1_ns, offc)) > 0, 600_000, 250);
+  await c.waitFor(`the client's first ack from ${A}`, async () => (await countAcksAfter(client, serve1_ns, offc)) > 0, 600_000, 250);
   const resumed2_ns = hostNs();
-  const tl2 = await guestTimeline("node1", failback_ns, off1);
+  const tl2 = await guestTimeline(A, failback_ns, off1);
+  const tl2b = await guestTimeline(B, failback_ns, off2b);
   log("failback timeline (host clock, from the takeover command):");
   for (const x of [
-    ...tl2.map((y) => ({ what: `node1: ${y.what}`, at_ns: y.at_ns })),
-    { what: "host: node1 seen Primary", at_ns: primary1_ns },
-    { what: "host: node1 mounted + VIP + exporting", at_ns: serve1_ns },
+    ...tl2b.map((y) => ({ what: `${B}: ${y.what}`, at_ns: y.at_ns })),
+    ...tl2.map((y) => ({ what: `${A}: ${y.what}`, at_ns: y.at_ns })),
+    { what: `host: ${A} seen Primary`, at_ns: primary1_ns },
+    { what: `host: ${A} mounted + VIP + exporting`, at_ns: serve1_ns },
     { what: "host: client acks again", at_ns: resumed2_ns },
   ].sort((a, b) => (a.at_ns < b.at_ns ? -1 : 1)))
     log(`  ${String(ms(x.at_ns - failback_ns)).padStart(7)} ms  ${x.what}`);
@@ -383,8 +407,8 @@ async function main(): Promise<number> {
   const { acks, errors } = parseAcks(acks_text);
 
   // the file as it is on node1's disk (the final primary): drop the page cache first
-  await c.vm("node1").sh("sync; echo 3 > /proc/sys/vm/drop_caches");
-  const disk_text = (await c.vm("node1").sh(`cat /srv/data/${stream}`, { timeout_ms: 300_000 })).out;
+  await c.vm(A).sh("sync; echo 3 > /proc/sys/vm/drop_caches");
+  const disk_text = (await c.vm(A).sh(`cat /srv/data/${stream}`, { timeout_ms: 300_000 })).out;
   const lines = disk_text.split("\n").filter((l) => l !== "");
   const on_disk = new Set(lines);
   let bad_sum = 0;
@@ -394,7 +418,7 @@ async function main(): Promise<number> {
     if (want !== l.slice(sp + 1)) bad_sum++;
   }
   const missing = acks.filter((a) => !on_disk.has(recordLine(a)));
-  const final2 = await procDrbd("node2");
+  const final2 = await procDrbd(B);
 
   // stalls on the client's clock
   const toClient = (h: bigint) => h + offc;
@@ -409,23 +433,25 @@ async function main(): Promise<number> {
   const freeze_to_first = s1.first_after ? ms(s1.first_after.ack_ns - toClient(freeze_ns)) : NaN;
 
   const rows: [string, string][] = [
-    ["records acknowledged (fsync returned): before the freeze / on node2 / after the failback", `${acks.length - after_freeze - after_failback} / ${after_freeze} / ${after_failback}`],
+    [`records acknowledged (fsync returned): before the freeze / on ${B} / after the failback`, `${acks.length - after_freeze - after_failback} / ${after_freeze} / ${after_failback}`],
     ["write errors seen by the client", String(errors)],
-    ["lines in stream.log on node1's disk at the end (final primary)", String(lines.length)],
+    [`lines in stream.log on ${A}'s disk at the end (final primary)`, String(lines.length)],
     ["acknowledged records missing or changed there", String(missing.length)],
     ["lines with a bad checksum", String(bad_sum)],
-    ["failover stall: largest gap between acks around node1's freeze", `${s1.stall_ms} ms`],
+    [`failover stall: largest gap between acks around ${A}'s freeze`, `${s1.stall_ms} ms`],
     ["failover: freeze -> first ack (client clock)", `${freeze_to_first} ms`],
-    ["failover: fence requested (node2's tandem) after the freeze", rel(fence_req?.at_ns)],
+    [`failover: fence requested / agent started (after fence_delay) by ${B}'s tandem, after the freeze`, `${rel(fence_req?.at_ns)} / ${rel(fence_start?.at_ns)}`],
     ["failover: BMC power-off requested / done (qemu gone) after the freeze", `${rel(off_req?.at_ns)} / ${rel(off_done?.at_ns)}`],
-    ["failover: fence confirmed (node2's tandem: Status OFF) after the freeze", rel(fence_ok?.at_ns)],
-    ["failover: node2 DRBD Primary (kernel log) / first resource started", `${rel(promote?.at_ns)} / ${rel(first_start?.at_ns)}`],
-    ["failover: node2 mounted + VIP / exporting (host polls)", `${rel(mount2_ns)} / ${rel(export2_ns)}`],
-    ["takeover only after the BMC reported node1 off", fenced_first ? "yes" : "NO"],
-    ["failback: node1 power-on (BMC) -> booted / cluster formed / resync done", `${Math.round(boot_again_ms / 1000)} s / ${Math.round(formed_again_ms / 1000)} s / ${Math.round(resync_ms / 1000)} s (largest oos ${max_oos_kib} KiB)`],
-    ["failback stall: largest gap between acks around `tandem takeover` on node1", `${s2.stall_ms} ms`],
-    ["failback: node1 Primary / serving after the takeover command", `${ms(primary1_ns - failback_ns)} ms / ${ms(serve1_ns - failback_ns)} ms`],
-    ["node2 at the end", final2.replace(/\s+/g, " ").slice(0, 90)],
+    [`failover: fence confirmed (${B}'s tandem: Status OFF) after the freeze`, rel(fence_ok?.at_ns)],
+    [`failover: ${B} DRBD Primary (kernel log) / first resource started`, `${rel(promote?.at_ns)} / ${rel(first_start?.at_ns)}`],
+    [`failover: ${B} mounted + VIP / exporting (host polls)`, `${rel(mount2_ns)} / ${rel(export2_ns)}`],
+    [`takeover only after the BMC reported ${A} off`, fenced_first ? "yes" : "NO"],
+    [`failback: ${A} power-on (BMC) -> booted / cluster formed / resync done (host polls)`, `${Math.round(boot_again_ms / 1000)} s / ${Math.round(formed_again_ms / 1000)} s / ${Math.round(resync_ms / 1000)} s (largest oos seen ${max_oos_kib} KiB)`],
+    [`failback: DRBD's resync (${A}'s kernel log)`, resync_log.replace(/^.*?(Resync done[^|]*)$/, "$1").slice(0, 100) || "-"],
+    [`failback: ${B} group stopped (last stop) after the takeover command`, (() => { const st = tl2b.filter((y) => /resource_ok .*action=stop/.test(y.what)).pop(); return st ? `${ms(st.at_ns - failback_ns)} ms` : "-"; })()],
+    [`failback stall: largest gap between acks around \`tandem takeover\` on ${A}`, `${s2.stall_ms} ms`],
+    [`failback: ${A} Primary / serving after the takeover command`, `${ms(primary1_ns - failback_ns)} ms / ${ms(serve1_ns - failback_ns)} ms`],
+    [`${B} at the end`, final2.replace(/\s+/g, " ").slice(0, 90)],
     ["median gap between acks (one record: 3 forks + NFS write + COMMIT under TCG)", `${Math.round(median_gap)} ms`],
   ];
   for (const o of overhead) rows.push([`${o.what}: bare disk / DRBD r0 (protocol C, peer connected)`, `${o.bare} / ${o.drbd} (${o.ratio})`]);
@@ -434,7 +460,7 @@ async function main(): Promise<number> {
   for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
   for (const a of missing.slice(0, 10)) console.log(`  MISSING: ${recordLine(a)}`);
   const ok = missing.length === 0 && bad_sum === 0 && after_freeze > 0 && after_failback > 0 && fenced_first;
-  if (!fenced_first) console.log(`  FENCING ORDER NOT SHOWN: BMC off ${rel(off_done?.at_ns)}, fence_ok ${rel(fence_ok?.at_ns)}, promote ${rel(promote?.at_ns)}, first start ${rel(first_start?.at_ns)}, node1 alive when Primary seen: ${n1_alive_when_primary}`);
+  if (!fenced_first) console.log(`  FENCING ORDER NOT SHOWN: BMC off ${rel(off_done?.at_ns)}, fence_ok ${rel(fence_ok?.at_ns)}, promote ${rel(promote?.at_ns)}, first start ${rel(first_start?.at_ns)}, ${A} alive when Primary seen: ${n1_alive_when_primary}`);
   return ok ? 0 : 1;
 }
 
