@@ -203,6 +203,11 @@ export interface PlacementState {
   peer_at: (PeerPlacement | null)[];
   peer_list: PeerPlacement[];
   groups: GroupRun[];
+  /** everything decide() reads, as of the last step (see decideInputsChanged) */
+  decide_inputs: unknown[];
+  /** the last decide() changed nothing and said nothing; it stays so on these inputs until quiet_until_ms */
+  quiet: boolean;
+  quiet_until_ms: number;
 }
 
 export function validateConfig(cfg: PlacementConfig): string | null {
@@ -291,12 +296,24 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
     peer_at: cfg.nodes.map((name) => peers.get(name) ?? null),
     peer_list: [...peers.values()],
     groups,
+    decide_inputs: [],
+    quiet: false,
+    quiet_until_ms: -Infinity,
   };
   contentChanged(s);
   return s;
 }
 
 export function step(s: PlacementState, ev: PlacementEvent, now_ms: number): PlacementAction[] {
+  return stepWith(s, ev, now_ms, true);
+}
+
+/** step() that always runs decide(): the reference for the test that skipping a quiet one is exact. */
+export function stepDecidingAlways(s: PlacementState, ev: PlacementEvent, now_ms: number): PlacementAction[] {
+  return stepWith(s, ev, now_ms, false);
+}
+
+function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_quiet: boolean): PlacementAction[] {
   const out: PlacementAction[] = [];
   switch (ev.type) {
     case "tick":
@@ -326,9 +343,98 @@ export function step(s: PlacementState, ev: PlacementEvent, now_ms: number): Pla
       s.shutting_down = true;
       break;
   }
-  decide(s, now_ms, out);
+  // decide() is a function of its inputs and of `now` only through the
+  // stop-retry and monitor deadlines (quiet_until_ms). If the last decide
+  // changed nothing and said nothing, and its inputs are still the same (a
+  // tick between heartbeats, an unchanged announcement), it would do the
+  // same again: nothing. Skipping it is exact, and keeps a quiet cluster's
+  // steps cheap.
+  const inputs_changed = decideInputsChanged(s);
+  if (inputs_changed || !s.quiet || !(now_ms < s.quiet_until_ms) || !skip_quiet) {
+    const said = out.length;
+    decide(s, now_ms, out);
+    s.quiet = !decideInputsChanged(s) && out.length === said;
+    if (s.quiet) s.quiet_until_ms = quietUntil(s);
+  }
   assert(out.length <= 8 + 6 * s.groups.length + 2 * s.peers.size, "action bound");
   return out;
+}
+
+/**
+ * Record everything decide() and its helpers read (objects by identity:
+ * announcements are values, never changed in place) in s.decide_inputs;
+ * did any of it change since the last call?
+ */
+function decideInputsChanged(s: PlacementState): boolean {
+  const y = inputs_scratch;
+  const cfg = s.cfg;
+  let k = 0;
+  y[k++] = cfg;
+  y[k++] = cfg.self;
+  y[k++] = cfg.nodes;
+  y[k++] = cfg.auto_failback;
+  y[k++] = cfg.start_failures_max;
+  y[k++] = cfg.ping_units;
+  y[k++] = cfg.generation;
+  y[k++] = cfg.fencing_required;
+  y[k++] = s.self_index;
+  y[k++] = s.ann_seq;
+  y[k++] = s.standby;
+  y[k++] = s.takeover;
+  y[k++] = s.ping_score;
+  y[k++] = s.shutting_down;
+  y[k++] = s.exit_announced;
+  y[k++] = s.groups.length;
+  for (const g of s.groups) {
+    y[k++] = g.id;
+    y[k++] = g.preferred_node;
+    y[k++] = g.state;
+    y[k++] = g.op;
+    y[k++] = g.claim_seq;
+    y[k++] = g.rest;
+    y[k++] = g.restart_after_stop;
+    y[k++] = g.stop_failed;
+    y[k++] = g.failures;
+    y[k++] = g.restarts;
+    y[k++] = g.next_monitor_ms;
+    y[k++] = g.monitor_interval_ms;
+    y[k++] = g.monitor_timeout_ms;
+    y[k++] = g.stop_retry_ms;
+    y[k++] = g.last_holder;
+    y[k++] = g.conflict_logged;
+    y[k++] = g.unplaceable_logged;
+  }
+  y[k++] = s.peer_list.length;
+  for (const p of s.peer_list) {
+    y[k++] = p.status;
+    y[k++] = p.generation;
+    y[k++] = p.ann;
+    y[k++] = p.fence;
+  }
+  const x = s.decide_inputs;
+  let changed = x.length !== k;
+  for (let i = 0; i < k; i++) {
+    const was = x[i];
+    const v = y[i];
+    if (was === v || (was !== was && v !== v)) continue; // NaN equals NaN
+    x[i] = v;
+    changed = true;
+  }
+  x.length = k;
+  return changed;
+}
+
+const inputs_scratch: unknown[] = [];
+
+/** The first instant decide() could act on unchanged inputs: a stop retry or a monitor falling due. */
+function quietUntil(s: PlacementState): number {
+  let t = Infinity;
+  for (const g of s.groups) {
+    if (g.op !== null) continue;
+    if (g.state === "stopping" && g.stop_retry_ms !== null) t = Math.min(t, g.stop_retry_ms);
+    if (g.state === "running" && g.next_monitor_ms !== null) t = Math.min(t, g.next_monitor_ms);
+  }
+  return t;
 }
 
 /** When the adapter must call step({type:"tick"}) next (ms, same clock). */
