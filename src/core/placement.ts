@@ -353,7 +353,8 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
   if (inputs_changed || !s.quiet || !(now_ms < s.quiet_until_ms) || !skip_quiet) {
     const said = out.length;
     decide(s, now_ms, out);
-    s.quiet = !decideInputsChanged(s) && out.length === said;
+    // (an acting decide is not quiet, and the next step records its inputs anyway)
+    s.quiet = out.length === said && !decideInputsChanged(s);
     if (s.quiet) s.quiet_until_ms = quietUntil(s);
   }
   assert(out.length <= 8 + 6 * s.groups.length + 2 * s.peers.size, "action bound");
@@ -366,65 +367,66 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
  * did any of it change since the last call?
  */
 function decideInputsChanged(s: PlacementState): boolean {
-  const y = inputs_scratch;
+  const x = s.decide_inputs;
   const cfg = s.cfg;
   let k = 0;
-  y[k++] = cfg;
-  y[k++] = cfg.self;
-  y[k++] = cfg.nodes;
-  y[k++] = cfg.auto_failback;
-  y[k++] = cfg.start_failures_max;
-  y[k++] = cfg.ping_units;
-  y[k++] = cfg.generation;
-  y[k++] = cfg.fencing_required;
-  y[k++] = s.self_index;
-  y[k++] = s.ann_seq;
-  y[k++] = s.standby;
-  y[k++] = s.takeover;
-  y[k++] = s.ping_score;
-  y[k++] = s.shutting_down;
-  y[k++] = s.exit_announced;
-  y[k++] = s.groups.length;
+  let c = false;
+  c = update(x, k++, cfg) || c;
+  c = update(x, k++, cfg.self) || c;
+  c = update(x, k++, cfg.nodes) || c;
+  c = update(x, k++, cfg.auto_failback) || c;
+  c = update(x, k++, cfg.start_failures_max) || c;
+  c = update(x, k++, cfg.ping_units) || c;
+  c = update(x, k++, cfg.generation) || c;
+  c = update(x, k++, cfg.fencing_required) || c;
+  c = update(x, k++, s.self_index) || c;
+  c = update(x, k++, s.ann_seq) || c;
+  c = update(x, k++, s.standby) || c;
+  c = update(x, k++, s.takeover) || c;
+  c = update(x, k++, s.ping_score) || c;
+  c = update(x, k++, s.shutting_down) || c;
+  c = update(x, k++, s.exit_announced) || c;
+  c = update(x, k++, s.groups.length) || c;
   for (const g of s.groups) {
-    y[k++] = g.id;
-    y[k++] = g.preferred_node;
-    y[k++] = g.state;
-    y[k++] = g.op;
-    y[k++] = g.claim_seq;
-    y[k++] = g.rest;
-    y[k++] = g.restart_after_stop;
-    y[k++] = g.stop_failed;
-    y[k++] = g.failures;
-    y[k++] = g.restarts;
-    y[k++] = g.next_monitor_ms;
-    y[k++] = g.monitor_interval_ms;
-    y[k++] = g.monitor_timeout_ms;
-    y[k++] = g.stop_retry_ms;
-    y[k++] = g.last_holder;
-    y[k++] = g.conflict_logged;
-    y[k++] = g.unplaceable_logged;
+    c = update(x, k++, g.id) || c;
+    c = update(x, k++, g.preferred_node) || c;
+    c = update(x, k++, g.state) || c;
+    c = update(x, k++, g.op) || c;
+    c = update(x, k++, g.claim_seq) || c;
+    c = update(x, k++, g.rest) || c;
+    c = update(x, k++, g.restart_after_stop) || c;
+    c = update(x, k++, g.stop_failed) || c;
+    c = update(x, k++, g.failures) || c;
+    c = update(x, k++, g.restarts) || c;
+    c = update(x, k++, g.next_monitor_ms) || c;
+    c = update(x, k++, g.monitor_interval_ms) || c;
+    c = update(x, k++, g.monitor_timeout_ms) || c;
+    c = update(x, k++, g.stop_retry_ms) || c;
+    c = update(x, k++, g.last_holder) || c;
+    c = update(x, k++, g.conflict_logged) || c;
+    c = update(x, k++, g.unplaceable_logged) || c;
   }
-  y[k++] = s.peer_list.length;
+  c = update(x, k++, s.peer_list.length) || c;
   for (const p of s.peer_list) {
-    y[k++] = p.status;
-    y[k++] = p.generation;
-    y[k++] = p.ann;
-    y[k++] = p.fence;
+    c = update(x, k++, p.status) || c;
+    c = update(x, k++, p.generation) || c;
+    c = update(x, k++, p.ann) || c;
+    c = update(x, k++, p.fence) || c;
   }
-  const x = s.decide_inputs;
-  let changed = x.length !== k;
-  for (let i = 0; i < k; i++) {
-    const was = x[i];
-    const v = y[i];
-    if (was === v || (was !== was && v !== v)) continue; // NaN equals NaN
-    x[i] = v;
-    changed = true;
+  if (x.length !== k) {
+    x.length = k;
+    c = true;
   }
-  x.length = k;
-  return changed;
+  return c;
 }
 
-const inputs_scratch: unknown[] = [];
+/** x[k] = v; did it change? (NaN equals NaN) */
+function update(x: unknown[], k: number, v: unknown): boolean {
+  const was = x[k];
+  if (was === v || (was !== was && v !== v)) return false;
+  x[k] = v;
+  return true;
+}
 
 /** The first instant decide() could act on unchanged inputs: a stop retry or a monitor falling due. */
 function quietUntil(s: PlacementState): number {
