@@ -35,6 +35,41 @@ export function fenceIpmilanParams(ip: string): string {
 
 const sq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
+/**
+ * ipmi_sim's files in dir: lan.conf (one LAN channel on ip:623, one admin
+ * user, power control through the VM serial channel on 127.0.0.1:serial_port,
+ * `startcmd` as the machine's power supply) and bmc.emu (one BMC at 0x20).
+ * Shared by the VM BMCs here and the namespace machines of the fencing tests.
+ */
+export function writeIpmiSimFiles(dir: string, o: { name: string; ip: string; serial_port: number; startcmd: string; startnow: boolean; user: string; password: string }): void {
+  writeFileSync(
+    join(dir, "lan.conf"),
+    [
+      `name "${o.name}"`,
+      "set_working_mc 0x20",
+      "  startlan 1",
+      `    addr ${o.ip} 623`,
+      "    priv_limit admin",
+      "    allowed_auths_callback none md2 md5 straight",
+      "    allowed_auths_user none md2 md5 straight",
+      "    allowed_auths_operator none md2 md5 straight",
+      "    allowed_auths_admin none md2 md5 straight",
+      "    guid a123456789abcdefa123456789abcdef",
+      "  endlan",
+      // power control goes through the system-interface channel's VM codec;
+      // no VM connects, so a power-off signals the startcmd at once
+      `  serial 15 127.0.0.1 ${o.serial_port} codec VM`,
+      `  startcmd "${o.startcmd}"`,
+      `  startnow ${o.startnow}`,
+      "  poweroff_wait 2",
+      "  kill_wait 2",
+      `  user 2 true "${o.user}" "${o.password}" admin 10 md5 straight`,
+      "",
+    ].join("\n"),
+  );
+  writeFileSync(join(dir, "bmc.emu"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n");
+}
+
 export interface PowerEvent {
   what: "on" | "off-requested" | "off" | "exited";
   /** host clock, ns since the epoch */
@@ -85,33 +120,16 @@ export class VmBmc {
       ].join("\n"),
       { mode: 0o755 },
     );
-    writeFileSync(
-      join(this.dir, "lan.conf"),
-      [
-        `name "${this.name}-bmc"`,
-        "set_working_mc 0x20",
-        "  startlan 1",
-        `    addr ${this.ip} 623`,
-        "    priv_limit admin",
-        "    allowed_auths_callback none md2 md5 straight",
-        "    allowed_auths_user none md2 md5 straight",
-        "    allowed_auths_operator none md2 md5 straight",
-        "    allowed_auths_admin none md2 md5 straight",
-        "    guid a123456789abcdefa123456789abcdef",
-        "  endlan",
-        // power control goes through the system-interface channel's VM codec;
-        // no VM connects, so a power-off signals the startcmd at once
-        `  serial 15 127.0.0.1 ${this.serial_port} codec VM`,
-        // pdeathsig: the machine (and so qemu) dies with ipmi_sim, and ipmi_sim with this process
-        `  startcmd "setpriv --pdeathsig KILL -- ${join(this.dir, "machine.sh")}"`,
-        "  startnow false",
-        "  poweroff_wait 2",
-        "  kill_wait 2",
-        `  user 2 true "${bmc_user}" "${bmc_password}" admin 10 md5 straight`,
-        "",
-      ].join("\n"),
-    );
-    writeFileSync(join(this.dir, "bmc.emu"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n");
+    writeIpmiSimFiles(this.dir, {
+      name: `${this.name}-bmc`,
+      ip: this.ip,
+      serial_port: this.serial_port,
+      // pdeathsig: the machine (and so qemu) dies with ipmi_sim, and ipmi_sim with this process
+      startcmd: `setpriv --pdeathsig KILL -- ${join(this.dir, "machine.sh")}`,
+      startnow: false,
+      user: bmc_user,
+      password: bmc_password,
+    });
     const argv = ["setpriv", "--pdeathsig", "KILL", "--", "ipmi_sim", "-c", join(this.dir, "lan.conf"), "-f", join(this.dir, "bmc.emu"), "-s", join(this.dir, "state"), "-n"];
     const sub = Bun.spawn(["ip", "netns", "exec", this.ns, ...argv], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
     this.sim = new Proc(this.ns, argv, sub);

@@ -11,19 +11,14 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { request } from "../../src/cli/client.ts";
 import { until } from "../../src/lab/daemons.ts";
+import { writeIpmiSimFiles } from "../../src/lab/bmc.ts";
 import { authkeys, type Cluster, type Proc, writeConfigDir } from "../../src/lab/netns.ts";
+import { pidAlive } from "../../src/lab/vm.ts";
+
+export { pidAlive };
 
 export const bmc_user = "admin";
 export const bmc_password = "secret";
-
-export function pidAlive(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2)[0] !== "Z";
-  } catch {
-    return false;
-  }
-}
 
 export function readPid(path: string): number | null {
   try {
@@ -112,32 +107,15 @@ export class SimMachine {
       ].join("\n"),
       { mode: 0o755 },
     );
-    writeFileSync(
-      join(this.bmc_dir, "lan.conf"),
-      [
-        `name "${this.node}-bmc"`,
-        "set_working_mc 0x20",
-        "  startlan 1",
-        `    addr ${this.bmc_ip} 623`,
-        "    priv_limit admin",
-        "    allowed_auths_callback none md2 md5 straight",
-        "    allowed_auths_user none md2 md5 straight",
-        "    allowed_auths_operator none md2 md5 straight",
-        "    allowed_auths_admin none md2 md5 straight",
-        "    guid a123456789abcdefa123456789abcdef",
-        "  endlan",
-        // power control goes through the system-interface channel's VM codec;
-        // with no VM connected, power-off signals the startcmd at once
-        "  serial 15 127.0.0.1 9002 codec VM",
-        `  startcmd "${this.bmc_dir}/machine.sh"`,
-        "  startnow true",
-        "  poweroff_wait 2",
-        "  kill_wait 2",
-        `  user 2 true "${bmc_user}" "${bmc_password}" admin 10 md5 straight`,
-        "",
-      ].join("\n"),
-    );
-    writeFileSync(join(this.bmc_dir, "bmc.emu"), "mc_setbmc 0x20\nmc_add 0x20 0 no-device-sdrs 0x23 9 8 0x9f 0x1291 0xf02\nmc_enable 0x20\n");
+    writeIpmiSimFiles(this.bmc_dir, {
+      name: `${this.node}-bmc`,
+      ip: this.bmc_ip,
+      serial_port: 9002,
+      startcmd: `${this.bmc_dir}/machine.sh`,
+      startnow: true,
+      user: bmc_user,
+      password: bmc_password,
+    });
     const ns = this.c.node(this.node).ns;
     this.sim = this.c.spawn(ns, ["ipmi_sim", "-c", join(this.bmc_dir, "lan.conf"), "-f", join(this.bmc_dir, "bmc.emu"), "-s", join(this.bmc_dir, "state"), "-n"]);
     if (!(await this.answers(15_000))) {
