@@ -18,7 +18,7 @@
 // Only namespaces created here are ever deleted, only processes spawned here
 // are ever signalled (by PID), and every wait has a time bound.
 import { spawnSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -201,9 +201,29 @@ export async function sweep(prefix?: string): Promise<SweepResult> {
     if (!m || (prefix !== undefined && m[1] !== prefix)) continue;
     const creator = Number(m[2]);
     if (creator === process.pid || pidAlive(creator)) continue;
+    // a crashed run's tmpfs mounts (mountTmpfs) first, or rm stops at them
+    for (const m of mountsUnder(join(tmp, e))) await run(["umount", "-l", m]);
     rmSync(join(tmp, e), { recursive: true, force: true });
   }
   return out;
+}
+
+/** Mount points strictly below dir, deepest first (from /proc/self/mountinfo; octal escapes decoded). */
+function mountsUnder(dir: string): string[] {
+  let text = "";
+  try {
+    text = readFileSync("/proc/self/mountinfo", "utf8");
+  } catch {
+    return [];
+  }
+  const out: string[] = [];
+  for (const line of text.split("\n")) {
+    const field = line.split(" ")[4];
+    if (!field) continue;
+    const path = field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    if (path.startsWith(`${dir}/`)) out.push(path);
+  }
+  return out.sort((a, b) => b.length - a.length);
 }
 
 /** A process started inside one of our namespaces, with its output split into lines. */
@@ -364,6 +384,8 @@ export class Cluster {
   readonly tmp: string;
   private created_ns: string[] = [];
   private procs: Proc[] = [];
+  /** tmpfs mounts made by mountTmpfs (inside tmp), unmounted before tmp is removed */
+  private mounts: string[] = [];
   private destroyed = false;
   private destroying: Promise<void> | null = null;
   private handlers: { sig: NodeJS.Signals | "exit"; fn: (...a: unknown[]) => void }[] = [];
@@ -391,6 +413,21 @@ export class Cluster {
           : this.nodes.find((n) => n.name === name_or_index);
     if (!h) throw new NetnsError(`no such host in this cluster: ${name_or_index}`);
     return h;
+  }
+
+  /**
+   * Mount a small tmpfs of size_bytes at dir (inside this run's scratch
+   * directory), e.g. a node's state directory that a test fills to ENOSPC.
+   * destroy(), destroySync() and sweep() unmount it (lazily: a daemon still
+   * holding a file there must not block the teardown).
+   */
+  async mountTmpfs(dir: string, size_bytes: number): Promise<void> {
+    if (!dir.startsWith(`${this.tmp}/`)) throw new NetnsError(`tmpfs mount point ${dir} is outside this run's directory ${this.tmp}`);
+    if (!Number.isSafeInteger(size_bytes) || size_bytes < 4096) throw new NetnsError(`tmpfs size must be at least 4096 bytes, not ${size_bytes}`);
+    if (this.destroyed || this.destroying) throw new NetnsError("cluster is being destroyed");
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    await must(["mount", "-t", "tmpfs", "-o", `size=${size_bytes},mode=0700`, "tandem-lab", dir]);
+    this.mounts.push(dir);
   }
 
   /** Create an empty namespace, remembered for deletion. */
@@ -497,6 +534,7 @@ export class Cluster {
         // would leave the node-side veths dangling for a moment only, but the
         // reverse order is tidier
         for (const ns of [...this.created_ns].reverse()) await run(["ip", "netns", "del", ns]);
+        for (const m of this.mounts.splice(0).reverse()) await run(["umount", "-l", m]);
         rmSync(this.tmp, { recursive: true, force: true });
         this.created_ns = [];
         this.destroyed = true;
@@ -511,6 +549,7 @@ export class Cluster {
     if (this.destroyed) return;
     for (const p of this.procs) p.kill("SIGKILL");
     for (const ns of [...this.created_ns].reverse()) spawnSync("ip", ["netns", "del", ns], { timeout: 5000 });
+    for (const m of this.mounts.splice(0).reverse()) spawnSync("umount", ["-l", m], { timeout: 5000 });
     try {
       rmSync(this.tmp, { recursive: true, force: true });
     } catch {

@@ -1,11 +1,12 @@
 // A CTS-style fault campaign on real nodes (Heartbeat's and Pacemaker's
-// Cluster Test Suite, in miniature): two real `tandem` daemons in network
-// namespaces with two links, fencing on, two resource groups (native VIP +
-// a Heartbeat resource.d script each), and a seeded schedule of faults:
+// Cluster Test Suite, in miniature): two (or three) real `tandem` daemons in
+// network namespaces with two links, fencing on, one resource group per
+// node (native VIP + a Heartbeat resource.d script each), each node's state
+// directory on its own small tmpfs, and a seeded schedule of faults:
 // SIGKILL, SIGSTOP/SIGCONT, one link cut, all links cut (partition + heal),
 // random packet loss (nftables in the node's namespace), graceful restart,
 // agent start/monitor failing, agent stop hanging, fence agent failing or
-// slow while the peer dies, admin standby.
+// slow while the peer dies, admin standby, state directory full (ENOSPC).
 //
 // Checked from outside, continuously and after each step:
 //   once      at no instant does a group's VIP sit in two namespaces, or its
@@ -16,10 +17,14 @@
 //   alive     no daemon exits unless the campaign or a fence killed it
 //   kernel    a node's status says "running" exactly where the VIP is, and
 //             a client namespace on the same LAN gets echo replies from it
+//   gen       every start of a node's daemon has a generation greater than
+//             all its earlier ones; with the state directory full a start
+//             is refused (fatal, generation file unchanged), a running
+//             daemon keeps answering `status` and `tandem events`
 // Every violation carries the seed and step; `bun test/cts/run.ts --seed S
 // --steps N` replays the same schedule (timing on a real machine varies, the
 // faults and their order do not).
-import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, writeSync } from "node:fs";
 import { join } from "node:path";
 import { LabDaemon, preferredCommand, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, writeConfigDir } from "../../src/lab/netns.ts";
@@ -38,6 +43,7 @@ export const fault_kinds = [
   "fence_fail",
   "fence_slow",
   "standby",
+  "disk_full",
 ] as const;
 export type FaultKind = (typeof fault_kinds)[number];
 
@@ -48,6 +54,10 @@ export interface CampaignOptions {
   settle_ms?: number;
   log?: (line: string) => void;
   kinds?: readonly FaultKind[];
+  /** cluster size: 2 (default) or 3 */
+  nodes?: number;
+  /** daemons at ha.cf's default `realtime on` instead of `realtime off` */
+  realtime?: boolean;
 }
 
 export interface CampaignResult {
@@ -60,13 +70,32 @@ export interface CampaignResult {
   fenced: number;
   wall_ms: number;
   log_tail: string;
+  /** disk_full steps: starts refused with a full state directory, events write errors seen in status, `tandem events` answers */
+  disk: { refused_starts: number; write_errors_seen: number; events_cli_ok: number };
 }
 
-const groups = [
-  { id: "g1", vip: ipv4(0, 50), preferred: "node1" },
-  { id: "g2", vip: ipv4(0, 51), preferred: "node2" },
-];
-const node_names = ["node1", "node2"];
+/** each node's state directory: a tmpfs this small (generation, events.jsonl, rsctmp; history stays far below it in a campaign) */
+export const state_dir_bytes = 4 << 20;
+
+/** one group per node, preferred there */
+function groupsFor(n: number): { id: string; vip: string; preferred: string }[] {
+  return Array.from({ length: n }, (_, k) => ({ id: `g${k + 1}`, vip: ipv4(0, 50 + k), preferred: `node${k + 1}` }));
+}
+
+/** Fill a directory's file system until ENOSPC (bounded by its size); returns the bytes written. */
+function fillUntilFull(file: string, max_bytes: number): number {
+  const fd = openSync(file, "w", 0o600);
+  const page = Buffer.alloc(4096, 0x78);
+  let written = 0;
+  try {
+    for (let k = 0; k <= max_bytes / page.length + 16; k++) written += writeSync(fd, page);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== "ENOSPC") throw e;
+  } finally {
+    closeSync(fd);
+  }
+  return written;
+}
 
 /** Heartbeat resource.d script: `ctsres GROUP start|stop|status`, obeying CTL/NODE.GROUP.OP ("fail" or "hang"). */
 function ctsres(node: string, ctl: string): string {
@@ -90,7 +119,7 @@ exit 1
  * script recorded), remove its VIPs and running markers. CTL/fence.fail makes
  * it fail, CTL/fence.slow makes it take that many seconds first.
  */
-function ctsFence(ctl: string): string {
+function ctsFence(ctl: string, groups: { vip: string }[]): string {
   return `#!/bin/sh
 action= target= ns=
 while IFS= read -r line; do
@@ -127,7 +156,21 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const kinds = opts.kinds ?? fault_kinds;
   const log = opts.log ?? (() => {});
   const t_start = performance.now();
-  const res: CampaignResult = { seed: opts.seed, steps: 0, faults: {}, violations: [], recover_ms: {}, fenced: 0, wall_ms: 0, log_tail: "" };
+  const res: CampaignResult = {
+    seed: opts.seed,
+    steps: 0,
+    faults: {},
+    violations: [],
+    recover_ms: {},
+    fenced: 0,
+    wall_ms: 0,
+    log_tail: "",
+    disk: { refused_starts: 0, write_errors_seen: 0, events_cli_ok: 0 },
+  };
+  const n = opts.nodes ?? 2;
+  if (n !== 2 && n !== 3) throw new Error(`nodes must be 2 or 3, not ${n}`);
+  const groups = groupsFor(n);
+  const all = Array.from({ length: n }, (_, k) => k);
   let step = 0;
   let kind: FaultKind | "boot" = "boot";
   const violation = (msg: string) => {
@@ -136,7 +179,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     log(`VIOLATION ${line}`);
   };
 
-  const c: Cluster = await createCluster({ nodes: 2, links: 2, client: true });
+  const c: Cluster = await createCluster({ nodes: n, links: 2, client: true });
+  const node_names = c.nodes.map((h) => h.name);
   const ctl = join(c.tmp, "cts");
   mkdirSync(ctl, { recursive: true });
   const d: LabDaemon[] = [];
@@ -147,7 +191,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   const auto_failback = r.pick(["on", "off"] as const);
   try {
     const fence_path = join(ctl, "fence_cts");
-    writeFileSync(fence_path, ctsFence(ctl), { mode: 0o755 });
+    writeFileSync(fence_path, ctsFence(ctl, groups), { mode: 0o755 });
     const text = haCf(c, {
       keepalive_ms: 100,
       deadtime_ms: 800,
@@ -161,12 +205,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         // starved the campaign's own observer (a 2 s agent start, a daemon
         // exit seen late); the invariants here are about decisions, not
         // scheduling (bench/jitter.ts measures realtime)
-        "realtime off",
+        ...(opts.realtime ? [] : ["realtime off"]),
       ],
     });
     for (const h of c.nodes) {
       const x = new LabDaemon(c, h, preferredCommand().argv);
       writeConfigDir(x.dir, text, authkeys("cts-campaign-secret"));
+      await c.mountTmpfs(x.state_dir, state_dir_bytes);
       mkdirSync(join(x.dir, "resource.d"), { recursive: true });
       writeFileSync(join(x.dir, "resource.d/ctsres"), ctsres(h.name, ctl), { mode: 0o755 });
       chmodSync(join(x.dir, "resource.d/ctsres"), 0o755);
@@ -176,26 +221,38 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       );
       d.push(x);
     }
-    log(`seed ${opts.seed}: 2 nodes, 2 links, fencing on, auto_failback ${auto_failback}, ${opts.steps} steps`);
+    log(
+      `seed ${opts.seed}: ${n} nodes, 2 links, fencing on, auto_failback ${auto_failback}, realtime ${opts.realtime ? "on" : "off"}, state dirs on ${state_dir_bytes >> 20} MiB tmpfs, ${opts.steps} steps`,
+    );
 
+    /** highest generation each node's daemon has started with */
+    const generations = new Map<number, number>();
     const start = async (i: number) => {
+      const from = d[i]!.events.length;
       await d[i]!.start(20_000);
       writeFileSync(join(ctl, `pid.${node_names[i]}`), String(d[i]!.proc!.pid));
       expected_down.delete(i);
+      const g = Number(d[i]!.events.slice(from).find((e) => e.event === "started")?.fields.generation);
+      const before = generations.get(i) ?? 0;
+      if (!(g > before)) violation(`${node_names[i]} started with generation ${g}, not above its earlier ${before}`);
+      else generations.set(i, g);
     };
-    await Promise.all([0, 1].map(start));
+    await Promise.all(all.map(start));
 
     const vipsOf = async (i: number): Promise<string> => (await c.exec(c.nodes[i]!.ns, ["ip", "-4", "-o", "addr", "show", "dev", ifaceName(0)], 5000)).stdout;
+    // Reads node1..nodeN, then node1..nodeN-1 again (A-B-A for two nodes): a
+    // VIP counts as present on a node only if every read of it saw it, so a
+    // move between two reads is not mistaken for an overlap.
     const view = async (): Promise<GroupView[]> => {
-      const a1 = await vipsOf(0);
-      const b = await vipsOf(1);
-      const a2 = await vipsOf(0);
+      const reads: string[][] = all.map(() => []);
+      for (const i of all) reads[i]!.push(await vipsOf(i));
+      for (const i of all.slice(0, -1)) reads[i]!.push(await vipsOf(i));
       const marks = new Set(readdirSync(ctl).filter((f) => f.startsWith("run.")));
       return groups.map((g) => {
         const has = (s: string) => s.includes(` ${g.vip}/26 `);
         return {
-          vip: [has(a1) && has(a2), has(b)],
-          marker: node_names.map((n) => marks.has(`run.${n}.${g.id}`)),
+          vip: reads.map((rs) => rs.every(has)),
+          marker: node_names.map((nn) => marks.has(`run.${nn}.${g.id}`)),
         };
       });
     };
@@ -209,13 +266,14 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           v.forEach((gv, gi) => {
             const g = groups[gi]!;
             const key = `${step}:${g.id}`;
-            if (gv.vip[0] && gv.vip[1] && last_double !== `${key}:vip`) {
+            const at = (xs: boolean[]) => xs.flatMap((x, k) => (x ? [node_names[k]] : []));
+            if (at(gv.vip).length > 1 && last_double !== `${key}:vip`) {
               last_double = `${key}:vip`;
-              violation(`${g.id}'s VIP ${g.vip} is in both namespaces`);
+              violation(`${g.id}'s VIP ${g.vip} is in ${at(gv.vip).join(" and ")}`);
             }
-            if (gv.marker[0] && gv.marker[1] && last_double !== `${key}:res`) {
+            if (at(gv.marker).length > 1 && last_double !== `${key}:res`) {
               last_double = `${key}:res`;
-              violation(`${g.id}'s resource runs on both nodes`);
+              violation(`${g.id}'s resource runs on ${at(gv.marker).join(" and ")}`);
             }
           });
         } catch (e) {
@@ -228,13 +286,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     const statuses = () => Promise.all(d.map((x) => (x.running ? x.tryStatus(2000) : Promise.resolve(null))));
     type GroupRow = { id: string; state: string };
 
-    /** every group runs on exactly one node, kernel and status agree, both daemons see each other */
+    /** every group runs on exactly one node, kernel and status agree, every daemon sees every other up */
     const converged = async (): Promise<string | null> => {
       const st = await statuses();
       const silent = st.flatMap((s, i) => (s === null ? [`${node_names[i]} (${d[i]!.running ? "running" : "not running"})`] : []));
       if (silent.length > 0) return `no status from ${silent.join(", ")}`;
       for (const [i, s] of st.entries()) {
-        if (s!.nodes.find((n) => n.name === node_names[1 - i])?.state !== "up") return `${node_names[i]} does not see its peer up`;
+        for (const j of all) if (j !== i && s!.nodes.find((x) => x.name === node_names[j])?.state !== "up") return `${node_names[i]} does not see ${node_names[j]} up`;
       }
       const v = await view();
       for (const [gi, g] of groups.entries()) {
@@ -244,7 +302,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         const where = v[gi]!.vip.flatMap((x, i) => (x ? [i] : []));
         if (where.length !== 1) return `${g.id}: VIP on ${where.length} nodes`;
         if (!v[gi]!.marker[where[0]!]) return `${g.id}: resource not running where the VIP is`;
-        for (let i = 0; i < 2; i++) if (running[i] !== v[gi]!.vip[i]) return `${g.id}: ${node_names[i]} status ${rows[i]?.state} but VIP ${v[gi]!.vip[i] ? "present" : "absent"}`;
+        for (const i of all) if (running[i] !== v[gi]!.vip[i]) return `${g.id}: ${node_names[i]} status ${rows[i]?.state} but VIP ${v[gi]!.vip[i] ? "present" : "absent"}`;
       }
       return null;
     };
@@ -266,7 +324,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
 
     for (step = 1; step <= opts.steps; step++) {
       kind = r.pick(kinds);
-      const i = r.int(0, 1);
+      const i = r.int(0, n - 1);
       const victim = node_names[i]!;
       const hold_ms = r.int(500, 2500);
       res.faults[kind] = (res.faults[kind] ?? 0) + 1;
@@ -276,6 +334,9 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const loss = r.pick([30, 60, 90]);
       const group = r.pick(groups);
       const ctlfile = (op: string) => join(ctl, `${victim}.${group.id}.${op}`);
+      const filler = join(d[i]!.state_dir, "cts.filler");
+      /** the daemon was stopped with SIGTERM: no fence to wait for */
+      let graceful = kind === "restart";
       // ---- inject ----
       switch (kind) {
         case "sigkill":
@@ -324,8 +385,81 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           await d[i]!.tryStatus(); // nothing to inject if it does not answer
           await adminLine(d[i]!, "standby", "all");
           break;
+        case "disk_full": {
+          const how = r.pick(["busy", "restart", "kill"] as const);
+          const bytes = fillUntilFull(filler, state_dir_bytes);
+          log(`step ${step}: ${victim}'s state directory full (${bytes} bytes of filler), then ${how}`);
+          if (how === "busy") {
+            await adminLine(d[i]!, "standby", "all");
+          } else {
+            // a start now must be refused: the generation cannot be persisted
+            const gen_file = join(d[i]!.state_dir, "generation");
+            const gen_before = readFileSync(gen_file, "utf8");
+            expected_down.add(i);
+            if (how === "restart") {
+              graceful = true;
+              await d[i]!.stop();
+            } else {
+              d[i]!.kill("SIGKILL");
+              // the node is "powered off" by a peer before it "boots" again
+              await until(() => fencedNodes().slice(fenced_before).includes(victim), 10_000, 100);
+            }
+            const from = d[i]!.events.length;
+            let started = false;
+            try {
+              await d[i]!.start(10_000);
+              started = true;
+            } catch {
+              // expected
+            }
+            const fatal = d[i]!.events.slice(from).find((e) => e.event === "fatal");
+            // a refused start logs `fatal` and then exits: give it a moment
+            if (!started) await until(() => !d[i]!.running, 5000, 50);
+            if (started || d[i]!.running) {
+              violation(`${victim}'s daemon started with a full state directory (a generation it could not persist)`);
+              await d[i]!.stop();
+            } else if (!fatal || !/cannot persist generation/.test(fatal.line)) {
+              violation(`${victim}'s daemon did not say why it cannot start: ${d[i]!.output.slice(-3).join(" | ")}`);
+            } else {
+              res.disk.refused_starts++;
+            }
+            if (readFileSync(gen_file, "utf8") !== gen_before) violation(`${victim}'s generation file changed while the start was refused`);
+          }
+          break;
+        }
       }
-      await Bun.sleep(hold_ms);
+      if (kind === "disk_full" && d[i]!.running) {
+        // history to write while nothing can be written: groups move away and
+        // back, a few times (about 1 KiB of history each; the last page of
+        // events.jsonl still takes what fits in it)
+        const cycles = Math.min(6, Math.max(3, Math.round(hold_ms / 400)));
+        for (let k = 0; k < cycles; k++) {
+          await Bun.sleep(200);
+          await adminLine(d[i]!, "standby", "none");
+          await Bun.sleep(200);
+          if (k < cycles - 1) await adminLine(d[i]!, "standby", "all");
+        }
+      } else {
+        await Bun.sleep(hold_ms);
+      }
+      if (kind === "disk_full") {
+        // still full: a running daemon answers status and `tandem events`, and says what it could not write
+        for (const j of all) {
+          if (!d[j]!.running) continue;
+          const st = (await d[j]!.tryStatus(3000)) as unknown as { events?: { write_errors: number } } | null;
+          if (st === null) violation(`${node_names[j]} does not answer status with ${victim}'s state directory full`);
+          else if (j === i) {
+            const size = existsSync(join(d[i]!.state_dir, "events.jsonl")) ? statSync(join(d[i]!.state_dir, "events.jsonl")).size : 0;
+            log(`step ${step}: ${victim} answers status while full: events write_errors ${st.events?.write_errors}, events.jsonl ${size} bytes`);
+            if ((st.events?.write_errors ?? 0) > 0) res.disk.write_errors_seen++;
+          }
+        }
+        if (d[i]!.running) {
+          const ev = await c.exec(c.nodes[i]!.ns, [...preferredCommand().argv, "events", "--json", "--limit", "5", "--socket", d[i]!.socket], 10_000);
+          if (ev.code !== 0) violation(`tandem events fails with the state directory full (exit ${ev.code}): ${ev.stderr.slice(0, 300)}`);
+          else res.disk.events_cli_ok++;
+        }
+      }
       // ---- heal ----
       if (kind === "sigstop") d[i]!.kill("SIGCONT");
       if (kind === "cut_one") await c.restore(victim, cut_link);
@@ -335,17 +469,20 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       }
       if (kind === "loss") await nftClear(i);
       if (kind === "standby") await adminLine(d[i]!, "standby", "none");
+      if (kind === "disk_full") {
+        rmSync(filler, { force: true });
+      }
       for (const f of readdirSync(ctl)) if (/^node\d\.g\d\.|^fence\.(fail|slow)$/.test(f)) rmSync(join(ctl, f), { force: true });
       // A node whose daemon died is "powered off" by its peer's fence before
       // it "reboots": wait (bounded) for the fence, as a real reboot would.
       const t_heal = performance.now();
-      for (let j = 0; j < 2; j++) {
-        if (!d[j]!.running && expected_down.has(j) && kind !== "restart") await until(() => fencedNodes().slice(fenced_before).includes(node_names[j]!), 10_000, 100);
+      for (const j of all) {
+        if (!d[j]!.running && expected_down.has(j) && !graceful) await until(() => fencedNodes().slice(fenced_before).includes(node_names[j]!), 10_000, 100);
       }
       // ---- settle ----
       // Restart whatever is down (fenced, killed or stopped by us); any other exit is a crash.
       const revive = async () => {
-        for (let j = 0; j < 2; j++) {
+        for (const j of all) {
           if (d[j]!.running) continue;
           const fenced = fencedNodes().slice(fenced_before).includes(node_names[j]!);
           if (!expected_down.has(j) && !fenced) {
@@ -367,8 +504,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       res.fenced += fenced_nodes.length;
       if (!ok) {
         violation(`not settled ${settle_ms} ms after the heal: ${await converged()}\n${d.map((x) => `--- ${x.name}\n${x.output.slice(-12).join("\n")}`).join("\n")}`);
-        // put the cluster back for the next step: restart both daemons
-        for (let j = 0; j < 2; j++) {
+        // put the cluster back for the next step: restart every daemon
+        for (const j of all) {
           expected_down.add(j);
           await d[j]!.stop();
           if (!(await until(() => !d[j]!.running, 10_000))) {
@@ -377,7 +514,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           }
         }
         if (d.some((x) => x.running)) break; // cannot put the cluster back: end the campaign here
-        await Promise.all([0, 1].map(start));
+        await Promise.all(all.map(start));
         await until(async () => (await converged()) === null, settle_ms, 200);
       } else {
         const ms = performance.now() - t_heal;
