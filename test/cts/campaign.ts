@@ -134,7 +134,7 @@ if [ "$action" = status ]; then echo "Status: OFF"; exit 2; fi
 [ -e $ctl/fence.slow ] && sleep "$(cat $ctl/fence.slow)"
 if [ -e $ctl/fence.fail ]; then echo "ERROR: Failed: Unable to connect (cts control file)" >&2; exit 1; fi
 # recorded before the kill, so the campaign never sees a fenced daemon's exit as a crash
-echo "$(date +%s.%N) $target" >> $ctl/fenced.log
+echo "$(date +%s.%N) $target $(ip netns identify 2>/dev/null)" >> $ctl/fenced.log
 pid=$(cat $ctl/pid.$target 2>/dev/null)
 [ -n "$pid" ] && kill -9 "$pid" 2>/dev/null
 for p in $(cat $ctl/hang.$target 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
@@ -321,6 +321,14 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     };
     const fencedNodes = (): string[] =>
       existsSync(join(ctl, "fenced.log")) ? readFileSync(join(ctl, "fenced.log"), "utf8").trim().split("\n").map((l) => l.split(" ")[1]!) : [];
+    /** "node2 by node1" per fence since index from (the agent runs in the fencing node's namespace) */
+    const fenceLines = (from: number): string[] =>
+      existsSync(join(ctl, "fenced.log"))
+        ? readFileSync(join(ctl, "fenced.log"), "utf8").trim().split("\n").slice(from).map((l) => {
+            const [, target, ns] = l.split(" ");
+            return `${target} by ${c.nodes.find((h) => h.ns === ns)?.name ?? "?"}`;
+          })
+        : [];
 
     for (step = 1; step <= opts.steps; step++) {
       kind = r.pick(kinds);
@@ -524,7 +532,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           if (!reached) violation(`the client cannot reach ${g.id}'s VIP ${g.vip} after the cluster settled`);
         }
         (res.recover_ms[kind] ??= []).push(ms);
-        log(`step ${step}: settled ${ms.toFixed(0)} ms after the heal${fenced_nodes.length ? ` (fenced: ${fenced_nodes.join(",")})` : ""}`);
+        log(`step ${step}: settled ${ms.toFixed(0)} ms after the heal${fenced_nodes.length ? ` (fenced: ${fenceLines(fenced_before).join(", ")})` : ""}`);
       }
       res.steps = step;
     }
