@@ -41,7 +41,13 @@ export function nextGeneration(state_dir: string, now_unix_s = Math.floor(Date.n
       closeSync(dir_fd);
     }
   } catch (e) {
-    throw new StateDirError(`cannot persist generation in ${file}: ${(e as Error).message}`, { cause: e });
+    // Running on a generation that is not on disk could repeat it at the next
+    // start (peers would take the new boot's packets for the old one's), so
+    // the daemon refuses to start; the message says how to get going again.
+    throw new StateDirError(
+      `cannot persist generation in ${file}: ${(e as Error).message}; not starting with a generation that could repeat (free space in ${state_dir}, or give --state-dir on another file system)`,
+      { cause: e },
+    );
   }
   return generation;
 }
