@@ -59,7 +59,8 @@ if (netnsAvailable("lab.test.ts")) {
       like(new RegExp(`ok: service failover: .* got "served by ${survivor}" after \\d+ ms`));
       has("timeline");
       has("lab removed");
-      const after = (await listNamespaces()).filter((n) => !before.has(n));
+      // only this process's names (tdm<pid>r...): other test runs on the machine make their own meanwhile
+      const after = (await listNamespaces()).filter((n) => !before.has(n) && n.startsWith(`tdm${process.pid}r`));
       expect(after, msg).toEqual([]);
       // no web server of this run is left (they serve a docroot under the run's scratch dir)
       const left = (await Bun.$`ps -eo pid=,args=`.quiet().nothrow().text()).split("\n").filter((l) => /http\.server|busybox httpd/.test(l) && /\/tdm\d+r[0-9a-f]{4}-/.test(l));
