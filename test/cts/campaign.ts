@@ -529,7 +529,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         // the client reaches every VIP at its holder (ARP followed the move)
         for (const g of groups) {
           const reached = await until(async () => (await c.exec(c.node("client").ns, ["ping", "-c", "1", "-W", "1", g.vip], 5000)).code === 0, 5000, 100);
-          if (!reached) violation(`the client cannot reach ${g.id}'s VIP ${g.vip} after the cluster settled`);
+          if (!reached) {
+            // what the client's ARP cache says against the holder's MAC (a gratuitous ARP lost on a cut link leaves a stale entry)
+            const neigh = (await c.exec(c.node("client").ns, ["ip", "neigh", "show", g.vip], 5000)).stdout.trim();
+            const holder = (await view())[groups.indexOf(g)]!.vip.findIndex((x) => x);
+            const mac = holder >= 0 ? /link\/ether (\S+)/.exec((await c.exec(c.nodes[holder]!.ns, ["ip", "link", "show", "dev", ifaceName(0)], 5000)).stdout)?.[1] : "none";
+            violation(`the client cannot reach ${g.id}'s VIP ${g.vip} after the cluster settled (held by ${node_names[holder] ?? "nobody"}, MAC ${mac}; client neighbour entry: ${neigh || "none"})`);
+          }
         }
         (res.recover_ms[kind] ??= []).push(ms);
         log(`step ${step}: settled ${ms.toFixed(0)} ms after the heal${fenced_nodes.length ? ` (fenced: ${fenceLines(fenced_before).join(", ")})` : ""}`);
