@@ -225,10 +225,24 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       `seed ${opts.seed}: ${n} nodes, 2 links, fencing on, auto_failback ${auto_failback}, realtime ${opts.realtime ? "on" : "off"}, state dirs on ${state_dir_bytes >> 20} MiB tmpfs, ${opts.steps} steps`,
     );
 
+    const fencedNodes = (): string[] =>
+      existsSync(join(ctl, "fenced.log")) ? readFileSync(join(ctl, "fenced.log"), "utf8").trim().split("\n").map((l) => l.split(" ")[1]!) : [];
+    /** "node2 by node1" per fence since index from (the agent runs in the fencing node's namespace) */
+    const fenceLines = (from: number): string[] =>
+      existsSync(join(ctl, "fenced.log"))
+        ? readFileSync(join(ctl, "fenced.log"), "utf8").trim().split("\n").slice(from).map((l) => {
+            const [, target, ns] = l.split(" ");
+            return `${target} by ${c.nodes.find((h) => h.ns === ns)?.name ?? "?"}`;
+          })
+        : [];
+
     /** highest generation each node's daemon has started with */
     const generations = new Map<number, number>();
+    /** fence log length when each node's daemon last started: a fence after it explains the daemon's death */
+    const fence_mark = new Map<number, number>();
     const start = async (i: number) => {
       const from = d[i]!.events.length;
+      fence_mark.set(i, fencedNodes().length);
       await d[i]!.start(20_000);
       writeFileSync(join(ctl, `pid.${node_names[i]}`), String(d[i]!.proc!.pid));
       expected_down.delete(i);
@@ -319,16 +333,6 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     const nftClear = async (i: number) => {
       await c.exec(c.nodes[i]!.ns, ["nft", "delete", "table", "inet", "cts"]);
     };
-    const fencedNodes = (): string[] =>
-      existsSync(join(ctl, "fenced.log")) ? readFileSync(join(ctl, "fenced.log"), "utf8").trim().split("\n").map((l) => l.split(" ")[1]!) : [];
-    /** "node2 by node1" per fence since index from (the agent runs in the fencing node's namespace) */
-    const fenceLines = (from: number): string[] =>
-      existsSync(join(ctl, "fenced.log"))
-        ? readFileSync(join(ctl, "fenced.log"), "utf8").trim().split("\n").slice(from).map((l) => {
-            const [, target, ns] = l.split(" ");
-            return `${target} by ${c.nodes.find((h) => h.ns === ns)?.name ?? "?"}`;
-          })
-        : [];
 
     for (step = 1; step <= opts.steps; step++) {
       kind = r.pick(kinds);
@@ -492,7 +496,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const revive = async () => {
         for (const j of all) {
           if (d[j]!.running) continue;
-          const fenced = fencedNodes().slice(fenced_before).includes(node_names[j]!);
+          // a fence decided in an earlier step may land in this one (fence_delay, retries)
+          const fenced = fencedNodes().slice(Math.min(fenced_before, fence_mark.get(j) ?? 0)).includes(node_names[j]!);
           if (!expected_down.has(j) && !fenced) {
             violation(`${node_names[j]}'s daemon exited (${d[j]!.proc?.exit_code ?? d[j]!.proc?.signal}) without being killed or fenced:\n${d[j]!.output.slice(-8).join("\n")}`);
           }
