@@ -336,6 +336,8 @@ export const steps: LabStep[] = [
       ctx.facts.svc_detect_ms = dead.t - t_fault;
       ctx.facts.svc_takeover_ms = ip_ok.t - t_fault;
       ctx.facts.svc_http_ms = served.t - t_fault;
+      ctx.facts.svc_holder = holder;
+      ctx.facts.svc_survivor = survivor;
       if (pong) ctx.facts.svc_ping_ms = Math.round(pong.t - t_fault);
       await showStatus(ctx, survivor);
 
@@ -454,7 +456,7 @@ export async function runLab(argv: string[], out: Out, o: { cmd?: string[]; step
     } else {
       say(ctx, `\nok: node2's crash detected ${ctx.facts.detect_last_heard_ms} ms after it was last heard (deadtime ${parsed.deadtime_ms} ms, lateness ${ctx.facts.detect_lateness_ms} ms); rejoin and single-link failure handled.`);
       if (ctx.facts.svc_http_ms !== undefined)
-        say(ctx, `ok: service failover: node1 died, node2 detected it after ${ctx.facts.svc_detect_ms} ms, held the VIP after ${ctx.facts.svc_takeover_ms} ms, the client pinged it after ${ctx.facts.svc_ping_ms ?? "?"} ms and got "served by node2" after ${ctx.facts.svc_http_ms} ms.`);
+        say(ctx, `ok: service failover: ${ctx.facts.svc_holder} died, ${ctx.facts.svc_survivor} detected it after ${ctx.facts.svc_detect_ms} ms, held the VIP after ${ctx.facts.svc_takeover_ms} ms, the client pinged it after ${ctx.facts.svc_ping_ms ?? "?"} ms and got "served by ${ctx.facts.svc_survivor}" after ${ctx.facts.svc_http_ms} ms.`);
     }
   } finally {
     // a SIGKILLed daemon leaves its web server behind; the namespace would live on with it
