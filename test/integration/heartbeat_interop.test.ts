@@ -9,20 +9,14 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabDaemon, type Status, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, writeConfigDir } from "../../src/lab/netns.ts";
-import { HeartbeatNode, heartbeatMissing } from "../../src/lab/heartbeat.ts";
-import { must_run, netnsAvailable, tandem } from "./support.ts";
+import { HeartbeatNode } from "../../src/lab/heartbeat.ts";
+import { heartbeatAvailable, tandem } from "./support.ts";
 
 const file = "heartbeat_interop.test.ts";
 const keepalive_ms = 100;
 const deadtime_ms = 500;
 
-const hb_missing = heartbeatMissing();
-let enabled = netnsAvailable(file);
-if (enabled && hb_missing) {
-  enabled = false;
-  if (must_run) test(`${file}: Heartbeat 3.0.6 is installed`, () => void expect(hb_missing).toBeNull());
-  else test.skip(`${file}: skipped (${hb_missing})`, () => {});
-}
+const enabled = heartbeatAvailable(file);
 
 if (enabled) {
   describe("Heartbeat 3.0.6 and tandem in one cluster", () => {

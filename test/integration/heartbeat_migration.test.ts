@@ -12,20 +12,14 @@ import { existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { LabDaemon, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, type Proc, writeConfigDir } from "../../src/lab/netns.ts";
-import { HeartbeatNode, heartbeatMissing } from "../../src/lab/heartbeat.ts";
-import { must_run, netnsAvailable, tandem } from "./support.ts";
+import { HeartbeatNode } from "../../src/lab/heartbeat.ts";
+import { heartbeatAvailable, tandem } from "./support.ts";
 
 const file = "heartbeat_migration.test.ts";
 const vip = ipv4(0, 50);
 const ping_interval_ms = 10;
 
-const hb_missing = heartbeatMissing();
-let enabled = netnsAvailable(file);
-if (enabled && hb_missing) {
-  enabled = false;
-  if (must_run) test(`${file}: Heartbeat 3.0.6 is installed`, () => void expect(hb_missing).toBeNull());
-  else test.skip(`${file}: skipped (${hb_missing})`, () => {});
-}
+const enabled = heartbeatAvailable(file);
 
 function svcScript(work: string): string {
   return `#!/bin/sh

@@ -15,38 +15,16 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node
 import { join } from "node:path";
 import { LabDaemon, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, writeConfigDir } from "../../src/lab/netns.ts";
-import { HeartbeatNode, hb_share, heartbeatMissing } from "../../src/lab/heartbeat.ts";
-import { cli, must_run, netnsAvailable, tandem } from "./support.ts";
+import { HeartbeatNode, hb_share } from "../../src/lab/heartbeat.ts";
+import { cli, hbServiceScript, heartbeatAvailable, tandem } from "./support.ts";
 
 const file = "heartbeat_resources.test.ts";
 const vips = { svc1: ipv4(0, 50), svc2: ipv4(0, 52) } as const;
 type Svc = keyof typeof vips;
 const svcs: Svc[] = ["svc1", "svc2"];
 
-const hb_missing = heartbeatMissing();
-let enabled = netnsAvailable(file);
-if (enabled && hb_missing) {
-  enabled = false;
-  if (must_run) test(`${file}: Heartbeat 3.0.6 is installed`, () => void expect(hb_missing).toBeNull());
-  else test.skip(`${file}: skipped (${hb_missing})`, () => {});
-}
+const enabled = heartbeatAvailable(file);
 
-/** A Heartbeat-style resource.d script: its name is the service; state and log in WORK. */
-function svcScript(work: string): string {
-  return `#!/bin/sh
-# written by test/integration/${file}
-S=$(basename "$0")
-ST=${work}/$S.state
-echo "$(date +%s%N) $S $1" >> ${work}/events.log
-case "$1" in
-  start) touch "$ST" ;;
-  stop) rm -f "$ST" ;;
-  status) if [ -e "$ST" ]; then echo "$S running"; else echo "$S stopped"; fi ;;
-  *) echo "usage: $0 {start|stop|status}"; exit 1 ;;
-esac
-exit 0
-`;
-}
 
 if (enabled) {
   describe("Heartbeat 3.0.6 and tandem share resource groups", () => {
@@ -122,11 +100,11 @@ if (enabled) {
       for (const n of ["node1", "node2"] as const) for (const svc of svcs) await crashLeftovers(n, svc);
       const ha_cf = haCf(c, { keepalive_ms: 100, deadtime_ms: 600, initdead_ms: 3000, auto_failback, extra: ["# tandem: wire heartbeat"] });
       const haresources = `node1 IPaddr::${vips.svc1}/26/${ifaceName(0)} svc1\nnode2 IPaddr::${vips.svc2}/26/${ifaceName(0)} svc2\n`;
-      await hb.configure({ ha_cf, authkeys: authkeys("mixed-resources", method), haresources, resource_d: { svc1: svcScript(work.node1), svc2: svcScript(work.node1) } });
+      await hb.configure({ ha_cf, authkeys: authkeys("mixed-resources", method), haresources, resource_d: { svc1: hbServiceScript(file, work.node1), svc2: hbServiceScript(file, work.node1) } });
       writeConfigDir(td.dir, ha_cf, authkeys("mixed-resources", method));
       writeFileSync(join(td.dir, "haresources"), haresources);
       mkdirSync(join(td.dir, "resource.d"), { recursive: true });
-      for (const svc of svcs) writeFileSync(join(td.dir, "resource.d", svc), svcScript(work.node2), { mode: 0o755 });
+      for (const svc of svcs) writeFileSync(join(td.dir, "resource.d", svc), hbServiceScript(file, work.node2), { mode: 0o755 });
       hb.start();
       await td.start();
       startSampler();

@@ -36,7 +36,7 @@ import { LabDaemon, type Status, until } from "../../src/lab/daemons.ts";
 import { HeartbeatNode, heartbeatMissing } from "../../src/lab/heartbeat.ts";
 import { authkeys, type Cluster, createCluster, haCf, ifaceName, writeConfigDir } from "../../src/lab/netns.ts";
 import { LineRelay } from "../../src/lab/serial.ts";
-import { must_run, netnsAvailable, tandem } from "./support.ts";
+import { heartbeatAvailable, tandem } from "./support.ts";
 
 const file = "heartbeat_serial.test.ts";
 // 19200 baud (8N1) carries 1920 bytes/s. A Heartbeat status message is ~210 bytes on the
@@ -47,13 +47,7 @@ const keepalive_ms = 500;
 const deadtime_ms = 3000;
 const margin_ms = 2000;
 
-const hb_missing = heartbeatMissing() ?? (Bun.which("socat") ? null : "socat is not installed (apt-get install socat; ./run setup does)");
-let enabled = netnsAvailable(file);
-if (enabled && hb_missing) {
-  enabled = false;
-  if (must_run) test(`${file}: Heartbeat 3.0.6 and socat are installed`, () => void expect(hb_missing).toBeNull());
-  else test.skip(`${file}: skipped (${hb_missing})`, () => {});
-}
+const enabled = heartbeatAvailable(file, heartbeatMissing() ?? (Bun.which("socat") ? null : "socat is not installed (apt-get install socat; ./run setup does)"), "Heartbeat 3.0.6 and socat are installed");
 
 interface LinkRow {
   name: string;

@@ -1,8 +1,9 @@
 // Shared pieces of the namespace integration tests: whether they can run
 // here, which tandem executable they drive, and a cluster whose daemons are
 // (re)started with a given configuration.
-import { test } from "bun:test";
+import { expect, test } from "bun:test";
 import { LabDaemon, preferredCommand, until } from "../../src/lab/daemons.ts";
+import { heartbeatMissing } from "../../src/lab/heartbeat.ts";
 import { authkeys, type Cluster, createCluster, type HaCfOptions, haCf, unavailableReason, writeConfigDir } from "../../src/lab/netns.ts";
 
 export const why_not = await unavailableReason();
@@ -21,6 +22,35 @@ export function netnsAvailable(file: string): boolean {
     test.skip(`${file}: skipped (${why_not})`, () => {});
   }
   return false;
+}
+
+/**
+ * netnsAvailable, and Debian's Heartbeat 3.0.6 (plus whatever `missing`
+ * reports) installed: on CI a missing peer is a failing test, elsewhere a skip.
+ */
+export function heartbeatAvailable(file: string, missing: string | null = heartbeatMissing(), needs = "Heartbeat 3.0.6 is installed"): boolean {
+  if (!netnsAvailable(file)) return false;
+  if (missing === null) return true;
+  if (must_run) test(`${file}: ${needs}`, () => void expect(missing).toBeNull());
+  else test.skip(`${file}: skipped (${missing})`, () => {});
+  return false;
+}
+
+/** A Heartbeat-style resource.d script: its name is the service; state and log in WORK. */
+export function hbServiceScript(file: string, work: string): string {
+  return `#!/bin/sh
+# written by test/integration/${file}
+S=$(basename "$0")
+ST=${work}/$S.state
+echo "$(date +%s%N) $S $1" >> ${work}/events.log
+case "$1" in
+  start) touch "$ST" ;;
+  stop) rm -f "$ST" ;;
+  status) if [ -e "$ST" ]; then echo "$S running"; else echo "$S stopped"; fi ;;
+  *) echo "usage: $0 {start|stop|status}"; exit 1 ;;
+esac
+exit 0
+`;
 }
 
 export const tandem = preferredCommand();
