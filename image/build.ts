@@ -57,6 +57,19 @@ export const packages = [
   "ipmitool",
 ];
 
+/**
+ * Packages only the test harness's image gets (ensureImage(bin, { variant: "harness" })), on top
+ * of the appliance's: the storage benchmark's client VM mounts the SMB share (cifs-utils: the
+ * kernel has the CIFS client, mount.cifs is the userspace half), and the same run compares
+ * against Debian's Heartbeat 3.0.6 on the same VMs. The appliance does not ship them: a box that
+ * runs tandem needs neither a CIFS client nor a second cluster manager.
+ */
+export const harness_packages = ["cifs-utils", "heartbeat"];
+/** Heartbeat (and cluster-glue's logd) are started by the benchmark, never at boot. */
+const harness_disabled_units = ["heartbeat.service", "logd.service"];
+
+export type ImageVariant = "appliance" | "harness";
+
 /** Services the packages enable on install that tandem starts instead (haresources), or that an appliance does not need. */
 const disabled_units = [
   "smbd.service",
@@ -273,6 +286,40 @@ rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log /var/log/apt/* /
   return dir;
 }
 
+/**
+ * Layer 1b, the harness's root: a copy of the appliance's root plus harness_packages (a few
+ * seconds of apt, not a new debootstrap), keyed by the base layer and the package list.
+ */
+function ensureHarnessRootfs(cache: string, repos: Repo[]): string {
+  const base = ensureRootfs(cache, repos);
+  const key = hashOf(base, JSON.stringify({ v: 1, harness_packages, harness_disabled_units }));
+  const dir = join(cache, `rootfs-harness-${key}`);
+  if (existsSync(join(dir, ".tandem-complete"))) return dir;
+  const tmp = `${dir}.tmp`;
+  rmSync(tmp, { recursive: true, force: true });
+  const t0 = performance.now();
+  log(`harness root: ${base} + ${harness_packages.join(" ")}`);
+  sh(["cp", "-a", "--reflink=auto", base, tmp], "copy of the appliance root");
+  rmSync(join(tmp, ".tandem-complete"), { force: true });
+  writeFileSync(join(tmp, "usr/sbin/policy-rc.d"), "#!/bin/sh\nexit 101\n", { mode: 0o755 });
+  inChroot(
+    tmp,
+    `apt-get update -q
+apt-get install -y -q ${harness_packages.join(" ")}
+for u in ${harness_disabled_units.join(" ")}; do systemctl disable "$u" >/dev/null 2>&1 || true; done
+apt-get clean
+rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/*.log /var/log/apt/* /usr/share/doc/*/changelog* /tmp/* /var/tmp/*
+`,
+    "apt-get install of the harness packages in the chroot",
+  );
+  rmSync(join(tmp, "usr/sbin/policy-rc.d"), { force: true });
+  log(`harness packages installed in ${Math.round((performance.now() - t0) / 1000)} s`);
+  writeFileSync(join(tmp, ".tandem-complete"), `${new Date().toISOString()}\n`);
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return dir;
+}
+
 // ---- layer 2: the appliance disk -------------------------------------------------
 
 export interface Image {
@@ -326,10 +373,12 @@ function moveToData(stage: string, name: string): void {
   symlinkSync(`/var/lib/${name}`, from);
 }
 
-function assemble(cache: string, rootfs: string, bin: string, t0: number): Image {
+function assemble(cache: string, rootfs: string, bin: string, t0: number, variant: ImageVariant): Image {
   const unit = join(root, "systemd/tandem.service");
   const key = hashOf(rootfs, fileHash(bin), fileHash(unit), treeHash(files_dir), readFileSync(import.meta.path, "utf8"));
-  const dir = join(cache, `image-${key}`);
+  // each variant is pruned on its own: a harness build must not remove the appliance image a test uses
+  const prefix = variant === "appliance" ? "image-" : `image-${variant}-`;
+  const dir = join(cache, `${prefix}${key}`);
   const meta = join(dir, "image.json");
   if (existsSync(meta)) return JSON.parse(readFileSync(meta, "utf8")) as Image;
   const tmp = `${dir}.tmp`;
@@ -402,15 +451,19 @@ function assemble(cache: string, rootfs: string, bin: string, t0: number): Image
   renameSync(tmp, dir);
   // older assemblies: keep a few (a running test may use one), drop the rest
   const old = readdirSync(cache)
-    .filter((f) => /^image-[0-9a-f]{16}$/.test(f) && f !== `image-${key}`)
+    .filter((f) => f.startsWith(prefix) && /^[0-9a-f]{16}$/.test(f.slice(prefix.length)) && f !== `${prefix}${key}`)
     .map((f) => ({ f, t: statSync(join(cache, f)).mtimeMs }))
     .sort((a, b) => b.t - a.t);
   for (const o of old.slice(images_kept - 1)) rmSync(join(cache, o.f), { recursive: true, force: true });
   return img;
 }
 
-/** Builds (or finds in the cache) the image for dist/tandem (or $TANDEM_BIN). Root only. */
-export function ensureImage(bin = process.env.TANDEM_BIN ?? join(root, "dist/tandem")): Image {
+/**
+ * Builds (or finds in the cache) the image for dist/tandem (or $TANDEM_BIN). Root only.
+ * variant "harness": the same appliance plus harness_packages, for benchmarks (not shipped).
+ */
+export function ensureImage(bin = process.env.TANDEM_BIN ?? join(root, "dist/tandem"), o: { variant?: ImageVariant } = {}): Image {
+  const variant = o.variant ?? "appliance";
   if (process.getuid?.() !== 0) throw new BuildError("run as root: debootstrap, chroot and root-owned files need it");
   for (const [tool, pkg] of [["debootstrap", "debootstrap"], ["unshare", "util-linux"], ["mkfs.ext4", "e2fsprogs"], ["sfdisk", "fdisk"], ["qemu-img", "qemu-utils"]] as const) {
     if (!Bun.which(tool) && !existsSync(`/usr/sbin/${tool}`) && !existsSync(`/sbin/${tool}`)) throw new BuildError(`${tool} not found: apt-get install ${pkg}`);
@@ -420,8 +473,8 @@ export function ensureImage(bin = process.env.TANDEM_BIN ?? join(root, "dist/tan
   const cache = imageCacheDir();
   mkdirSync(cache, { recursive: true });
   const repos = hostRepos();
-  const rootfs = ensureRootfs(cache, repos);
-  return assemble(cache, rootfs, bin, t0);
+  const rootfs = variant === "harness" ? ensureHarnessRootfs(cache, repos) : ensureRootfs(cache, repos);
+  return assemble(cache, rootfs, bin, t0, variant);
 }
 
 /** The cached Debian root (layer 1: debootstrap + the appliance's packages,
@@ -438,7 +491,7 @@ export { BuildError as ImageBuildError };
 
 if (import.meta.main) {
   try {
-    const img = ensureImage();
+    const img = ensureImage(undefined, { variant: process.argv.includes("--harness") ? "harness" : "appliance" });
     const qcow = statSync(img.disk).blocks * 512;
     log(`disk ${img.disk}: ${mib(img.disk_bytes)} MiB virtual (root ${mib(img.root_fs_bytes)} MiB read-only, data ${mib(img.data_fs_bytes)} MiB), ${mib(qcow)} MiB qcow2 on disk; kernel ${mib(statSync(img.vmlinuz).size)} MiB, initrd ${mib(statSync(img.initrd).size)} MiB; built in ${Math.round(img.build_ms / 1000)} s`);
     console.log(img.dir);
