@@ -30,6 +30,17 @@
 // Idempotent like an OCF agent: start of a present address and stop of an
 // absent one succeed without touching anything; stop also cancels a burst
 // still in progress (IPaddr2 kills its backgrounded send_arp).
+//
+// Announcing again (reannounce): a start's burst sent while the interface
+// had no carrier, or while the client's segment was cut off, went nowhere,
+// and a client keeps the previous holder's MAC until its entry expires. The
+// daemon calls reannounce() for the addresses it holds when the network
+// comes back (a link or a peer up, a conflict resolved) and, with ha.cf's
+// `arp_refresh`, periodically (keepalived's garp_master_refresh). Bounded:
+// a request while a burst is in flight is absorbed by it; bursts of one
+// address start at least reannounce_gap_ms apart, a request inside the gap
+// being deferred to its end (at most one pending), so a flapping link sends
+// at most one burst per gap.
 
 import { type AddrAddOptions, type AddrInfo, type AnnounceResult, type GarpMode, native } from "../native/addon.ts";
 
@@ -37,6 +48,8 @@ export const arp_count_default = 5;
 export const arp_interval_ms_default = 200;
 export const arp_count_max = 1000;
 export const arp_interval_ms_max = 60_000;
+/** re-announcement bursts of one address start at least this far apart */
+export const reannounce_gap_ms_default = 2_000;
 
 /** A parsed IP resource. */
 export interface IpSpec {
@@ -65,6 +78,8 @@ export interface NativeIpOptions {
   arp_interval_ms?: number;
   /** which gratuitous ARP form(s) each IPv4 announcement sends. Default "both". */
   garp_mode?: GarpMode;
+  /** bursts (start's and reannounce()'s) start at least this far apart when reannounce() asks. Default 2000. */
+  reannounce_gap_ms?: number;
   log?: (level: "info" | "warn", msg: string) => void;
   /** defaults to the real addon */
   addon?: IpAddon;
@@ -91,8 +106,17 @@ export interface BurstResult {
 /** An announcement burst in progress; `done` never rejects. */
 export interface Burst {
   readonly done: Promise<BurstResult>;
+  /** still sending: neither finished nor cancelled */
+  readonly active: boolean;
   cancel(): void;
 }
+
+/**
+ * What reannounce() did: a burst started now; one already in flight covers
+ * the request; deferred to the end of the gap (or already pending); the
+ * address is not up here, so nothing to announce.
+ */
+export type ReannounceResult = "started" | "in_flight" | "deferred" | "not_up";
 
 /** Measurements of the last start() (ms since start() was called, performance.now() clock). */
 export interface StartTiming {
@@ -331,6 +355,11 @@ export class NativeIp {
   /** the announcement burst of the last start() that added the address, if any */
   burst: Burst | null = null;
   last_start: StartTiming | null = null;
+  readonly reannounce_gap_ms: number;
+  /** performance.now() when the last burst started; -Infinity before any */
+  private burst_started_ms = -Infinity;
+  /** a re-announcement deferred to the end of the gap (at most one) */
+  private deferred: ReturnType<typeof setTimeout> | null = null;
   private readonly addon: IpAddon;
   private readonly log: (level: "info" | "warn", msg: string) => void;
   private readonly value: bigint;
@@ -347,6 +376,7 @@ export class NativeIp {
     const mode = opts.garp_mode ?? "both";
     if (mode !== "both" && mode !== "request" && mode !== "reply") throw new TypeError(`NativeIp: bad garp_mode ${String(mode)}`);
     this.garp_mode = mode;
+    this.reannounce_gap_ms = checkCount("reannounce_gap_ms", opts.reannounce_gap_ms, reannounce_gap_ms_default, 3_600_000);
     this.addon = opts.addon ?? native;
     this.log = opts.log ?? (() => {});
   }
@@ -440,19 +470,53 @@ export class NativeIp {
     const added_ms = performance.now() - t0;
     this.last_start = { already: false, added_ms, first_sent_ms: null };
     this.burst?.cancel();
-    this.burst = this.startBurst(p.ifname, t0); // first announcement now, before anything else (logging included)
+    this.burst = this.startBurst(p.ifname, t0, this.arp_count, true); // first announcement now, before anything else (logging included)
+    this.burst_started_ms = t0;
     this.log("info", `${this}: added ${this.spec.address}/${p.prefixlen} on ${p.ifname}, announcing it ${this.arp_count} times every ${this.arp_interval_ms} ms`);
   }
 
-  /** First announcement now, the others every arp_interval_ms. */
-  private startBurst(ifname: string, t0: number): Burst {
-    const r: BurstResult = { planned: this.arp_count, announced: 0, packets: 0, errors: [], cancelled: false };
+  /**
+   * Announce the address again, `count` times every arp_interval_ms (default
+   * arp_count; the first at once), if it is up here. Rate-limited: see the
+   * top of this file. `reason` goes to the log (null: not logged, for the
+   * periodic refresh). Never throws: a failed announcement is logged.
+   */
+  reannounce(reason: string | null, count: number = this.arp_count): ReannounceResult {
+    if (this.burst?.active) return "in_flight";
+    const now = performance.now();
+    const wait_ms = this.burst_started_ms + this.reannounce_gap_ms - now;
+    if (wait_ms > 0) {
+      this.deferred ??= setTimeout(() => {
+        this.deferred = null;
+        this.reannounce(reason, count);
+      }, Math.ceil(wait_ms));
+      return "deferred";
+    }
+    let p: IpPlacement;
+    try {
+      const list = this.addon.addrList();
+      p = this.place(list);
+      if (!this.isUp(list, p)) return "not_up";
+    } catch (e) {
+      this.log("warn", `${this}: cannot re-announce ${this.spec.address}: ${describe(e)}`);
+      return "not_up";
+    }
+    if (count === 0) return "not_up";
+    if (reason !== null) this.log("info", `${this}: re-announcing ${this.spec.address} on ${p.ifname} (${reason}): ${count} times every ${this.arp_interval_ms} ms`);
+    this.burst_started_ms = now;
+    this.burst = this.startBurst(p.ifname, now, count, false);
+    return "started";
+  }
+
+  /** First announcement now, the others every arp_interval_ms; `timed`: a start's, measured in last_start. */
+  private startBurst(ifname: string, t0: number, count: number, timed: boolean): Burst {
+    const r: BurstResult = { planned: count, announced: 0, packets: 0, errors: [], cancelled: false };
     let timer: ReturnType<typeof setTimeout> | null = null;
     let finish!: (v: BurstResult) => void;
     const done = new Promise<BurstResult>((res) => {
       finish = res;
     });
-    let left = this.arp_count;
+    let left = count;
     const once = (): void => {
       timer = null;
       if (r.cancelled) return;
@@ -461,7 +525,7 @@ export class NativeIp {
         const sent = this.announce(ifname);
         r.announced++;
         r.packets += sent.sent;
-        if (r.announced === 1 && this.last_start !== null) this.last_start.first_sent_ms = performance.now() - t0;
+        if (timed && r.announced === 1 && this.last_start !== null) this.last_start.first_sent_ms = performance.now() - t0;
       } catch (e) {
         const msg = describe(e);
         r.errors.push(msg);
@@ -472,6 +536,9 @@ export class NativeIp {
     };
     const burst: Burst = {
       done,
+      get active() {
+        return left > 0 && !r.cancelled;
+      },
       cancel: () => {
         if (r.cancelled || left === 0) return;
         r.cancelled = true;
@@ -492,6 +559,8 @@ export class NativeIp {
    */
   async stop(): Promise<void> {
     this.burst?.cancel();
+    if (this.deferred !== null) clearTimeout(this.deferred);
+    this.deferred = null;
     const list = this.addon.addrList();
     let p: IpPlacement;
     try {

@@ -21,7 +21,10 @@
 // Each entry says whether tandem implements it now, parses it for a later
 // feature (kept in `raw`), or treats it as obsolete (a warning or an error
 // that says what to do).
-import { arp_count_default, arp_count_max, arp_interval_ms_default, arp_interval_ms_max } from "../agents/ipaddr.ts";
+import { arp_count_default, arp_count_max, arp_interval_ms_default, arp_interval_ms_max, reannounce_gap_ms_default } from "../agents/ipaddr.ts";
+
+/** arp_refresh at most once a day (a larger value is a typo for seconds vs ms) */
+const arp_refresh_ms_max = 86_400_000;
 import { Diagnostics, type Line, quote, splitLines, splitOptions, splitWords, suggest } from "./lines.ts";
 import type { FenceAction } from "../fencing/types.ts";
 import type { AutoFailback, Diagnostic, FenceDeviceSpec, HaConfig, LinkSpec } from "./types.ts";
@@ -593,6 +596,18 @@ export const directives: Record<string, Directive> = {
       c.cfg.arp_interval_ms = ms;
     },
   },
+  arp_refresh: {
+    status: "implemented", form: "options", example: "arp_refresh 60", once: true,
+    handle: (c, a) => {
+      const ms = oneTime(c, a, "arp_refresh 60");
+      if (ms === null) return;
+      // below the re-announcement gap every refresh would be deferred to it
+      if (ms !== 0 && (ms < reannounce_gap_ms_default || ms > arp_refresh_ms_max)) {
+        return void err(c, `arp_refresh must be 0 (off) or ${reannounce_gap_ms_default / 1000}s..${arp_refresh_ms_max / 3_600_000}h, got ${ms} ms: write e.g. \`arp_refresh 60\``);
+      }
+      c.cfg.arp_refresh_ms = ms;
+    },
+  },
   debug: {
     status: "implemented", form: "options", example: "debug 1",
     handle: (c, a) => {
@@ -669,6 +684,7 @@ export function emptyHaConfig(file: string): HaConfig {
     metrics_listen: null,
     arp_count: arp_count_default,
     arp_interval_ms: arp_interval_ms_default,
+    arp_refresh_ms: 0,
     ping_nodes: [],
     ping_groups: [],
     respawn: [],
@@ -698,7 +714,7 @@ export function parseHaCf(input: string | Uint8Array, file: string): { config: H
 /** `# tandem: DIRECTIVE ...`: a directive of tandem's own that Heartbeat, reading the same file, sees as a comment. */
 const tandem_comment_re = /^[ \t]*#[ \t]*tandem:(.*)$/;
 /** the directives that may be written that way (Heartbeat refuses unknown directives: "Illegal directive") */
-const tandem_own = new Set(["wire", "metrics_listen", "arp_count", "arp_interval"]);
+const tandem_own = new Set(["wire", "metrics_listen", "arp_count", "arp_interval", "arp_refresh"]);
 
 function parseLine(ctx: Ctx, line: Line): void {
   let text = line.text;

@@ -94,6 +94,8 @@ export interface HaConfig {
   arp_count: number;
   /** tandem's own `arp_interval T`: between them (IPaddr2's default 200 ms) */
   arp_interval_ms: number;
+  /** tandem's own `arp_refresh T`: one announcement per held floating IP this often (keepalived's garp_master_refresh); 0 = off */
+  arp_refresh_ms: number;
   ping_nodes: string[];
   ping_groups: { name: string; addrs: string[]; line: number }[];
   respawn: { user: string; command: string; line: number }[];

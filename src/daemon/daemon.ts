@@ -533,6 +533,7 @@ class Daemon {
       case "link_up":
       case "link_down":
         this.log.event(a.type, { node: a.node, link: a.link });
+        if (a.type === "link_up") this.rm?.onMembership(a); // held floating IPs are announced again
         break;
       case "late_heartbeat":
         this.log.event("late_heartbeat", { node: a.node, gap_ms: Math.round(a.gap_ms) });

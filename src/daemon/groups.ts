@@ -4,7 +4,7 @@
 // that fails half way stops what it started, so "failed" never leaves half a
 // group running. The result goes back to the core as agent_done.
 import { type Agent, type AgentOptions, type AgentResult, createAgent, resolveResource } from "../agents/mod.ts";
-import { NativeIp } from "../agents/ipaddr.ts";
+import { NativeIp, type ReannounceResult } from "../agents/ipaddr.ts";
 import { DrbdResource } from "../agents/drbd.ts";
 import type { ResourceGroup, ResourceSpec } from "../config/types.ts";
 
@@ -24,6 +24,8 @@ interface Resource {
   stop(): Promise<string | null>;
   /** null = running; else why not */
   monitor(): Promise<string | null>;
+  /** the built-in IP only: announce the address again (see NativeIp.reannounce) */
+  reannounce?(reason: string | null, count?: number): ReannounceResult;
 }
 
 export class GroupRunner {
@@ -80,6 +82,18 @@ export class GroupRunner {
     return { ok: true, detail: "running" };
   }
 
+  /**
+   * Announce the group's built-in IPs again (the network came back, or the
+   * periodic refresh). For a group the caller knows is running; rate-limited
+   * per address by NativeIp. OCF/LSB IP agents (ocf:heartbeat:IPaddr2) are
+   * not re-announced: that would mean forking their send_arp.
+   */
+  reannounce(reason: string | null, count?: number): ReannounceResult[] {
+    const out: ReannounceResult[] = [];
+    for (const r of this.resources) if (r.reannounce) out.push(r.reannounce(reason, count));
+    return out;
+  }
+
   private async call(r: Resource, action: "start" | "stop" | "monitor"): Promise<string | null> {
     const t0 = performance.now();
     let err: string | null;
@@ -129,6 +143,7 @@ function ipResource(spec: ResourceSpec, opts: GroupRunnerOptions): Resource {
     start: () => attempt(() => ip.start()),
     stop: () => attempt(() => ip.stop()),
     monitor: async () => ((await ip.status()) === "running" ? null : "address not present"),
+    reannounce: (reason, count) => ip.reannounce(reason, count),
   };
 }
 

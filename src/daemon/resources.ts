@@ -71,6 +71,11 @@ export class ResourceManager {
   private r1_syncing = false;
   /** sends a Heartbeat message (the daemon's codec); set when the wire is heartbeat */
   hbSend: ((fields: [string, string][], dest: string | null) => void) | null = null;
+  /** groups placement logged in conflict (a peer runs them too): re-announced here if this node keeps them */
+  private contested = new Set<string>();
+  /** ha.cf arp_refresh: one announcement per held IP this often; 0 = off */
+  private arp_refresh_ms = 0;
+  private next_refresh_ms = Infinity;
 
   private constructor(
     cfg: PlacementConfig,
@@ -133,7 +138,10 @@ export class ResourceManager {
       o.log.event(event, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v ?? undefined])));
     const runners: GroupRunner[] = [];
     for (const g of groups) runners.push(await GroupRunner.create(g, { ha_dir: o.ha_dir, env: o.env, log: log_fields, arp: { count: o.hacf.arp_count, interval_ms: o.hacf.arp_interval_ms } }));
-    return new ResourceManager(cfg, runners, o.log, o.sendSoon, o.changed, o.fencer ? { fencer: o.fencer, hacf: o.hacf } : null);
+    const rm = new ResourceManager(cfg, runners, o.log, o.sendSoon, o.changed, o.fencer ? { fencer: o.fencer, hacf: o.hacf } : null);
+    rm.arp_refresh_ms = o.hacf.arp_refresh_ms;
+    if (rm.arp_refresh_ms > 0) rm.next_refresh_ms = performance.now() + rm.arp_refresh_ms;
+    return rm;
   }
 
   /** The body of our next heartbeat. */
@@ -142,7 +150,7 @@ export class ResourceManager {
   }
 
   nextDeadline(): number {
-    return Math.min(nextDeadline(this.s), this.fc ? fencingDeadline(this.fc) : Infinity);
+    return Math.min(nextDeadline(this.s), this.fc ? fencingDeadline(this.fc) : Infinity, this.next_refresh_ms);
   }
 
   /**
@@ -208,6 +216,37 @@ export class ResourceManager {
     // translator sends one only when its content changes (a restarted peer
     // whose synthetic announcement came out the same was never placed again).
     if (r1 && a.type === "node_up") this.r1Feed(a.node, { type: "peer_up", generation: a.generation });
+    // The network is back (a peer, or one of its links): what this node
+    // started while cut off was announced into the void (RELIABILITY.md,
+    // "VIP not re-announced after a partition").
+    if (a.type === "node_up") this.reannounce(`node_up ${a.node}`);
+    else if (a.type === "link_up") this.reannounce(`link_up ${a.node} ${a.link}`);
+  }
+
+  /**
+   * Announce the built-in IPs of every group running here again (or of
+   * `only`). I/O policy, not placement: it changes no holder and is
+   * idempotent; NativeIp bounds it per address (one burst in flight, bursts
+   * at least reannounce_gap_ms apart).
+   */
+  private reannounce(reason: string | null, count?: number, only?: string): void {
+    for (const g of statusView(this.s)) {
+      if (g.state !== "running" || (only !== undefined && g.id !== only)) continue;
+      this.runners.get(g.id)?.reannounce(reason, count);
+    }
+  }
+
+  /** A conflict over a group ended and this node kept it: the loser may have answered ARP for it meanwhile. */
+  private checkContested(): void {
+    const self = this.s.cfg.self;
+    for (const g of statusView(this.s)) {
+      if (!this.contested.has(g.id)) continue;
+      if (g.state !== "running" && g.state !== "starting") this.contested.delete(g.id);
+      else if (g.state === "running" && g.holders.every((h) => h === self)) {
+        this.contested.delete(g.id);
+        this.reannounce(`conflict over ${this.names.get(g.id) ?? g.id} resolved`, undefined, g.id);
+      }
+    }
   }
 
   /** A peer's announcement, from a heartbeat membership accepted as its newest. */
@@ -224,6 +263,11 @@ export class ResourceManager {
   tick(): void {
     this.fcFeed({ type: "tick" });
     this.feed({ type: "tick" });
+    const now = performance.now();
+    if (now >= this.next_refresh_ms) {
+      this.next_refresh_ms = now + this.arp_refresh_ms;
+      this.reannounce(null, 1); // keepalived's garp_master_refresh_repeat default: one
+    }
   }
 
   admin(command: AdminCommand, scope: ScopeName): void {
@@ -291,6 +335,7 @@ export class ResourceManager {
   private feed(ev: PlacementEvent): void {
     for (const a of step(this.s, ev, performance.now())) this.act(a);
     this.syncR1();
+    if (this.contested.size > 0) this.checkContested();
     this.changed();
   }
 
@@ -359,6 +404,7 @@ export class ResourceManager {
       case "announce":
         return this.sendSoon();
       case "log":
+        if (a.event === "conflict" && a.group !== null) this.contested.add(a.group);
         this.log.event(`group_${a.event}`, {
           group: a.group ? (this.names.get(a.group) ?? a.group) : undefined,
           node: a.node ?? undefined,

@@ -112,6 +112,7 @@ const good_lines: Record<string, { line: string; status: "implemented" | "later"
   metrics_listen: { line: "metrics_listen 127.0.0.1:9464", status: "implemented" },
   arp_count: { line: "arp_count 3", status: "implemented" },
   arp_interval: { line: "arp_interval 100ms", status: "implemented" },
+  arp_refresh: { line: "arp_refresh 60", status: "implemented" },
   crm: { line: "crm off", status: "obsolete" },
   pacemaker: { line: "pacemaker no", status: "obsolete" },
   crm_daemon_dir: { line: "crm_daemon_dir /usr/lib/pacemaker", status: "obsolete", warns: true },
