@@ -18,6 +18,7 @@
 #include <limits.h>
 #include <math.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -254,6 +255,42 @@ static napi_value js_munlockall(napi_env env, napi_callback_info info) {
   return out;
 }
 
+// --- dropPages(address, length, relock) -----------------------------------
+//
+// Unmaps the resident pages of a clean, read-only file mapping (the Bun
+// runtime's code and constants) so that only what the process touches from
+// now on is mapped again: start-up runs parser, compiler and module code an
+// idle daemon never needs, and each page fault maps up to 64 KiB of its
+// neighbours (fault-around), so RSS kept ~20 MB of code nobody runs. The
+// pages stay in the page cache; touching one again is a minor fault.
+// Locked mappings must be unlocked first (MADV_DONTNEED refuses VM_LOCKED);
+// relock=true locks the range again on fault (mlock2 MLOCK_ONFAULT), as
+// mlockall(MCL_ONFAULT) had. The caller must only pass mappings without
+// private (copy-on-write) pages: MADV_DONTNEED would discard those.
+static napi_value js_drop_pages(napi_env env, napi_callback_info info) {
+  napi_value argv[3];
+  long long addr, len;
+  bool relock = false;
+  if (!get_args(env, info, 3, argv)) return NULL;
+  // x86-64/arm64 user space is below 2^47/2^48, exact in a double
+  if (!get_int(env, argv[0], "dropPages: address", 1, (1LL << 53) - 1, &addr)) return NULL;
+  if (!get_int(env, argv[1], "dropPages: length", 1, (1LL << 53) - 1, &len)) return NULL;
+  NAPI_OK(env, napi_get_value_bool(env, argv[2], &relock));
+  long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0 || addr % page != 0 || len % page != 0) {
+    napi_throw_range_error(env, "ERR_OUT_OF_RANGE", "dropPages: address and length must be page-aligned");
+    return NULL;
+  }
+  void *p = (void *)(uintptr_t)addr;
+  if (munlock(p, (size_t)len) != 0) return throw_errno(env, "munlock", errno);
+  int err = madvise(p, (size_t)len, MADV_DONTNEED) != 0 ? errno : 0;
+  if (relock && mlock2(p, (size_t)len, MLOCK_ONFAULT) != 0) return throw_errno(env, "mlock2", errno);
+  if (err != 0) return throw_errno(env, "madvise(MADV_DONTNEED)", err);
+  napi_value out;
+  NAPI_OK(env, napi_get_undefined(env, &out));
+  return out;
+}
+
 // --- memlockInfo() -> {lockedBytes, limitSoft, limitHard} ------------------
 
 static double rlim_to_double(rlim_t v) {
@@ -413,6 +450,7 @@ NAPI_MODULE_INIT() {
       {"mlockall", NULL, js_mlockall, NULL, NULL, NULL, napi_enumerable, NULL},
       {"munlockall", NULL, js_munlockall, NULL, NULL, NULL, napi_enumerable, NULL},
       {"memlockInfo", NULL, js_memlock_info, NULL, NULL, NULL, napi_enumerable, NULL},
+      {"dropPages", NULL, js_drop_pages, NULL, NULL, NULL, napi_enumerable, NULL},
       {"setScheduler", NULL, js_set_scheduler, NULL, NULL, NULL, napi_enumerable, NULL},
       {"schedInfo", NULL, js_sched_info, NULL, NULL, NULL, napi_enumerable, NULL},
       {"addrAdd", NULL, js_addr_add, NULL, NULL, NULL, napi_enumerable, NULL},

@@ -3,7 +3,7 @@
 #define TANDEM_NATIVE_H
 
 // Bump when the JS-visible API changes (version() reports it).
-#define TANDEM_NATIVE_VERSION "1.3.0"
+#define TANDEM_NATIVE_VERSION "1.4.0"
 
 #define NAPI_VERSION 8
 #include <node_api.h>

@@ -95,6 +95,12 @@ export interface NativeAddon {
   munlockall(): void;
   memlockInfo(): MemlockInfo;
   /**
+   * munlock + madvise(MADV_DONTNEED) of a page-aligned range, then mlock2(MLOCK_ONFAULT) again when
+   * `relock`: unmaps resident pages of a clean read-only file mapping (they stay in the page cache). Only for
+   * mappings without copy-on-write pages (smaps Anonymous: 0): it would discard those.
+   */
+  dropPages(address: number, length: number, relock: boolean): void;
+  /**
    * sched_setscheduler(2) on the calling (JS) thread, or on thread `tid` of
    * this process (an entry of /proc/self/task); "rr" takes 1..99 and sets
    * SCHED_RESET_ON_FORK, "other" takes 0.
@@ -241,6 +247,7 @@ export const native: NativeAddon = {
   mlockall: (flags) => loadNative().mlockall(flags),
   munlockall: () => loadNative().munlockall(),
   memlockInfo: () => loadNative().memlockInfo(),
+  dropPages: (address, length, relock) => loadNative().dropPages(address, length, relock),
   setScheduler: (policy, priority, tid) => (tid === undefined ? loadNative().setScheduler(policy, priority) : loadNative().setScheduler(policy, priority, tid)),
   schedInfo: (tid) => (tid === undefined ? loadNative().schedInfo() : loadNative().schedInfo(tid)),
   addrAdd: (ifname, address, prefixlen, options) => loadNative().addrAdd(ifname, address, prefixlen, options),
