@@ -141,5 +141,25 @@ if (netnsAvailable("reannounce.test.ts")) {
       expect(await hasVip("node1")).toBe(false);
       process.stderr.write(`  peer rejoin -> client's entries show the holder after ${took_ms!.toFixed(0)} ms\n`);
     }, 60_000);
+
+    test("arp_refresh: a held IP is announced periodically, with no event at all", async () => {
+      await Promise.all(Object.values(d).map((x) => x.stop()));
+      const text = haCf(c, { keepalive_ms: 100, deadtime_ms: 600, initdead_ms: 1500, auto_failback: "off", extra: ["# tandem: arp_refresh 2"] });
+      for (const x of Object.values(d)) writeConfigDir(x.dir, text, authkeys("reannounce-secret"));
+      await Promise.all(Object.values(d).map((x) => x.start()));
+      expect(await until(async () => (await group("node2"))?.holder === "node1" && (await group("node1"))?.state === "running", 10_000), dump()).toBe(true);
+      await Bun.sleep(2500); // the start's burst and the start-up re-announcements are over
+      // a client (or switch) that lost track: entries pointing nowhere
+      for (const a of [vip4, vip6]) {
+        const r = await c.exec(c.node("client").ns, ["ip", a.includes(":") ? "-6" : "-4", "neigh", "replace", a, "lladdr", "02:00:00:00:00:99", "dev", iface, "nud", "stale"]);
+        expect(r.code, r.stderr).toBe(0);
+        expect(await entry(a)).toBe("02:00:00:00:00:99");
+      }
+      const from = performance.now();
+      // one refresh period (2 s) and slack: bounded polling
+      const ok = await until(async () => (await entry(vip4)) === mac.get("node1")! && (await entry(vip6)) === mac.get("node1")!, 3500, 50);
+      expect(ok, `client entries ${await entry(vip4)} / ${await entry(vip6)}, node1 is ${mac.get("node1")}\n${dump()}`).toBe(true);
+      process.stderr.write(`  arp_refresh 2: poisoned client entries corrected after ${(performance.now() - from).toFixed(0)} ms\n`);
+    }, 40_000);
   });
 }
