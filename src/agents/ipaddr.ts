@@ -479,9 +479,10 @@ export class NativeIp {
    * Announce the address again, `count` times every arp_interval_ms (default
    * arp_count; the first at once), if it is up here. Rate-limited: see the
    * top of this file. `reason` goes to the log (null: not logged, for the
-   * periodic refresh). Never throws: a failed announcement is logged.
+   * periodic refresh). A failed announcement is logged, never thrown.
    */
   reannounce(reason: string | null, count: number = this.arp_count): ReannounceResult {
+    if (!Number.isInteger(count) || count < 0 || count > arp_count_max) throw new RangeError(`NativeIp.reannounce: count must be 0..${arp_count_max}, got ${count}`);
     if (this.burst?.active) return "in_flight";
     const now = performance.now();
     const wait_ms = this.burst_started_ms + this.reannounce_gap_ms - now;
