@@ -1,7 +1,8 @@
 // `tandem check`: validate /etc/ha.d (ha.cf, authkeys, and haresources when
 // present) without starting anything (keepalived's --config-test). Exit 0 = valid (warnings allowed), 1 = errors, 2 = bad usage.
 import { loadConfig } from "../config/load.ts";
-import { type Diagnostic, formatDiagnostic } from "../config/types.ts";
+import { type Diagnostic, formatDiagnostic, type HaConfig } from "../config/types.ts";
+import { quorumRequired } from "../config/hacf.ts";
 
 export const check_usage = `usage: tandem check [--dir DIR] [--node NAME] [--init-dir DIR] [--ocf-root DIR]
   --dir DIR       configuration directory holding ha.cf, authkeys and haresources (default /etc/ha.d)
@@ -61,8 +62,20 @@ export async function runCheck(argv: string[], out: Out): Promise<number> {
   }
   const loaded = loadConfig({ dir: args.dir, self_node: args.node, init_dir: args.init_dir, ocf_root: args.ocf_root });
   for (const d of loaded.diagnostics) out.stdout(`${formatDiagnostic(d)}\n`);
+  const q = loaded.hacf ? quorumLine(loaded.hacf) : null;
+  if (q) out.stdout(`${q}\n`);
   out.stdout(`${summary(args.dir, loaded.diagnostics)}\n`);
   return loaded.diagnostics.some((d) => d.severity === "error") ? 1 : 0;
+}
+
+/** What quorum does here; null for the two-node default (nothing to say). */
+export function quorumLine(h: HaConfig): string | null {
+  const n = h.nodes.length;
+  if (n < 3 && !h.raw.has("quorum")) return null;
+  if (!quorumRequired(h)) return `quorum: off (${n} nodes, \`quorum ${h.quorum}\`): a split is decided by the tie-break and fence_delay`;
+  const needed = Math.floor(n / 2) + 1;
+  const policy = h.no_quorum_policy === "freeze" ? "keeps running what it holds and starts nothing (freeze)" : "stops what it runs (stop)";
+  return `quorum: on (${n} nodes, ${needed} votes needed): a partition without them fences nobody, takes nothing over and ${policy}`;
 }
 
 function plural(n: number, word: string): string {

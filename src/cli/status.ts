@@ -216,6 +216,13 @@ export function renderTable(st: StatusV2, colour = false): string {
       : `watchdog: ${paint(colour, "red", `${wd.device} NOT FED`)}: the node resets within ${wd.timeout_ms / 1000} s${wd.self_fence ? ` (self-fence: ${wd.self_fence})` : ""}\n`;
   }
   if (st.metrics) text += `metrics: http://${st.metrics.address}/metrics\n`;
+  const q = st.quorum;
+  if (q) {
+    // a daemon older than the quorum field prints nothing here
+    if (!q.required) text += `quorum: off (${q.total} nodes: the tie-break and fence_delay decide a split)\n`;
+    else if (q.quorate) text += `quorum: yes, ${q.votes} of ${q.total} votes (${q.needed} needed)\n`;
+    else text += `quorum: ${paint(colour, "red", `NO, ${q.votes} of ${q.total} votes (${q.needed} needed)`)}: fencing nobody, starting nothing, ${q.policy === "freeze" ? "keeping what runs here (freeze)" : "stopping what runs here"}\n`;
+  }
 
   // the node table keeps its v1 columns (scripts and tests grep it); link details follow
   const rows: Cell[][] = [["NODE", "STATE", "GENERATION", "LAST HEARD", "LINKS"]];

@@ -544,6 +544,24 @@ export const directives: Record<string, Directive> = {
       if (b !== null) c.cfg.wait_for_all = b;
     },
   },
+  quorum: {
+    status: "implemented", form: "options", example: "quorum auto", once: true,
+    handle: (c, a) => {
+      const s = one(c, a, "quorum auto");
+      if (s === null) return;
+      if (s !== "auto" && s !== "on" && s !== "off") return err(c, `${quote(s)} is not auto, on or off: write e.g. \`quorum auto\` (on with 3 or more nodes)`);
+      c.cfg.quorum = s;
+    },
+  },
+  no_quorum_policy: {
+    status: "implemented", form: "options", example: "no_quorum_policy stop", once: true,
+    handle: (c, a) => {
+      const s = one(c, a, "no_quorum_policy stop");
+      if (s === null) return;
+      if (s !== "stop" && s !== "freeze") return err(c, `${quote(s)} is not stop or freeze: write \`no_quorum_policy stop\` (Pacemaker's default) or \`no_quorum_policy freeze\``);
+      c.cfg.no_quorum_policy = s;
+    },
+  },
   respawn: { status: "implemented", form: "line", example: "respawn hacluster /usr/local/bin/mymonitor", handle: respawn },
   failfast: {
     status: "later", form: "line", example: "failfast hacluster /usr/local/bin/mymonitor",
@@ -694,6 +712,8 @@ export function emptyHaConfig(file: string): HaConfig {
     fence_timeout_ms: 60_000,
     fence_delay_ms: 5_000,
     wait_for_all: true,
+    quorum: "auto",
+    no_quorum_policy: "stop",
     realtime: true,
     rtprio: null,
     autojoin: "none",
@@ -803,6 +823,7 @@ export function complete(cfg: HaConfig, opts: CompleteOptions = {}): Diagnostic[
     diags.warning(ipfail.line, "ipfail is built into tandem and needs ping nodes: add `ping ADDRESS` or `ping_group NAME ADDRESS...` (without them this line does nothing)", "respawn");
   }
   checkFenceTargets(cfg, diags);
+  checkQuorum(cfg, diags, given, at);
   if (opts.self_node !== undefined) checkSelf(cfg, diags, opts.self_node);
   return diags.list;
 }
@@ -814,6 +835,23 @@ function checkFenceTargets(cfg: HaConfig, diags: Diagnostics): void {
     const by_case = cfg.nodes.find((n) => n.toLowerCase() === f.target.toLowerCase());
     const fix = by_case !== undefined ? `write \`${by_case}\` as the \`node\` line spells it` : `use one of ${cfg.nodes.join(", ") || "the `node` names"} or add \`node ${f.target}\``;
     diags.error(f.line, `fence: ${quote(f.target)} is not a declared node: ${fix}`, "fence");
+  }
+}
+
+/** Does this configuration act only with quorum? (`quorum auto`: with 3+ nodes) */
+export function quorumRequired(cfg: Pick<HaConfig, "quorum" | "nodes">): boolean {
+  return cfg.quorum === "on" || (cfg.quorum === "auto" && cfg.nodes.length >= 3);
+}
+
+function checkQuorum(cfg: HaConfig, diags: Diagnostics, given: (k: string) => number | null, at: (k: string) => number): void {
+  const n = cfg.nodes.length;
+  if (cfg.quorum === "on" && n === 2) {
+    diags.warning(at("quorum"), "quorum on with two nodes: a survivor alone never has quorum (2 of 2 needed), so nothing fails over; use `quorum auto` (the tie-break and fence_delay decide a two-node split)", "quorum");
+  } else if (cfg.quorum === "off" && n >= 3) {
+    diags.warning(at("quorum"), `quorum off with ${n} nodes: a node cut off from the others fences them all and takes their groups; use \`quorum auto\``, "quorum");
+  }
+  if (given("no_quorum_policy") !== null && !quorumRequired(cfg)) {
+    diags.warning(at("no_quorum_policy"), `no_quorum_policy has no effect: quorum is off (${n} node${n === 1 ? "" : "s"}, \`quorum ${cfg.quorum}\`)`, "no_quorum_policy");
   }
 }
 

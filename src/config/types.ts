@@ -112,6 +112,13 @@ export interface HaConfig {
    *  not fence it or start groups until it has (corosync's wait_for_all);
    *  `tandem fence-confirm PEER` or `tandem takeover` overrides */
   wait_for_all: boolean;
+  /** tandem's own `quorum auto|on|off`: act (start groups, fence) only in a
+   *  partition holding a majority of the `node`s; auto = on with 3+ nodes
+   *  (two nodes keep the tie-break and fence_delay, corosync's two_node) */
+  quorum: "auto" | "on" | "off";
+  /** tandem's own `no_quorum_policy stop|freeze`: without quorum, stop what
+   *  runs here (Pacemaker's default) or keep it running and start nothing */
+  no_quorum_policy: "stop" | "freeze";
   realtime: boolean;
   rtprio: number | null;
   /** `autojoin`; only "none" is compatible with haresources (R1) */

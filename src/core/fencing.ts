@@ -26,6 +26,15 @@
 // - Ping nodes: a node that reaches none of its ping nodes does not fence
 //   (it is probably the one cut off). Attempts wait, and start when the
 //   ping nodes answer again.
+// - Quorum (3+ nodes, `quorum_required`): a node whose partition lacks a
+//   majority of the configured nodes fences nobody; due attempts wait, and
+//   start when quorum returns. A dead peer is fenced no sooner than
+//   quorum_settle_ms after it was declared dead: peers are declared dead one
+//   by one as their deadlines pass, so an isolated node still counts the
+//   peers it has not yet declared dead; after a deadtime every peer lost in
+//   the same cut is dead too, and quorum is judged on that settled view.
+// - Stall: after a long gap in this node's own loop (membership's `stall`)
+//   its view is stale: no attempt starts until membership has `settled`.
 // - A peer seen alive again cancels a delay or a backoff. An attempt already
 //   running cannot be recalled: if it succeeds the peer is off, and that
 //   counts as fenced.
@@ -42,6 +51,10 @@ export interface FencingConfig {
   retry_initial_ms: number;
   retry_max_ms: number;
   wait_for_all: boolean;
+  /** 3+ nodes: fence only while this node's partition has a majority (absent: false) */
+  quorum_required?: boolean;
+  /** quorum: a dead peer waits at least this long (deadtime) before its fence starts */
+  quorum_settle_ms?: number;
 }
 
 export type FencingEvent =
@@ -57,7 +70,11 @@ export type FencingEvent =
   /** admin: `tandem takeover` — fence peers held back by wait_for_all now */
   | { type: "override" }
   /** ping nodes configured and none reachable (true), or reachable again */
-  | { type: "connectivity"; isolated: boolean };
+  | { type: "connectivity"; isolated: boolean }
+  /** placement's quorum verdict (quorum_required only) */
+  | { type: "quorum"; quorate: boolean }
+  /** membership: this node stalled (true) and its view is stale, or settled again */
+  | { type: "stall"; settling: boolean };
 
 export type FencingAction =
   | { type: "run"; node: string; attempt: number }
@@ -73,6 +90,8 @@ export type FencingLogEvent =
   | "fence_cancelled"
   | "fence_confirmed"
   | "fence_isolated"
+  | "fence_no_quorum"
+  | "fence_stalled"
   | "wait_for_all";
 
 export interface NodeFencing {
@@ -86,7 +105,7 @@ export interface NodeFencing {
   seen_while_running: boolean;
   /** seen alive since this node booted (wait_for_all) */
   seen: boolean;
-  /** an attempt is due but held back: we reach no ping node */
+  /** an attempt is due but held back: no ping node, no quorum or a stall */
   held: boolean;
   /** split-brain tie-break of the current request: no fence delay for us */
   wins: boolean;
@@ -99,6 +118,10 @@ export interface FencingState {
   peers: Map<string, NodeFencing>;
   /** cannot reach any ping node: hold every attempt */
   isolated: boolean;
+  /** this node's partition has quorum (always true without quorum_required) */
+  quorate: boolean;
+  /** after a stall, until membership settles: hold every attempt */
+  settling: boolean;
 }
 
 /** bounds the retry backoff's exponent so the arithmetic never overflows */
@@ -108,6 +131,7 @@ export function validateFencingConfig(cfg: FencingConfig): string | null {
   if (!cfg.nodes.includes(cfg.self)) return `this node ${cfg.self} is not in the node list`;
   if (!(cfg.delay_ms >= 0)) return "delay_ms must be >= 0";
   if (!(cfg.retry_initial_ms >= 1 && cfg.retry_max_ms >= cfg.retry_initial_ms)) return "need 1 <= retry_initial_ms <= retry_max_ms";
+  if (cfg.quorum_settle_ms !== undefined && !(cfg.quorum_settle_ms >= 0)) return "quorum_settle_ms must be >= 0";
   return null;
 }
 
@@ -130,13 +154,17 @@ export function initialFencing(cfg: FencingConfig, now_ms: number): FencingState
       last_result: null,
     });
   }
-  return { cfg, peers, isolated: false };
+  return { cfg, peers, isolated: false, quorate: !cfg.quorum_required, settling: false };
 }
 
 export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): FencingAction[] {
   const out: FencingAction[] = [];
   if (ev.type === "connectivity") {
     s.isolated = ev.isolated;
+  } else if (ev.type === "quorum") {
+    s.quorate = ev.quorate || !s.cfg.quorum_required;
+  } else if (ev.type === "stall") {
+    s.settling = ev.settling;
   } else if (ev.type === "override") {
     for (const [node, p] of s.peers) if (p.phase === "waiting_for_all") begin(s, node, p, 0, now_ms, out);
   } else if (ev.type !== "tick") {
@@ -182,7 +210,7 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): 
 
 /** When fencingStep wants a tick; Infinity if never. */
 export function fencingDeadline(s: FencingState): number {
-  if (s.isolated) return Infinity; // the connectivity event wakes us
+  if (held(s) !== null) return Infinity; // the connectivity, quorum or stall event wakes us
   let t = Infinity;
   for (const p of s.peers.values()) if ((p.phase === "delay" || p.phase === "backoff") && p.next_at_ms !== null) t = Math.min(t, p.next_at_ms);
   return t;
@@ -212,7 +240,9 @@ function onRequest(
     setPhase(p, "waiting_for_all", now_ms);
     return;
   }
-  const delay_ms = p.wins ? 0 : s.cfg.delay_ms;
+  let delay_ms = p.wins ? 0 : s.cfg.delay_ms;
+  // quorum: let the rest of a partition be declared dead before judging it
+  if (s.cfg.quorum_required && ev.reason === "dead") delay_ms = Math.max(delay_ms, s.cfg.quorum_settle_ms ?? 0);
   log(out, ev.node, "fence_requested", `${ev.reason === "dead" ? "declared dead" : "failed to stop a group"}; we hold ${ev.self_held}, it held ${ev.peer_held}`);
   begin(s, ev.node, p, delay_ms, now_ms, out);
 }
@@ -222,16 +252,32 @@ function begin(s: FencingState, node: string, p: NodeFencing, delay_ms: number, 
     startAttempt(s, node, p, now_ms, out);
     return;
   }
-  log(out, node, "fence_delay", `waiting ${delay_ms} ms so the node holding the groups can win a split brain`);
+  const why = p.wins ? "so that quorum is judged on a settled view" : "so the node holding the groups can win a split brain";
+  log(out, node, "fence_delay", `waiting ${delay_ms} ms ${why}`);
   setPhase(p, "delay", now_ms);
   p.next_at_ms = now_ms + delay_ms;
 }
 
+/** Why attempts are held back now, or null. */
+function held(s: FencingState): FencingLogEvent | null {
+  if (s.settling) return "fence_stalled";
+  if (!s.quorate) return "fence_no_quorum";
+  if (s.isolated) return "fence_isolated";
+  return null;
+}
+
+const held_detail: Record<string, string> = {
+  fence_stalled: "this node was stalled and its view is stale: not fencing until membership has heard its peers again",
+  fence_no_quorum: "this node's partition has no quorum (a majority of the configured nodes): not fencing until it has",
+  fence_isolated: "this node reaches none of its ping nodes: not fencing until it does",
+};
+
 function startAttempt(s: FencingState, node: string, p: NodeFencing, now_ms: number, out: FencingAction[]): void {
-  if (s.isolated) {
+  const why = held(s);
+  if (why !== null) {
     // Due, but held: kept in delay and due, so it starts at once when the
-    // ping nodes answer again.
-    if (!p.held) log(out, node, "fence_isolated", "this node reaches none of its ping nodes: not fencing until it does");
+    // ping nodes answer again, quorum returns or the stall has settled.
+    if (!p.held) log(out, node, why, held_detail[why]!);
     p.held = true;
     if (p.phase !== "delay") setPhase(p, "delay", now_ms);
     p.next_at_ms = now_ms;

@@ -10,6 +10,12 @@
 //   deadtime_ms   a peer not heard for this long is declared dead, exactly then
 //   initdead_ms   at start, a peer never heard is declared dead after this
 //                 (boot-time network bring-up is slow)
+// Stalls: a step that comes long after the previous one (SIGSTOP, a VM
+// paused, a starved event loop) means this node was deaf, not that its peers
+// were silent. With settle_after_stall_ms set, membership then declares
+// nobody dead for that long: the datagrams that queued up meanwhile and the
+// peers' next heartbeats are heard first (a stall is announced so the
+// adapter can hold timer-driven actions such as fencing until `settled`).
 // A link to a peer is up while it has carried a fresh packet from the peer
 // within deadtime_ms; the peer is up while any link has.
 import type { DropReason } from "../wire/types.ts";
@@ -25,6 +31,8 @@ export interface MembershipConfig {
   warntime_ms: number;
   deadtime_ms: number;
   initdead_ms: number;
+  /** after a stall, judge no peer dead for this long (0 or absent: off); see the header */
+  settle_after_stall_ms?: number;
 }
 
 export type PeerStateName = "init" | "up" | "dead";
@@ -57,6 +65,10 @@ export interface MembershipState {
   stopping: boolean;
   peers: Map<string, PeerView>;
   dropped: Record<string, number>;
+  /** when the previous step ran; null before the first */
+  last_step_ms: number | null;
+  /** after a stall: no verdicts before this; -Infinity when not settling */
+  settle_until_ms: number;
 }
 
 export type MembershipEvent =
@@ -84,7 +96,10 @@ export type MembershipAction =
   | { type: "link_up"; node: string; link: string }
   | { type: "link_down"; node: string; link: string }
   | { type: "late_heartbeat"; node: string; gap_ms: number }
-  | { type: "drop"; reason: DropReason; from: string | null; link: string };
+  | { type: "drop"; reason: DropReason; from: string | null; link: string }
+  /** this node did not run for gap_ms: no peer is judged dead before `settled` */
+  | { type: "stall"; gap_ms: number; settle_ms: number }
+  | { type: "settled" };
 
 export function validateConfig(cfg: MembershipConfig): string | null {
   if (!cfg.nodes.includes(cfg.self)) return `this node ${cfg.self} is not in the node list`;
@@ -93,6 +108,7 @@ export function validateConfig(cfg: MembershipConfig): string | null {
   if (!(cfg.deadtime_ms > cfg.keepalive_ms)) return "deadtime_ms must exceed keepalive_ms";
   if (!(cfg.initdead_ms >= cfg.deadtime_ms)) return "initdead_ms must be >= deadtime_ms";
   if (!Number.isSafeInteger(cfg.generation) || cfg.generation < 1) return "generation must be a positive integer";
+  if (cfg.settle_after_stall_ms !== undefined && !(cfg.settle_after_stall_ms >= 0)) return "settle_after_stall_ms must be >= 0";
   return null;
 }
 
@@ -115,15 +131,17 @@ export function initialState(cfg: MembershipConfig, now_ms: number): MembershipS
       late_count: 0,
     });
   }
-  return { cfg, started_ms: now_ms, seq_out: 0, next_send_ms: now_ms, stopping: false, peers, dropped: {} };
+  return { cfg, started_ms: now_ms, seq_out: 0, next_send_ms: now_ms, stopping: false, peers, dropped: {}, last_step_ms: null, settle_until_ms: -Infinity };
 }
 
 export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): MembershipAction[] {
   const out: MembershipAction[] = [];
-  // Timers first, except for the sender of a frame: its frame proves it is
-  // alive now. After a stall the adapter drains queued datagrams before it
-  // ticks, so a peer heard in time is never declared dead (and never flaps).
-  expire(s, now_ms, out, ev.type === "frame" && isFresh(s, ev) ? ev : null);
+  if (noteStall(s, now_ms, out)) {
+    // Timers first, except for the sender of a frame: its frame proves it is
+    // alive now. After a stall the adapter drains queued datagrams before it
+    // ticks, so a peer heard in time is never declared dead (and never flaps).
+    expire(s, now_ms, out, ev.type === "frame" && isFresh(s, ev) ? ev : null);
+  }
   switch (ev.type) {
     case "tick":
       break;
@@ -154,6 +172,35 @@ export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): M
   return out;
 }
 
+/**
+ * The gap since the previous step: this node is deaf while it does not run,
+ * so after a gap longer than a heartbeat plus half the margin to deadtime
+ * (the daemon steps at least every keepalive_ms), verdicts wait
+ * settle_after_stall_ms. May timers be judged now?
+ */
+function noteStall(s: MembershipState, now_ms: number, out: MembershipAction[]): boolean {
+  const settle_ms = s.cfg.settle_after_stall_ms ?? 0;
+  const last = s.last_step_ms;
+  s.last_step_ms = last === null ? now_ms : Math.max(last, now_ms);
+  if (settle_ms <= 0) return true;
+  const gap_ms = last === null ? 0 : now_ms - last;
+  if (!s.stopping && gap_ms > stallMs(s.cfg)) {
+    s.settle_until_ms = now_ms + settle_ms;
+    out.push({ type: "stall", gap_ms, settle_ms });
+  }
+  if (now_ms < s.settle_until_ms) return false;
+  if (s.settle_until_ms !== -Infinity) {
+    s.settle_until_ms = -Infinity;
+    out.push({ type: "settled" });
+  }
+  return true;
+}
+
+/** A gap between steps longer than this is a stall (see noteStall). */
+export function stallMs(cfg: MembershipConfig): number {
+  return cfg.keepalive_ms + (cfg.deadtime_ms - cfg.keepalive_ms) / 2;
+}
+
 /** When the adapter must call step({type:"tick"}) next (ms, same clock). */
 export function nextDeadline(s: MembershipState): number {
   return Math.min(s.stopping ? Infinity : s.next_send_ms, nextExpiry(s));
@@ -165,6 +212,7 @@ export function nextDeadline(s: MembershipState): number {
  * with sub-millisecond care.
  */
 export function nextExpiry(s: MembershipState): number {
+  if (s.settle_until_ms !== -Infinity) return s.settle_until_ms; // verdicts wait for the settle's end
   let t = Infinity;
   for (const p of s.peers.values()) {
     if (p.state === "init") t = Math.min(t, s.started_ms + s.cfg.initdead_ms);

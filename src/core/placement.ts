@@ -38,6 +38,15 @@
 // initdead is membership's: a peer never heard blocks starts until it is
 // declared dead.
 //
+// Quorum (cfg.quorum, for 3+ nodes; corosync's votequorum with one vote a
+// node): this node's partition is quorate while self + peers up is a strict
+// majority of cfg.nodes. Without quorum the target of every group is nobody
+// (no_quorum_policy stop, Pacemaker's default: what runs here stops, nothing
+// is claimed) or, with freeze, this node for what it runs now and nobody
+// for the rest (nothing new starts, nothing restarts in place). Fencing is
+// held by the fencing core, which hears the verdict through the `quorum`
+// action. Two nodes keep the tie-break and fence_delay (corosync's two_node).
+//
 // Decisions:
 // - standby and takeover are announced, persistent preferences (not one-shot
 //   as in Heartbeat): every node must compute the same target, and a
@@ -93,7 +102,13 @@ export interface PlacementConfig {
   fencing_required: boolean;
   /** ping nodes + ping groups configured (ipfail); 0 = none */
   ping_units: number;
+  /** act only with a majority of `nodes` up (see the header); absent: false */
+  quorum?: boolean;
+  /** without quorum: stop what runs here (default) or keep it running */
+  no_quorum_policy?: NoQuorumPolicy;
 }
+
+export type NoQuorumPolicy = "stop" | "freeze";
 
 export type AgentOp = "start" | "stop" | "monitor";
 export type AdminCommand = "standby" | "takeover";
@@ -138,6 +153,8 @@ export type PlacementAction =
   /** held counts (placement's view just before) feed the split-brain tie-break */
   | { type: "fence_node"; node: string; reason: "dead" | "stop_failed"; self_held: number; peer_held: number }
   | { type: "announce"; ann_seq: number }
+  /** quorum was gained or lost (cfg.quorum only; also once at the first step): hold or release fencing */
+  | { type: "quorum"; quorate: boolean; votes: number; needed: number }
   | { type: "log"; event: LogEvent; group: string | null; node: string | null; detail: string }
   | { type: "ready_to_exit" };
 
@@ -198,6 +215,8 @@ export interface PlacementState {
   ping_score: number;
   shutting_down: boolean;
   exit_announced: boolean;
+  /** the quorum verdict last reported by a `quorum` action; null before the first */
+  quorate_reported: boolean | null;
   peers: Map<string, PeerPlacement>;
   /** the peers by node index (null at self), and in node order: the same objects as `peers` */
   peer_at: (PeerPlacement | null)[];
@@ -229,6 +248,7 @@ export function validateConfig(cfg: PlacementConfig): string | null {
   if (!(cfg.monitor.restarts_max >= 0)) return "monitor restarts_max must be >= 0";
   if (!(cfg.stop_retry_ms >= 1)) return "stop_retry_ms must be >= 1";
   if (!(Number.isInteger(cfg.ping_units) && cfg.ping_units >= 0 && cfg.ping_units <= ping_score_max)) return `ping_units must be 0..${ping_score_max}`;
+  if (cfg.no_quorum_policy !== undefined && cfg.no_quorum_policy !== "stop" && cfg.no_quorum_policy !== "freeze") return "no_quorum_policy must be stop or freeze";
   return null;
 }
 
@@ -292,6 +312,7 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
     ping_score: 0,
     shutting_down: false,
     exit_announced: false,
+    quorate_reported: null,
     peers,
     peer_at: cfg.nodes.map((name) => peers.get(name) ?? null),
     peer_list: [...peers.values()],
@@ -343,6 +364,13 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
       s.shutting_down = true;
       break;
   }
+  if (s.cfg.quorum) {
+    const q = quorumView(s);
+    if (q.quorate !== s.quorate_reported) {
+      s.quorate_reported = q.quorate;
+      out.push({ type: "quorum", quorate: q.quorate, votes: q.votes, needed: q.needed });
+    }
+  }
   // decide() is a function of its inputs and of `now` only through the
   // stop-retry and monitor deadlines (quiet_until_ms). If the last decide
   // changed nothing and said nothing, and its inputs are still the same (a
@@ -357,7 +385,7 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
     s.quiet = out.length === said && !decideInputsChanged(s);
     if (s.quiet) s.quiet_until_ms = quietUntil(s);
   }
-  assert(out.length <= 8 + 6 * s.groups.length + 2 * s.peers.size, "action bound");
+  assert(out.length <= 9 + 6 * s.groups.length + 2 * s.peers.size, "action bound");
   return out;
 }
 
@@ -395,6 +423,12 @@ function decideInputsChanged(s: PlacementState): boolean {
   if (x[k] !== v && (x[k] === x[k] || v === v)) (x[k] = v), (c = true);
   k++;
   v = cfg.fencing_required;
+  if (x[k] !== v && (x[k] === x[k] || v === v)) (x[k] = v), (c = true);
+  k++;
+  v = cfg.quorum;
+  if (x[k] !== v && (x[k] === x[k] || v === v)) (x[k] = v), (c = true);
+  k++;
+  v = cfg.no_quorum_policy;
   if (x[k] !== v && (x[k] === x[k] || v === v)) (x[k] = v), (c = true);
   k++;
   v = s.self_index;
@@ -645,7 +679,7 @@ function stopDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, n
   g.stop_failed = false;
   // Not while a peer we see up holds g too (a partition healed into a
   // conflict): then it is an ordinary stop, and the target rule decides.
-  if (g.restart_after_stop && !s.shutting_down && !heldByPeer(s, g)) {
+  if (g.restart_after_stop && !s.shutting_down && !heldByPeer(s, g) && quorumView(s).quorate) {
     // Restart in place: never announced stopped, so no peer can have claimed.
     g.restart_after_stop = false;
     setState(g, "starting", now_ms);
@@ -720,7 +754,8 @@ function selfHeld(s: PlacementState): number {
 function decide(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
   const targets: (string | null)[] = [];
   const views = fillNodeViews(s);
-  for (const g of s.groups) targets.push(chooseTarget(s, g, views));
+  const quorate = quorumView(s).quorate;
+  for (const g of s.groups) targets.push(quorate ? chooseTarget(s, g, views) : noQuorumTarget(s, g));
   stopPass(s, targets, now_ms, out);
   claimPass(s, targets, now_ms);
   startPass(s, now_ms, out);
@@ -833,6 +868,35 @@ function beginStop(g: GroupRun, rest: "stopped" | "failed", now_ms: number): voi
   setState(g, "stopping", now_ms);
 }
 
+// ---- quorum ----
+
+export interface QuorumView {
+  /** cfg.quorum: without it every partition counts as quorate */
+  required: boolean;
+  quorate: boolean;
+  /** self plus the peers up */
+  votes: number;
+  /** a strict majority of the configured nodes */
+  needed: number;
+  total: number;
+}
+
+export function quorumView(s: PlacementState): QuorumView {
+  const total = s.cfg.nodes.length;
+  let votes = 1;
+  for (const p of s.peer_list) if (p.status === "up") votes++;
+  const needed = Math.floor(total / 2) + 1;
+  const required = s.cfg.quorum === true;
+  return { required, quorate: !required || votes >= needed, votes, needed, total };
+}
+
+/** Without quorum: freeze keeps what runs (or is starting) here, stop keeps nothing. */
+function noQuorumTarget(s: PlacementState, g: GroupRun): string | null {
+  if (s.cfg.no_quorum_policy !== "freeze") return null;
+  const holds = g.state === "running" || (g.state === "starting" && g.op === "start");
+  return holds ? s.cfg.self : null;
+}
+
 // ---- the start rule ----
 
 /** May we announce a claim on g? Every up peer shows g at rest, nobody is in init or unfenced. */
@@ -897,6 +961,7 @@ interface NodeView {
 
 /** The node that should run g, from our view; null if none can. */
 export function target(s: PlacementState, g: GroupRun): string | null {
+  if (!quorumView(s).quorate) return noQuorumTarget(s, g);
   return chooseTarget(s, g, fillNodeViews(s));
 }
 

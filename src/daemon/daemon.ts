@@ -5,6 +5,7 @@
 import { networkInterfaces, hostname } from "node:os";
 import { parseArgs } from "node:util";
 import { loadConfig } from "../config/load.ts";
+import { quorumRequired } from "../config/hacf.ts";
 import { formatDiagnostic, hasErrors, type HaConfig, type LinkSpec } from "../config/types.ts";
 import {
   type MembershipAction,
@@ -315,6 +316,9 @@ class Daemon {
         warntime_ms: h.warntime_ms,
         deadtime_ms: h.deadtime_ms,
         initdead_ms: h.initdead_ms,
+        // after a stall (SIGSTOP, a paused VM), hear the queued datagrams and
+        // the peers' next heartbeats before judging anyone dead
+        settle_after_stall_ms: Math.min(h.deadtime_ms, 2 * h.keepalive_ms),
       },
       performance.now(),
     );
@@ -541,6 +545,15 @@ class Daemon {
       case "drop":
         this.log.event("drop", { reason: a.reason, from: a.from ?? undefined, link: a.link });
         break;
+      case "stall":
+        // this node was deaf: no verdicts, and no fencing on its stale view, until settled
+        this.log.event("stall", { gap_ms: Math.round(a.gap_ms), settle_ms: a.settle_ms });
+        this.rm?.stalled(true);
+        break;
+      case "settled":
+        this.log.event("stall_settled", {});
+        this.rm?.stalled(false);
+        break;
     }
   }
 
@@ -706,6 +719,14 @@ class Daemon {
     return this.drbd_control;
   }
 
+  /** Membership's quorum: self and the peers up, against a majority of ha.cf's nodes. */
+  private quorum(nodes: { state: string }[]): StatusV2["quorum"] {
+    const votes = nodes.filter((n) => n.state === "self" || n.state === "up").length;
+    const needed = Math.floor(nodes.length / 2) + 1;
+    const required = quorumRequired(this.hacf);
+    return { required, quorate: !required || votes >= needed, votes, needed, total: nodes.length, policy: this.hacf.no_quorum_policy };
+  }
+
   status(): StatusV2 {
     const now = performance.now();
     const wall = (mono_ms: number) => new Date(performance.timeOrigin + mono_ms).toISOString();
@@ -735,6 +756,7 @@ class Daemon {
       nodes,
       groups,
       fencing: (this.rm?.fencingStatus() ?? []) as StatusV2["fencing"],
+      quorum: this.quorum(nodes),
       watchdog: this.wd
         ? { device: this.hacf.watchdog!, feeding: this.wd.isFeeding, timeout_ms: this.wd.timeout_ms, feed_interval_ms: this.wd.interval_ms, self_fence: this.self_fence_reason }
         : null,

@@ -31,6 +31,7 @@ import type { FenceAction, Fencer } from "../fencing/types.ts";
 import { type LocalSnapshot, type R1Action, type R1Event, type R1Message, type R1State, r1Initial, r1Step, r1Sync } from "../core/hb_r1.ts";
 import type { HbDelivered } from "../wire/heartbeat.ts";
 import { GroupRunner } from "./groups.ts";
+import { quorumRequired } from "../config/hacf.ts";
 import type { Logger } from "./log.ts";
 
 /** Defaults for what haresources does not say (Heartbeat R1 never monitored). */
@@ -96,6 +97,9 @@ export class ResourceManager {
           retry_initial_ms: fence_retry_initial_ms,
           retry_max_ms: fence_retry_max_ms,
           wait_for_all: fencing.hacf.wait_for_all,
+          quorum_required: quorumRequired(fencing.hacf),
+          // the rest of a partition is declared dead within a deadtime of the first
+          quorum_settle_ms: fencing.hacf.deadtime_ms,
         },
         performance.now(),
       );
@@ -133,6 +137,8 @@ export class ResourceManager {
       stop_retry_ms,
       fencing_required: Boolean(o.fencer),
       ping_units: o.hacf.ping_nodes.length + o.hacf.ping_groups.length,
+      quorum: quorumRequired(o.hacf),
+      no_quorum_policy: o.hacf.no_quorum_policy,
     };
     const log_fields = (event: string, f: Record<string, string | number | boolean | null>) =>
       o.log.event(event, Object.fromEntries(Object.entries(f).map(([k, v]) => [k, v ?? undefined])));
@@ -283,6 +289,11 @@ export class ResourceManager {
     this.feed({ type: "connectivity", score });
   }
 
+  /** Membership stalled (its view is stale: hold fencing) or settled again. */
+  stalled(settling: boolean): void {
+    this.fcFeed({ type: "stall", settling });
+  }
+
   /** `tandem fence-confirm NODE`: the admin has seen it powered off. */
   fenceConfirm(node: string): string | null {
     if (!this.fc) return "no fence devices configured: nothing waits for a confirmation";
@@ -413,6 +424,10 @@ export class ResourceManager {
         return;
       case "fence_node":
         this.fcFeed({ type: "request", node: a.node, reason: a.reason, self_held: a.self_held, peer_held: a.peer_held });
+        return;
+      case "quorum":
+        this.log.event(a.quorate ? "quorum" : "quorum_lost", { votes: a.votes, needed: a.needed, policy: this.s.cfg.no_quorum_policy ?? "stop" });
+        this.fcFeed({ type: "quorum", quorate: a.quorate });
         return;
       case "ready_to_exit":
         this.ready_to_exit = true;

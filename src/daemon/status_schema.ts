@@ -65,6 +65,8 @@ export interface StatusV2 {
   nodes: StatusNodeV2[];
   groups: StatusGroupV2[];
   fencing: StatusFenceV2[];
+  /** required: quorum on (ha.cf `quorum`; auto = 3+ nodes); votes: self + peers up; needed: a strict majority of total */
+  quorum: { required: boolean; quorate: boolean; votes: number; needed: number; total: number; policy: "stop" | "freeze" };
   watchdog: { device: string; feeding: boolean; timeout_ms: number; feed_interval_ms: number; self_fence: string | null } | null;
   events: { dir: string; dropped: number; write_errors: number };
   metrics: { address: string } | null;
@@ -144,6 +146,7 @@ export const status_json_schema: S = {
           last_result: { type: ["object", "null"], properties: { ok: { type: "boolean" }, detail: str }, required: ["ok", "detail"] },
         }),
       },
+      quorum: obj({ required: { type: "boolean" }, quorate: { type: "boolean" }, votes: int, needed: int, total: int, policy: { enum: ["stop", "freeze"] } }),
       watchdog: {
         type: ["object", "null"],
         properties: { device: str, feeding: { type: "boolean" }, timeout_ms: int, feed_interval_ms: int, self_fence: str_or_null },

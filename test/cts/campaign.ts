@@ -515,6 +515,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       }, settle_ms, 200);
       const fenced_nodes = fencedNodes().slice(fenced_before);
       res.fenced += fenced_nodes.length;
+      // quorum (3 nodes): a node cut off or stopped is a minority of one and must fence nobody
+      if (n >= 3 && (kind === "partition" || kind === "sigstop")) {
+        const by_victim = fenceLines(fenced_before).filter((l) => l.endsWith(` by ${victim}`));
+        if (by_victim.length > 0) violation(`no quorum: ${victim} (${kind}, a minority of one) fenced ${by_victim.map((l) => l.split(" ")[0]).join(" and ")}`);
+      }
       if (!ok) {
         violation(`not settled ${settle_ms} ms after the heal: ${await converged()}\n${d.map((x) => `--- ${x.name}\n${x.output.slice(-12).join("\n")}`).join("\n")}`);
         // put the cluster back for the next step: restart every daemon

@@ -1,8 +1,8 @@
-// `bun test/sim/run.ts --placement [--seeds N] [--from S] [--seed S] [--trace]`:
+// `bun test/sim/run.ts --placement [--seeds N] [--from S] [--seed S] [--nodes N] [--fencing 0|1] [--freezes 0|1] [--trace]`:
 // the failover simulator over many seeds; a failure prints its seed to replay.
-import { runPlacementSeed } from "./placement_sim.ts";
+import { type PlacementSwarm, runPlacementSeed } from "./placement_sim.ts";
 
-export function runPlacement(from: number, count: number, trace: boolean): number {
+export function runPlacement(from: number, count: number, trace: boolean, opts: Partial<PlacementSwarm> = {}): number {
   const t0 = performance.now();
   let failed = 0;
   let sim_ms = 0;
@@ -12,7 +12,7 @@ export function runPlacement(from: number, count: number, trace: boolean): numbe
   const logs: Record<string, number> = {};
   const tracer = trace ? (line: string) => console.log(line) : null;
   for (let seed = from; seed < from + count; seed++) {
-    const r = runPlacementSeed(seed, {}, undefined, tracer);
+    const r = runPlacementSeed(seed, opts, undefined, tracer);
     sim_ms += r.simulated_ms * r.options.nodes;
     events += r.events;
     starts += r.starts;
@@ -22,7 +22,8 @@ export function runPlacement(from: number, count: number, trace: boolean): numbe
     failed++;
     console.log(`seed ${seed} FAILED (${JSON.stringify(r.options)}):`);
     for (const v of r.violations) console.log(`  ${v}`);
-    console.log(`  reproduce with: bun test/sim/run.ts --placement --seed=${seed} [--trace]`);
+    const extra = Object.entries(opts).map(([k, v]) => ` --${k.replace(/_/g, "-")} ${v}`).join("");
+    console.log(`  reproduce with: bun test/sim/run.ts --placement --seed=${seed}${extra} [--trace]`);
   }
   const wall_s = (performance.now() - t0) / 1000;
   console.log("| seeds | failed | events | group starts | simulated node-hours | wall s | seeds/s |");

@@ -17,6 +17,13 @@
 //      every group that some up node may run is running on exactly one node,
 //      and on its preferred node when auto_failback says so.
 //   3. no core throws; queues and action lists stay bounded.
+//   4. quorum (3+ nodes): no node starts a group or runs a fence while its
+//      placement view lacks quorum, nor while its membership settles after
+//      a stall (fence), nor after hearing fewer than a majority of the nodes
+//      (ground truth: the links' cuts, who is up and not frozen) for longer
+//      than membership needs to notice (deadtime, drift and delivery delay).
+// Freezes (SIGSTOP): a frozen node's datagrams, agent and fence results
+// queue up and are handled after it thaws, its membership first (a stall).
 import { type Announcement, type BodyDecodeResult, decodeBody, encodeBody } from "../../src/core/body.ts";
 import * as membership from "../../src/core/membership.ts";
 import type { MembershipAction, MembershipEvent, MembershipState } from "../../src/core/membership.ts";
@@ -51,6 +58,11 @@ export interface PlacementSwarm {
   wait_for_all: boolean;
   /** ping nodes/groups per node (ipfail); 0 = none */
   ping_units: number;
+  /** act only with a majority (auto: 3+ nodes) */
+  quorum: boolean;
+  no_quorum_policy: "stop" | "freeze";
+  /** the "freeze" fault (SIGSTOP for up to 3 deadtimes) is drawn */
+  freezes: boolean;
   start_failures_max: number;
   monitor_interval_ms: number;
   restarts_max: number;
@@ -97,7 +109,17 @@ export function placementSwarm(seed: number): PlacementSwarm {
     fence_fail_probability: r.pick([0, 0.2, 0.6]),
     wait_for_all: r.chance(0.5),
     ping_units: r.pick([0, 0, 1, 2]),
+    quorum: false, // set below: tandem's `quorum auto`
+    no_quorum_policy: r.pick(["stop", "stop", "freeze"] as const),
+    freezes: r.chance(0.5),
   };
+}
+
+/** placementSwarm with the overrides, and quorum as `quorum auto` derives it unless given. */
+export function swarmWith(seed: number, opts: Partial<PlacementSwarm>): PlacementSwarm {
+  const o = { ...placementSwarm(seed), ...opts };
+  if (opts.quorum === undefined) o.quorum = o.nodes >= 3;
+  return o;
 }
 
 type AgentOp = placement.AgentOp;
@@ -107,6 +129,7 @@ type SimEvent =
   | { kind: "agent"; node: number; incarnation: number; group: number; op: AgentOp; ok: boolean; detail: string }
   | { kind: "fence"; requester: number; incarnation: number; target: number; ok: boolean }
   | { kind: "fault" }
+  | { kind: "thaw"; node: number; incarnation: number }
   | { kind: "converge" };
 
 interface Frame {
@@ -140,6 +163,11 @@ interface SimNode {
   started_over: Set<number>[];
   /** ping units this node reaches (ground truth, survives reboots) */
   ping_score: number;
+  /** SIGSTOPped until this sim time (-Infinity: running); its events wait in `backlog` */
+  frozen_until: number;
+  backlog: SimEvent[];
+  /** ground truth: since when this running node hears fewer than a majority; null if it hears one */
+  minority_since: number | null;
 }
 
 export interface PlacementResult {
@@ -164,7 +192,7 @@ export function runPlacementSeed(
   step_fn: PlacementStepFn = placement.step,
   trace: ((line: string) => void) | null = null,
 ): PlacementResult {
-  const o = { ...placementSwarm(seed), ...opts };
+  const o = swarmWith(seed, opts);
   const r = new Prng(seed);
   const q = new EventQueue<SimEvent>((ev) => (ev.kind === "deliver" ? 0 : 1), queue_size_max);
   const violations: string[] = [];
@@ -200,7 +228,14 @@ export function runPlacementSeed(
     active: groups.map(() => false),
     started_over: groups.map(() => new Set<number>()),
     ping_score: o.ping_units,
+    frozen_until: -Infinity,
+    backlog: [],
+    minority_since: null,
   }));
+  const quorum_needed = Math.floor(o.nodes / 2) + 1;
+  const settle_ms = Math.min(o.deadtime_ms, 2 * o.keepalive_ms);
+  // how long after it stops hearing a majority a node may still act on its view
+  const minority_lag_ms = o.deadtime_ms * (1 + 2 * o.drift_ppm_max * 1e-6) + delay_max + 1;
   const local = (n: SimNode) => n.offset_ms + now * (1 + n.drift);
   const fail = (msg: string) => {
     if (violations.length < 20) violations.push(`t=${now.toFixed(3)}ms ${msg}`);
@@ -222,6 +257,7 @@ export function runPlacementSeed(
         warntime_ms: o.deadtime_ms,
         deadtime_ms: o.deadtime_ms,
         initdead_ms: o.initdead_ms,
+        settle_after_stall_ms: settle_ms,
       },
       t,
     );
@@ -237,6 +273,8 @@ export function runPlacementSeed(
         stop_retry_ms: o.keepalive_ms * 2,
         fencing_required: o.fencing_required,
         ping_units: o.ping_units,
+        quorum: o.quorum,
+        no_quorum_policy: o.no_quorum_policy,
       },
       t,
     );
@@ -248,10 +286,13 @@ export function runPlacementSeed(
         retry_initial_ms: o.keepalive_ms,
         retry_max_ms: fence_retry_max_ms,
         wait_for_all: o.wait_for_all,
+        quorum_required: o.quorum,
+        quorum_settle_ms: o.deadtime_ms,
       },
       t,
     );
     if (o.ping_units > 0) setPing(i, n.ping_score);
+    updateMinority();
     plApply(i, { type: "tick" });
     memApply(i, { type: "tick" });
   }
@@ -277,6 +318,42 @@ export function runPlacementSeed(
     n.pl = null;
     n.fc = null;
     n.wake_token++;
+    n.frozen_until = -Infinity;
+    n.backlog.length = 0;
+    updateMinority();
+  }
+
+  /** Invariant 4's ground truth: who hears a majority (self, and up, unfrozen senders over an uncut link). */
+  function updateMinority(): void {
+    for (let i = 0; i < nodes.length; i++) {
+      const n = nodes[i]!;
+      if (!n.up || frozen(n)) {
+        n.minority_since = null;
+        continue;
+      }
+      let heard = 1;
+      for (let j = 0; j < nodes.length; j++) {
+        if (j === i || !nodes[j]!.up || frozen(nodes[j]!)) continue;
+        if (cut.some((c) => !c[j * o.nodes + i])) heard++;
+      }
+      if (heard >= quorum_needed) n.minority_since = null;
+      else n.minority_since ??= now;
+    }
+  }
+
+  function frozen(n: SimNode): boolean {
+    return now < n.frozen_until;
+  }
+
+  /** Invariant 4 at a start or a fence run on node i. */
+  function checkQuorum(i: number, what: string): void {
+    if (!o.quorum) return;
+    const n = nodes[i]!;
+    const q = placement.quorumView(n.pl!);
+    if (!q.quorate) fail(`${n.name} ${what} without quorum in its view (${q.votes} of ${q.total} votes)`);
+    if (n.minority_since !== null && now - n.minority_since > minority_lag_ms) {
+      fail(`${n.name} ${what} after hearing a minority for ${(now - n.minority_since).toFixed(1)} ms (lag allowed ${minority_lag_ms.toFixed(1)} ms)`);
+    }
   }
 
   function memApply(i: number, ev: MembershipEvent): MembershipAction[] {
@@ -297,6 +374,8 @@ export function runPlacementSeed(
         plApply(i, { type: "node_up", node: a.node, generation: a.generation });
       }
       else if (a.type === "node_dead") plApply(i, { type: "node_dead", node: a.node, reason: a.reason });
+      else if (a.type === "stall") fcApply(i, { type: "stall", settling: true });
+      else if (a.type === "settled") fcApply(i, { type: "stall", settling: false });
     }
     schedule(i);
     return acts;
@@ -329,6 +408,7 @@ export function runPlacementSeed(
     if (a.type === "start_group") {
       const g = groupIndex(a.group);
       checkStart(i, g);
+      checkQuorum(i, `starts g${g}`);
       starts++;
       n.active[g] = true;
       agent(i, g, "start");
@@ -337,6 +417,9 @@ export function runPlacementSeed(
     else if (a.type === "fence_node") {
       if (!o.fencing_required) fail(`${n.name} asked to fence ${a.node} without fencing_required`);
       fcApply(i, { type: "request", node: a.node, reason: a.reason, self_held: a.self_held, peer_held: a.peer_held });
+    } else if (a.type === "quorum") {
+      logs[a.quorate ? "quorum" : "quorum_lost"] = (logs[a.quorate ? "quorum" : "quorum_lost"] ?? 0) + 1;
+      fcApply(i, { type: "quorum", quorate: a.quorate });
     } else if (a.type === "log") logs[a.event] = (logs[a.event] ?? 0) + 1;
     else if (a.type === "ready_to_exit") {
       const held = groups.filter((_, g) => n.active[g]).map((g) => g.id);
@@ -364,6 +447,8 @@ export function runPlacementSeed(
     for (const a of acts) {
       if (!nodes[i]!.fc) return; // fenced itself out of existence meanwhile
       if (a.type === "run") {
+        checkQuorum(i, `fences ${a.node}`);
+        if (n.mem && n.mem.settle_until_ms !== -Infinity) fail(`${n.name} fences ${a.node} while settling after a stall`);
         const ok = healed || !r.chance(o.fence_fail_probability);
         q.push(now + r.next() * o.fence_ms_max, { kind: "fence", requester: i, incarnation: n.incarnation, target: names.indexOf(a.node), ok });
       } else if (a.type === "fenced") plApply(i, { type: "fence_done", node: a.node });
@@ -502,10 +587,17 @@ export function runPlacementSeed(
     const i = r.int(0, nodes.length - 1);
     const n = nodes[i]!;
     const kinds = ["crash", "daemon_crash", "stop", "restart", "restart", "partition", "oneway", "heal", "standby", "takeover", "crossing"] as const;
-    const kind = r.pick(o.ping_units > 0 ? [...kinds, "ping" as const] : kinds);
+    const with_ping = o.ping_units > 0 ? [...kinds, "ping" as const] : kinds;
+    const kind = r.pick(o.freezes ? [...with_ping, "freeze" as const, "freeze" as const] : with_ping);
     faults[kind] = (faults[kind] ?? 0) + 1;
     trace?.(`${now.toFixed(3)} FAULT ${kind} ${n.name}`);
-    if (kind === "crash" && n.up) powerOff(i);
+    if (kind === "freeze") {
+      if (n.up && !frozen(n)) {
+        n.frozen_until = now + o.keepalive_ms + r.next() * 3 * o.deadtime_ms;
+        q.push(n.frozen_until, { kind: "thaw", node: i, incarnation: n.incarnation });
+        updateMinority();
+      }
+    } else if (kind === "crash" && n.up) powerOff(i);
     else if (kind === "daemon_crash" && n.up) daemonGone(i);
     else if (kind === "stop" && n.up) plApply(i, { type: "shutdown" });
     else if (kind === "restart" && !n.up) boot(i);
@@ -517,6 +609,7 @@ export function runPlacementSeed(
         if (kind === "partition") cut[l]![j * o.nodes + i] = true;
       }
     } else if (kind === "heal") for (const c of cut) c.fill(false);
+    if (kind === "partition" || kind === "oneway" || kind === "heal") updateMinority();
     else if (kind === "ping" && o.ping_units > 0) setPing(i, r.int(0, o.ping_units));
     else if ((kind === "standby" || kind === "takeover") && n.up) {
       const scope = r.pick(["none", "all", "local", "foreign"] as ScopeName[]);
@@ -538,6 +631,8 @@ export function runPlacementSeed(
   function healAll(): void {
     healed = true;
     for (const c of cut) c.fill(false);
+    for (let i = 0; i < nodes.length; i++) if (frozen(nodes[i]!)) thaw({ kind: "thaw", node: i, incarnation: nodes[i]!.incarnation });
+    updateMinority();
     for (let i = 0; i < nodes.length; i++) nodes[i]!.ping_score = o.ping_units;
     for (let i = 0; i < nodes.length; i++) if (!nodes[i]!.up) boot(i);
       else if (o.ping_units > 0) setPing(i, o.ping_units);
@@ -547,8 +642,14 @@ export function runPlacementSeed(
   function checkConverged(): void {
     groups.forEach((grp, g) => {
       const live = nodes.filter((n) => n.up && n.pl && !n.pl.shutting_down);
-      const runnable = live.some((n) => n.pl!.groups[g]!.failures < o.start_failures_max);
       const runners = nodes.filter((n) => n.active[g]);
+      // fenced nodes stay off: the rest may lack quorum, and then nothing starts
+      if (o.quorum && nodes.filter((n) => n.up).length < quorum_needed) {
+        if (o.no_quorum_policy === "stop" && runners.length > 0) fail(`${grp.id} active on [${runners.map((n) => n.name)}] without quorum (policy stop)`);
+        if (runners.length > 1) fail(`${grp.id} active on [${runners.map((n) => n.name)}] without quorum`);
+        return;
+      }
+      const runnable = live.some((n) => n.pl!.groups[g]!.failures < o.start_failures_max);
       const running = runners.filter((n) => n.pl?.groups[g]!.state === "running");
       if (!runnable) {
         if (runners.length > 0) fail(`unrunnable ${grp.id} active on ${runners.map((n) => n.name)}`);
@@ -610,6 +711,17 @@ export function runPlacementSeed(
       checkConverged();
       break;
     }
+    // a frozen node handles nothing: its datagrams and results wait for the thaw
+    const target = ev.kind === "fence" ? ev.requester : ev.kind === "fault" || ev.kind === "thaw" ? -1 : ev.node;
+    if (target >= 0 && nodes[target]!.frozen_until > now && nodes[target]!.up) {
+      if (ev.kind !== "wake") nodes[target]!.backlog.push(ev);
+      if (nodes[target]!.backlog.length > queue_size_max) fail("backlog bound");
+      continue;
+    }
+    if (ev.kind === "thaw") {
+      thaw(ev);
+      continue;
+    }
     if (ev.kind === "fault") fault();
     else if (ev.kind === "fence") fence(ev);
     else if (ev.kind === "deliver") deliver(ev);
@@ -622,6 +734,24 @@ export function runPlacementSeed(
     } else if (ev.kind === "agent") agentDone(ev);
   }
   return { seed, options: o, violations, events, simulated_ms: now, faults, logs, starts };
+
+  /** The node runs again: its timer fires first (membership sees the gap), then what queued up, in order. */
+  function thaw(ev: Extract<SimEvent, { kind: "thaw" }>): void {
+    const n = nodes[ev.node]!;
+    if (!n.up || n.incarnation !== ev.incarnation || n.frozen_until === -Infinity) return; // thawed by the heal already
+    n.frozen_until = -Infinity;
+    updateMinority();
+    memApply(ev.node, { type: "tick" });
+    fcApply(ev.node, { type: "tick" });
+    plApply(ev.node, { type: "tick" });
+    const backlog = n.backlog.splice(0);
+    for (const b of backlog) {
+      if (!n.up || n.incarnation !== ev.incarnation) return;
+      if (b.kind === "deliver") deliver(b);
+      else if (b.kind === "agent") agentDone(b);
+      else if (b.kind === "fence") fence(b);
+    }
+  }
 
   function agentDone(ev: Extract<SimEvent, { kind: "agent" }>): void {
     const n = nodes[ev.node]!;

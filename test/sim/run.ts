@@ -21,7 +21,22 @@ function arg(name: string): number | null {
 const one = arg("seed");
 const from = one ?? arg("from") ?? 1;
 const count = one !== null ? 1 : (arg("seeds") ?? 1000);
-if (process.argv.includes("--placement")) process.exit(runPlacement(from, count, process.argv.includes("--trace")));
+if (process.argv.includes("--placement")) {
+  // overrides of the swarm: --nodes N (2..8; quorum follows `quorum auto`), --fencing 0|1, --freezes 0|1
+  const nodes = arg("nodes");
+  const fencing = arg("fencing");
+  const freezes = arg("freezes");
+  if (nodes !== null && (nodes < 2 || nodes > 8)) {
+    console.error("usage: --nodes 2..8");
+    process.exit(2);
+  }
+  const opts = {
+    ...(nodes !== null ? { nodes } : {}),
+    ...(fencing !== null ? { fencing_required: fencing > 0 } : {}),
+    ...(freezes !== null ? { freezes: freezes > 0 } : {}),
+  };
+  process.exit(runPlacement(from, count, process.argv.includes("--trace"), opts));
+}
 const t0 = performance.now();
 let failed = 0;
 let sim_ms = 0;

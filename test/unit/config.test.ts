@@ -89,6 +89,8 @@ const good_lines: Record<string, { line: string; status: "implemented" | "later"
   fence_timeout: { line: "fence_timeout 60", status: "implemented" },
   fence_delay: { line: "fence_delay 5", status: "implemented" },
   wait_for_all: { line: "wait_for_all on", status: "implemented" },
+  quorum: { line: "quorum auto", status: "implemented" },
+  no_quorum_policy: { line: "no_quorum_policy stop", status: "implemented" },
   respawn: { line: "respawn root /usr/local/bin/monitor -v", status: "implemented" },
   failfast: { line: "failfast root /usr/local/bin/monitor", status: "later" },
   env: { line: "env FOO=bar", status: "later" },

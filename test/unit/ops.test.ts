@@ -126,6 +126,7 @@ function sampleStatus(): StatusV2 {
       },
     ],
     fencing: [{ node: "node2", phase: "backoff", reason: "dead", attempts: 3, for_ms: 12_000, next_in_ms: 4000, last_result: { ok: false, detail: "fence_ipmilan: timed out" } }],
+    quorum: { required: true, quorate: false, votes: 1, needed: 2, total: 3, policy: "stop" },
     watchdog: { device: "/dev/watchdog", feeding: false, timeout_ms: 10_000, feed_interval_ms: 2500, self_fence: "isolated" },
     events: { dir: "/var/lib/tandem", dropped: 0, write_errors: 0 },
     metrics: { address: "127.0.0.1:9464" },
@@ -164,6 +165,7 @@ describe("status", () => {
     expect(t).toMatch(/^node2\s+ucast eth2 192\.0\.2\.66\s+down\s+never\s+-$/m);
     expect(t).toMatch(/^web\s+node1\s+running\s+3m12s ago\s+monitor: httpd: not running \(3m20s ago\)$/m);
     expect(t).toContain("FENCING FAILS");
+    expect(t).toContain("quorum: NO, 1 of 3 votes (2 needed): fencing nobody, starting nothing, stopping what runs here");
     expect(t).not.toContain("\x1b[");
     const c = renderTable(sampleStatus(), true);
     expect(c).toContain("\x1b[31mdead \x1b[0m");
