@@ -33,6 +33,34 @@ describe("placement simulator", () => {
     expect(failures).toEqual([]);
   }, 60_000);
 
+  // Quorum (3 and 4 nodes, `quorum auto`), with freezes (SIGSTOP) drawn:
+  // no start and no fence without quorum, nor after hearing a minority for
+  // longer than membership needs to notice; one holder at most.
+  test("3 and 4 nodes with quorum hold every invariant", () => {
+    const failures: string[] = [];
+    for (const nodes of [3, 4]) {
+      for (let seed = 1; seed <= 60; seed++) {
+        for (const fencing_required of [false, true]) {
+          const r = runPlacementSeed(seed, { nodes, fencing_required, freezes: true });
+          if (r.violations.length > 0) failures.push(`nodes=${nodes} fencing=${fencing_required} seed=${seed}: ${r.violations[0]}`);
+        }
+      }
+    }
+    expect(failures).toEqual([]);
+  }, 120_000);
+
+  test("catches a core that ignores quorum (a minority starts groups)", () => {
+    const deaf: PlacementStepFn = (s, ev, now) => {
+      s.cfg.quorum = false;
+      return placement.step(s, ev, now);
+    };
+    // seeds found by scanning 1..60 with this mutant
+    const caught = [2, 6, 8].some((seed) =>
+      runPlacementSeed(seed, { nodes: 3, fencing_required: false }, deaf).violations.some((v) => v.includes("after hearing a minority")),
+    );
+    expect(caught).toBe(true);
+  });
+
   // The simulator must be able to fail: broken cores are caught.
   test("catches a core that starts without waiting for the peer's stop", () => {
     const eager: PlacementStepFn = (s, ev, now) => {
@@ -90,7 +118,7 @@ describe("placement simulator", () => {
       return placement.step(s, ev, now);
     };
     const caught = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12].some((seed) =>
-      runPlacementSeed(seed, { fencing_required: true, ping_units: 0, wait_for_all: false }, reckless).violations.some((v) =>
+      runPlacementSeed(seed, { fencing_required: true, ping_units: 0, wait_for_all: false, freezes: false }, reckless).violations.some((v) =>
         v.includes("fencing mode"),
       ),
     );
