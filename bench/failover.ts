@@ -24,15 +24,17 @@
 //   options: --runs N  --systems tandem,heartbeat,keepalived
 //            --settings 100/500,20/100,10/30,tightest  --stability-minutes M (0: skip, assume the
 //            defaults below)  --json PATH  --quick
+//            --tandem-candidates 2/6,5/15,10/30,20/100   tandem's stability candidates (KA/DT ms)
+//            --rr-timeslice-ms N   kernel.sched_rr_timeslice_ms for the run (restored at exit)
 // Uses dist/tandem when newer than src/ ($TANDEM_BIN overrides), else src/main.ts.
 // Targets: overhead median <= 5 ms, p99 <= 20 ms; at matched settings tandem's
 // median no worse than the peer's; tightest stable vs tightest stable, tandem's
 // median <= 0.4 x keepalived's.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { preferredCommand } from "../src/lab/daemons.ts";
 import { unavailableReason } from "../src/lab/netns.ts";
-import { all_systems, deadtimeOf, destroyCluster, f0, f1, failoverRuns, hasVip, type Lab, label, loadavg, log, makeLab, median, newCluster, pct, type RunResult, renderTable, type Setting, type SystemName } from "./labs.ts";
+import { all_systems, cleanup_hooks, deadtimeOf, destroyCluster, f0, f1, failoverRuns, hasVip, type Lab, label, loadavg, log, makeLab, median, newCluster, pct, type RunResult, renderTable, type Setting, type SystemName } from "./labs.ts";
 
 // Stability candidates, tightest first; the first with no false failover wins.
 const candidates: Record<SystemName, Setting[]> = {
@@ -182,7 +184,8 @@ function groupTable(ms: Measured[]): string {
 // CLI
 
 const usage = `usage: bun bench/failover.ts [--runs N] [--systems tandem,heartbeat,keepalived]
-       [--settings 100/500,20/100,10/30,tightest] [--stability-minutes M] [--quick] [--json PATH]`;
+       [--settings 100/500,20/100,10/30,tightest] [--stability-minutes M] [--quick] [--json PATH]
+       [--tandem-candidates KA/DT,...] [--rr-timeslice-ms N]`;
 
 function parseCli(argv: string[]) {
   let values: Record<string, string | boolean | undefined>;
@@ -196,6 +199,8 @@ function parseCli(argv: string[]) {
         "stability-minutes": { type: "string" },
         quick: { type: "boolean" },
         json: { type: "string" },
+        "tandem-candidates": { type: "string" },
+        "rr-timeslice-ms": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
       strict: true,
@@ -228,7 +233,18 @@ function parseCli(argv: string[]) {
   const known = [...Object.keys(matched), "tightest"];
   const settings = String(values.settings ?? known.join(",")).split(",");
   for (const s of settings) if (!known.includes(s)) bad(`unknown setting ${s} (${known.join(", ")})`);
-  return { runs, stab, systems: systems as SystemName[], settings, json: values.json as string | undefined };
+  // 0: leave the kernel's SCHED_RR slice as it is
+  const rr_timeslice_ms = int("rr-timeslice-ms", 0, 0, 1000);
+  if (values["tandem-candidates"] !== undefined) {
+    const list: Setting[] = [];
+    for (const c of String(values["tandem-candidates"]).split(",")) {
+      const m = /^(\d{1,4})\/(\d{1,5})$/.exec(c);
+      if (!m || Number(m[1]) < 1 || Number(m[2]) <= Number(m[1])) bad(`--tandem-candidates wants KA/DT in ms with DT > KA >= 1, tightest first, got ${JSON.stringify(c)}`);
+      list.push({ system: "tandem", keepalive_ms: Number(m![1]), deadtime_ms: Number(m![2]) });
+    }
+    candidates.tandem = list;
+  }
+  return { runs, stab, systems: systems as SystemName[], settings, json: values.json as string | undefined, rr_timeslice_ms };
 }
 
 
@@ -241,8 +257,17 @@ async function main(): Promise<number> {
   }
   const started = new Date();
   const cmd = preferredCommand();
+  // The SCHED_RR slice is machine-wide (see bench/jitter.ts); restored on every exit path.
+  const rr_path = "/proc/sys/kernel/sched_rr_timeslice_ms";
+  const rr_before = readFileSync(rr_path, "utf8").trim();
+  if (o.rr_timeslice_ms > 0) {
+    writeFileSync(rr_path, `${o.rr_timeslice_ms}\n`);
+    cleanup_hooks.add(() => writeFileSync(rr_path, `${rr_before}\n`));
+    process.on("exit", () => writeFileSync(rr_path, `${rr_before}\n`));
+  }
+  const rr_note = `; sched_rr_timeslice_ms ${readFileSync(rr_path, "utf8").trim()}${o.rr_timeslice_ms > 0 ? ` (was ${rr_before}, restored at exit)` : ""}`;
   const extra = process.env.FAILOVER_TANDEM_HACF ? ` + ha.cf "${process.env.FAILOVER_TANDEM_HACF}"` : "";
-  console.log(`failover benchmark ${started.toISOString()}: tandem = ${cmd.why}${extra}; runs=${o.runs} stability=${o.stab} min; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
+  console.log(`failover benchmark ${started.toISOString()}: tandem = ${cmd.why}${extra}; runs=${o.runs} stability=${o.stab} min${rr_note}; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
 
   // 1. stability window: decides the tightest stable setting per system
   const tightest: Record<SystemName, { s: Setting; how: string }> = {
