@@ -27,7 +27,9 @@
 //   fence_delay -> priority-fencing-delay (the node running more resources
 //   wins a fence race: tandem's split-brain rule).
 // - two nodes -> `pcs cluster setup` writes corosync's two_node: 1 itself;
-//   wait_for_all off -> quorum wait_for_all=0.
+//   wait_for_all off -> quorum wait_for_all=0; no_quorum_policy freeze ->
+//   no-quorum-policy=freeze (stop is Pacemaker's default; votequorum counts
+//   one vote a node, as tandem's `quorum auto`).
 import type { FenceDeviceSpec, HaConfig, HaResources, ResourceGroup, ResourceSpec } from "../config/types.ts";
 
 export interface ExportInput {
@@ -245,6 +247,8 @@ export function exportPacemaker(input: ExportInput): ExportResult {
     // node running higher-priority resources is fenced after this delay.
     body.push(`pcs -f "$CIB" property set priority-fencing-delay=${secs(hacf.fence_delay_ms)}`);
   }
+  // no_quorum_policy stop is Pacemaker's default too; freeze carries over
+  if (hacf.no_quorum_policy === "freeze") body.push(`pcs -f "$CIB" property set no-quorum-policy=freeze`);
   const stickiness = hacf.auto_failback === "off" ? stickiness_off : 0;
   body.push(`# auto_failback ${hacf.auto_failback}: ${stickiness === 0 ? "groups move back to their preferred node" : `stickiness ${stickiness} > location score ${location_score}: groups stay where they run`}`);
   body.push(`pcs -f "$CIB" resource defaults update resource-stickiness=${stickiness}${fencing_on ? " priority=1" : ""}`);

@@ -19,9 +19,11 @@
 //   3. no core throws; queues and action lists stay bounded.
 //   4. quorum (3+ nodes): no node starts a group or runs a fence while its
 //      placement view lacks quorum, nor while its membership settles after
-//      a stall (fence), nor after hearing fewer than a majority of the nodes
-//      (ground truth: the links' cuts, who is up and not frozen) for longer
-//      than membership needs to notice (deadtime, drift and delivery delay).
+//      a stall (fence), nor when the peers it hears, counting those lost
+//      less than membership needs to notice ago (deadtime, drift, delivery
+//      delay), are no majority (ground truth: the links' cuts, who is up
+//      and not frozen; a thawed node's view is stale, so at the thaw every
+//      peer counts as just lost).
 // Freezes (SIGSTOP): a frozen node's datagrams, agent and fence results
 // queue up and are handled after it thaws, its membership first (a stall).
 import { type Announcement, type BodyDecodeResult, decodeBody, encodeBody } from "../../src/core/body.ts";
@@ -166,8 +168,10 @@ interface SimNode {
   /** SIGSTOPped until this sim time (-Infinity: running); its events wait in `backlog` */
   frozen_until: number;
   backlog: SimEvent[];
-  /** ground truth: since when this running node hears fewer than a majority; null if it hears one */
-  minority_since: number | null;
+  /** ground truth, per peer: can this node hear it now (up, not frozen, a link uncut that way) */
+  audible: boolean[];
+  /** per peer: until when it was last audible (-Infinity: never) */
+  audible_until: number[];
 }
 
 export interface PlacementResult {
@@ -230,11 +234,12 @@ export function runPlacementSeed(
     ping_score: o.ping_units,
     frozen_until: -Infinity,
     backlog: [],
-    minority_since: null,
+    audible: names.map(() => false),
+    audible_until: names.map(() => -Infinity),
   }));
   const quorum_needed = Math.floor(o.nodes / 2) + 1;
   const settle_ms = Math.min(o.deadtime_ms, 2 * o.keepalive_ms);
-  // how long after it stops hearing a majority a node may still act on its view
+  // how long after it stops hearing a peer a node may still count it up
   const minority_lag_ms = o.deadtime_ms * (1 + 2 * o.drift_ppm_max * 1e-6) + delay_max + 1;
   const local = (n: SimNode) => n.offset_ms + now * (1 + n.drift);
   const fail = (msg: string) => {
@@ -323,22 +328,28 @@ export function runPlacementSeed(
     updateMinority();
   }
 
-  /** Invariant 4's ground truth: who hears a majority (self, and up, unfrozen senders over an uncut link). */
+  /**
+   * Invariant 4's ground truth, after any change of who is up, frozen or cut:
+   * which peers each node can hear (up, not frozen, a link uncut from them).
+   */
   function updateMinority(): void {
     for (let i = 0; i < nodes.length; i++) {
       const n = nodes[i]!;
-      if (!n.up || frozen(n)) {
-        n.minority_since = null;
-        continue;
-      }
-      let heard = 1;
       for (let j = 0; j < nodes.length; j++) {
-        if (j === i || !nodes[j]!.up || frozen(nodes[j]!)) continue;
-        if (cut.some((c) => !c[j * o.nodes + i])) heard++;
+        if (j === i) continue;
+        if (n.audible[j]) n.audible_until[j] = now; // audible until this change
+        const p = nodes[j]!;
+        n.audible[j] = p.up && !frozen(p) && cut.some((c) => !c[j * o.nodes + i]);
       }
-      if (heard >= quorum_needed) n.minority_since = null;
-      else n.minority_since ??= now;
     }
+  }
+
+  /** Peers node i may still count up: audible now, or within membership's lag. */
+  function mayCountUp(i: number): number {
+    const n = nodes[i]!;
+    let k = 0;
+    for (let j = 0; j < nodes.length; j++) if (j !== i && (n.audible[j] || now - n.audible_until[j]! <= minority_lag_ms)) k++;
+    return k;
   }
 
   function frozen(n: SimNode): boolean {
@@ -351,9 +362,8 @@ export function runPlacementSeed(
     const n = nodes[i]!;
     const q = placement.quorumView(n.pl!);
     if (!q.quorate) fail(`${n.name} ${what} without quorum in its view (${q.votes} of ${q.total} votes)`);
-    if (n.minority_since !== null && now - n.minority_since > minority_lag_ms) {
-      fail(`${n.name} ${what} after hearing a minority for ${(now - n.minority_since).toFixed(1)} ms (lag allowed ${minority_lag_ms.toFixed(1)} ms)`);
-    }
+    const may = mayCountUp(i) + 1;
+    if (may < quorum_needed) fail(`${n.name} ${what} hearing a minority (${may} of ${o.nodes}, counting peers lost less than ${minority_lag_ms.toFixed(1)} ms ago)`);
   }
 
   function memApply(i: number, ev: MembershipEvent): MembershipAction[] {
@@ -741,6 +751,8 @@ export function runPlacementSeed(
     if (!n.up || n.incarnation !== ev.incarnation || n.frozen_until === -Infinity) return; // thawed by the heal already
     n.frozen_until = -Infinity;
     updateMinority();
+    // a thawed node knows nothing newer than its freeze: its stale view may count anyone for a while
+    n.audible_until.fill(now);
     memApply(ev.node, { type: "tick" });
     fcApply(ev.node, { type: "tick" });
     plApply(ev.node, { type: "tick" });
