@@ -132,6 +132,8 @@ export class LabDaemon {
   proc: Proc | null = null;
   /** more `tandem daemon` arguments (e.g. --init-dir), for the next start */
   extra_args: string[] = [];
+  /** more environment for the next start (e.g. libfaketime's LD_PRELOAD) */
+  env: Record<string, string> = {};
   private waiters = new Set<() => void>();
 
   constructor(
@@ -161,6 +163,7 @@ export class LabDaemon {
     const from = this.events.length;
     const argv = [...this.cmd, "daemon", "--dir", this.dir, "--state-dir", this.state_dir, "--socket", this.socket, "--node", this.name, ...this.extra_args];
     this.proc = this.cluster.spawn(this.host.ns, argv, {
+      env: this.env,
       on_line: (line) => {
         this.output.push(line);
         const e = parseEvent(line);

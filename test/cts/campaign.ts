@@ -6,7 +6,12 @@
 // SIGKILL, SIGSTOP/SIGCONT, one link cut, all links cut (partition + heal),
 // random packet loss (nftables in the node's namespace), graceful restart,
 // agent start/monitor failing, agent stop hanging, fence agent failing or
-// slow while the peer dies, admin standby, state directory full (ENOSPC).
+// slow while the peer dies, admin standby, state directory full (ENOSPC),
+// and without netem (this kernel has none): delay + jitter, duplication and
+// reordering through a userspace relay in the node's links
+// (test/cts/impair.ts), and clock steps through libfaketime: CLOCK_REALTIME
+// stepped by seconds to hours (NTP), or both clocks jumped forward (a resumed
+// VM) on the one node whose daemon fakes CLOCK_MONOTONIC too.
 //
 // Checked from outside, continuously and after each step:
 //   once      at no instant does a group's VIP sit in two namespaces, or its
@@ -21,6 +26,9 @@
 //             all its earlier ones; with the state directory full a start
 //             is refused (fatal, generation file unchanged), a running
 //             daemon keeps answering `status` and `tandem events`
+//   steady    delay, duplicate, reorder and clock_step (daemon running) are
+//             within what membership must tolerate: no node judged dead
+//             (node_dead reason=deadtime) and nobody fenced
 // Every violation carries the seed and step; `bun test/cts/run.ts --seed S
 // --steps N` replays the same schedule (timing on a real machine varies, the
 // faults and their order do not).
@@ -29,6 +37,7 @@ import { join } from "node:path";
 import { LabDaemon, preferredCommand, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, ifaceName, ipv4, writeConfigDir } from "../../src/lab/netns.ts";
 import { Prng } from "../sim/prng.ts";
+import { Impairment } from "./impair.ts";
 
 export const fault_kinds = [
   "sigkill",
@@ -44,8 +53,23 @@ export const fault_kinds = [
   "fence_slow",
   "standby",
   "disk_full",
+  "delay",
+  "duplicate",
+  "reorder",
+  "clock_step",
+  "clock_jump",
 ] as const;
 export type FaultKind = (typeof fault_kinds)[number];
+/** the kinds before the relay and libfaketime (the default suite's slice keeps its schedule) */
+export const classic_kinds: readonly FaultKind[] = fault_kinds.slice(0, fault_kinds.indexOf("disk_full") + 1);
+/** faults after which no node may be judged dead and nobody fenced */
+const steady_kinds: readonly string[] = ["delay", "duplicate", "reorder", "clock_step"];
+
+/** libfaketime (Debian package faketime), or null */
+export function libfaketime(): string | null {
+  for (const p of ["/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketime.so.1", "/usr/lib/faketime/libfaketime.so.1"]) if (existsSync(p)) return p;
+  return null;
+}
 
 export interface CampaignOptions {
   seed: number;
@@ -72,6 +96,10 @@ export interface CampaignResult {
   log_tail: string;
   /** disk_full steps: starts refused with a full state directory, events write errors seen in status, `tandem events` answers */
   disk: { refused_starts: number; write_errors_seen: number; events_cli_ok: number };
+  /** delay/duplicate/reorder steps: frames the relays delayed, duplicated, held back; duplicates and stale frames the daemons dropped as replays */
+  net: { delayed: number; duplicated: number; reordered: number; replay_dropped: number };
+  /** clock steps: restarts with a stepped clock; clock_jump: death verdicts (either side), stalls the jumped node logged, fences */
+  clock: { stepped_restarts: number; jump_deaths: number; jump_stalls: number; jump_fences: number };
 }
 
 /** each node's state directory: a tmpfs this small (generation, events.jsonl, rsctmp; history stays far below it in a campaign) */
@@ -171,6 +199,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     wall_ms: 0,
     log_tail: "",
     disk: { refused_starts: 0, write_errors_seen: 0, events_cli_ok: 0 },
+    net: { delayed: 0, duplicated: 0, reordered: 0, replay_dropped: 0 },
+    clock: { stepped_restarts: 0, jump_deaths: 0, jump_stalls: 0, jump_fences: 0 },
   };
   const n = opts.nodes ?? 2;
   if (n !== 2 && n !== 3) throw new Error(`nodes must be 2 or 3, not ${n}`);
@@ -194,6 +224,18 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   let sampler_on = true;
   let sampler: Promise<void> = Promise.resolve();
   const auto_failback = r.pick(["on", "off"] as const);
+  /** relays in place during a delay/duplicate/reorder step (removed at the heal, or in finally) */
+  let relays: Impairment[] = [];
+  // Clock faults: every daemon runs under libfaketime with its own offset file
+  // (re-read at most once a second). One node's daemon (seed % n) fakes
+  // CLOCK_MONOTONIC too and takes the clock_jump steps (forward only); the
+  // others fake only CLOCK_REALTIME and take the clock_step ones.
+  const clock_faults = kinds.includes("clock_step") || kinds.includes("clock_jump");
+  const faketime = clock_faults ? libfaketime() : null;
+  if (clock_faults && !faketime) throw new Error("clock_step/clock_jump need libfaketime: apt-get install faketime (./run's setup installs it)");
+  const mono_node = kinds.includes("clock_jump") ? opts.seed % n : -1;
+  /** current offset of each node's clocks, seconds */
+  const clock_offset_s = all.map(() => 0);
   try {
     const fence_path = join(ctl, "fence_cts");
     writeFileSync(fence_path, ctsFence(ctl, groups), { mode: 0o755 });
@@ -216,6 +258,16 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     for (const h of c.nodes) {
       const x = new LabDaemon(c, h, preferredCommand().argv);
       writeConfigDir(x.dir, text, authkeys("cts-campaign-secret"));
+      if (faketime) {
+        const file = join(ctl, `clock.${h.name}`);
+        writeFileSync(file, "+0\n");
+        x.env = {
+          LD_PRELOAD: faketime,
+          FAKETIME_TIMESTAMP_FILE: file,
+          FAKETIME_CACHE_DURATION: "1",
+          ...(d.length === mono_node ? {} : { FAKETIME_DONT_FAKE_MONOTONIC: "1" }),
+        };
+      }
       await c.mountTmpfs(x.state_dir, state_dir_bytes);
       mkdirSync(join(x.dir, "resource.d"), { recursive: true });
       writeFileSync(join(x.dir, "resource.d/ctsres"), ctsres(h.name, ctl), { mode: 0o755 });
@@ -227,7 +279,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       d.push(x);
     }
     log(
-      `seed ${opts.seed}: ${n} nodes, 2 links, fencing on, auto_failback ${auto_failback}, realtime ${opts.realtime ? "on" : "off"}, state dirs on ${state_dir_bytes >> 20} MiB tmpfs, ${opts.steps} steps`,
+      `seed ${opts.seed}: ${n} nodes, 2 links, fencing on, auto_failback ${auto_failback}, realtime ${opts.realtime ? "on" : "off"}, state dirs on ${state_dir_bytes >> 20} MiB tmpfs${faketime ? `, clocks faked (${mono_node >= 0 ? `node${mono_node + 1} monotonic too` : "realtime only"})` : ""}, ${opts.steps} steps`,
     );
 
     const fencedNodes = (): string[] =>
@@ -347,9 +399,22 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       await c.exec(c.nodes[i]!.ns, ["nft", "delete", "table", "inet", "cts"]);
     };
 
+    const replays = async () => {
+      let sum = 0;
+      for (const x of d) sum += x.running ? ((await x.tryStatus(2000))?.counters?.dropped?.replay ?? 0) : 0;
+      return sum;
+    };
+    const setClock = (j: number, offset_s: number) => {
+      clock_offset_s[j] = offset_s;
+      writeFileSync(join(ctl, `clock.${node_names[j]}`), `${offset_s < 0 ? "-" : "+"}${Math.abs(offset_s)}\n`);
+    };
+
     for (step = 1; step <= opts.steps; step++) {
       kind = r.pick(kinds);
-      const i = r.int(0, n - 1);
+      let i = r.int(0, n - 1);
+      // clock faults go to a node whose daemon fakes the right clocks
+      if (kind === "clock_jump") i = mono_node;
+      if (kind === "clock_step" && i === mono_node) i = (i + 1) % n;
       const victim = node_names[i]!;
       const hold_ms = r.int(500, 2500);
       res.faults[kind] = (res.faults[kind] ?? 0) + 1;
@@ -364,6 +429,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       const filler = join(d[i]!.state_dir, "cts.filler");
       /** the daemon was stopped with SIGTERM: no fence to wait for */
       let graceful = kind === "restart";
+      const ev_from = d.map((x) => x.events.length);
+      let replay_before = 0;
       // ---- inject ----
       switch (kind) {
         case "sigkill":
@@ -412,6 +479,52 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           await d[i]!.tryStatus(); // nothing to inject if it does not answer
           await adminLine(d[i]!, "standby", "all");
           break;
+        case "delay":
+        case "duplicate":
+        case "reorder": {
+          // drawn here only, so --kinds without these replays old schedules
+          const p =
+            kind === "delay"
+              ? (() => {
+                  const delay_ms = r.int(20, 300);
+                  return { delay_ms, jitter_ms: r.int(0, Math.min(100, delay_ms)) };
+                })()
+              : kind === "duplicate"
+                ? { dup_pct: r.pick([20, 50, 100]) }
+                : { reorder_pct: r.pick([10, 30, 50]), reorder_ms: r.int(20, 300) };
+          const way = r.pick(["both", "out", "in"] as const);
+          replay_before = await replays();
+          for (const link of [0, 1]) relays.push(await Impairment.insert(c, victim, link, opts.seed * 100_000 + step * 2 + link));
+          for (const x of relays) await x.set(way === "both" ? { out: p, in: p } : { [way]: p });
+          log(`step ${step}: ${victim}'s links ${way === "both" ? "both ways" : way === "out" ? "outbound" : "inbound"}: ${JSON.stringify(p)}`);
+          break;
+        }
+        case "clock_step": {
+          const by_s = r.pick([-10_800, -3600, -600, -30, -5, 5, 30, 600, 3600, 10_800]);
+          const how = r.pick(["running", "restart"] as const);
+          setClock(i, clock_offset_s[i]! + by_s);
+          log(`step ${step}: ${victim}'s CLOCK_REALTIME stepped ${by_s > 0 ? "+" : ""}${by_s} s${how === "restart" ? ", then a graceful restart with it" : ""}`);
+          if (how === "restart") {
+            await Bun.sleep(1200); // libfaketime re-reads the file once a second
+            expected_down.add(i);
+            graceful = true;
+            await d[i]!.stop();
+            const from = d[i]!.events.length;
+            await start(i);
+            const g = Number(d[i]!.events.slice(from).find((e) => e.event === "started")?.fields.generation);
+            const now_s = Math.floor(Date.now() / 1000);
+            // a clock stepped forward shows in the generation (max(stored + 1, unix seconds))
+            if (clock_offset_s[i]! > 60 && g >= now_s + clock_offset_s[i]! - 60) log(`step ${step}: ${victim} restarted with generation ${g} (its clock is ${clock_offset_s[i]} s ahead)`);
+            res.clock.stepped_restarts++;
+          }
+          break;
+        }
+        case "clock_jump": {
+          const by_s = r.pick([1, 2, 5, 30, 600]);
+          setClock(i, clock_offset_s[i]! + by_s);
+          log(`step ${step}: ${victim}'s CLOCK_MONOTONIC and CLOCK_REALTIME jump +${by_s} s (a resumed VM)`);
+          break;
+        }
         case "disk_full": {
           const how = r.pick(["busy", "restart", "kill"] as const);
           const bytes = fillUntilFull(filler, state_dir_bytes);
@@ -467,7 +580,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           if (k < cycles - 1) await adminLine(d[i]!, "standby", "all");
         }
       } else {
-        await Bun.sleep(hold_ms);
+        // a clock file is read at most once a second: hold past that
+        await Bun.sleep(kind === "clock_step" || kind === "clock_jump" ? Math.max(hold_ms, 1500) : hold_ms);
       }
       if (kind === "disk_full") {
         // still full: a running daemon answers status and `tandem events`, and says what it could not write
@@ -495,6 +609,19 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
         await c.restore(victim, 1);
       }
       if (kind === "loss") await nftClear(i);
+      if (relays.length > 0) {
+        for (const x of relays) {
+          const st = await x.stats().catch(() => null);
+          for (const dir of st ? [st.out, st.in] : []) {
+            res.net.delayed += dir.counters.delayed;
+            res.net.duplicated += dir.counters.duplicated;
+            res.net.reordered += dir.counters.reordered;
+          }
+          await x.remove();
+        }
+        relays = [];
+      }
+      if (kind === "clock_step") setClock(i, 0); // NTP steps it back
       if (kind === "standby") await adminLine(d[i]!, "standby", "none");
       if (kind === "disk_full") {
         rmSync(filler, { force: true });
@@ -530,6 +657,19 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       }, settle_ms, 200);
       const fenced_nodes = fencedNodes().slice(fenced_before);
       res.fenced += fenced_nodes.length;
+      const deaths = d.flatMap((x, j) => x.events.slice(ev_from[j]).filter((e) => e.event === "node_dead" && e.fields.reason === "deadtime").map((e) => `${node_names[j]} judged ${e.fields.node} dead (last heard ${e.fields.last_heard_ms_ago} ms ago)`));
+      if (steady_kinds.includes(kind)) {
+        if (deaths.length > 0) violation(`false death: ${deaths.join("; ")}`);
+        if (fenced_nodes.length > 0) violation(`fenced without cause: ${fenceLines(fenced_before).join(", ")}`);
+      }
+      if (kind === "delay" || kind === "duplicate" || kind === "reorder") res.net.replay_dropped += Math.max(0, (await replays()) - replay_before);
+      if (kind === "clock_jump") {
+        res.clock.jump_deaths += deaths.length;
+        res.clock.jump_fences += fenced_nodes.length;
+        const stalls = d[i]!.events.slice(ev_from[i]).filter((e) => e.event === "stall");
+        res.clock.jump_stalls += stalls.length;
+        log(`step ${step}: after the jump: ${stalls.length ? `stall gap_ms=${stalls[0]!.fields.gap_ms}` : "no stall logged"}; ${deaths.length ? deaths.join("; ") : "no death verdict"}`);
+      }
       // quorum (3 nodes): a node cut off or stopped is a minority of one and
       // must fence nobody once it can know: within deadtime of the cut its
       // view still has its peers up (an attempt decided before the cut, a
@@ -580,6 +720,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
   } finally {
     sampler_on = false;
     await sampler;
+    for (const x of relays) await x.remove().catch(() => {});
     res.log_tail = d.map((x) => `--- ${x.name}\n${x.output.slice(-20).join("\n")}`).join("\n");
     for (const x of d) await x.stop().catch(() => {});
     await c.destroy();

@@ -52,6 +52,8 @@ let total_steps = 0;
 let fenced = 0;
 let wall = 0;
 const disk = { refused_starts: 0, write_errors_seen: 0, events_cli_ok: 0 };
+const net = { delayed: 0, duplicated: 0, reordered: 0, replay_dropped: 0 };
+const clock = { stepped_restarts: 0, jump_deaths: 0, jump_stalls: 0, jump_fences: 0 };
 const violations: string[] = [];
 for (const r of results) {
   total_steps += r.steps;
@@ -59,6 +61,8 @@ for (const r of results) {
   wall += r.wall_ms;
   violations.push(...r.violations);
   for (const k of Object.keys(disk) as (keyof typeof disk)[]) disk[k] += r.disk[k];
+  for (const k of Object.keys(net) as (keyof typeof net)[]) net[k] += r.net[k];
+  for (const k of Object.keys(clock) as (keyof typeof clock)[]) clock[k] += r.clock[k];
   for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v;
   for (const [k, v] of Object.entries(r.recover_ms)) (rec[k] ??= []).push(...v);
 }
@@ -73,6 +77,12 @@ for (const k of fault_kinds) {
 }
 if (faults.disk_full) {
   console.log(`disk_full: ${disk.refused_starts} starts refused with the state directory full, ${disk.write_errors_seen} busy steps with events write errors in status, ${disk.events_cli_ok} \`tandem events\` answers while full`);
+}
+if (faults.delay || faults.duplicate || faults.reorder) {
+  console.log(`relay: ${net.delayed} frames delayed, ${net.duplicated} duplicated, ${net.reordered} held back to reorder; ${net.replay_dropped} dropped by the daemons as replays (duplicates, stale)`);
+}
+if (faults.clock_step || faults.clock_jump) {
+  console.log(`clocks: ${clock.stepped_restarts} restarts with a stepped CLOCK_REALTIME; clock_jump: ${clock.jump_stalls} stalls logged by the jumped node, ${clock.jump_deaths} death verdicts, ${clock.jump_fences} fences`);
 }
 for (const v of violations) console.log(`VIOLATION ${v}`);
 if (violations.length > 0) {
