@@ -43,6 +43,7 @@ import { Ops } from "./ops.ts";
 import { status_schema_version, type StatusV2 } from "./status_schema.ts";
 import type { LoopHook, Watchdog } from "./watchdog.ts";
 import { SystemdNotifier } from "./notify.ts";
+import { releaseIdlePagesLogged } from "./pages.ts";
 import { DrbdControl } from "./drbd_control.ts";
 import { shouldSelfFence, type SelfFenceReason } from "../core/selffence.ts";
 
@@ -65,6 +66,8 @@ export { status_schema_version };
 const timer_slack_ms = 0.5;
 
 const startup_gc_delay_ms = 2_000;
+/** JSC compiles the hot paths in the first tens of seconds (README, Benchmarks) */
+const settled_pages_delay_ms = 30_000;
 /** realtime on: how long the allocator gets to return start-up garbage before memory is locked */
 const pre_lock_purge_ms = 150;
 
@@ -410,9 +413,17 @@ class Daemon {
     // Start-up garbage (config text, parse tables, module init) would sit in
     // the heap until the next full collection, which an idle daemon rarely
     // triggers: collect once when it is settled.
-    const gc_timer = setTimeout(() => Bun.gc(true), startup_gc_delay_ms);
+    // Then unmap the runtime code that start-up touched and idle does not
+    // run, and once more when the JIT has settled (src/daemon/pages.ts).
+    const pages = (when: string) => releaseIdlePagesLogged(when, this.realtime?.memory_locked ?? false, (name, fields) => this.log.event(name, fields));
+    const gc_timer = setTimeout(() => {
+      Bun.gc(true);
+      pages("startup");
+    }, startup_gc_delay_ms);
+    const pages_timer = setTimeout(() => pages("settled"), settled_pages_delay_ms);
     const code = await finished;
     clearTimeout(gc_timer);
+    clearTimeout(pages_timer);
     this.wd?.close(code === ExitCode.ok && !this.stop_incomplete);
     this.ping?.close();
     await control.close();

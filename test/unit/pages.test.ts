@@ -7,7 +7,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { ptr } from "bun:ffi";
 import { native } from "../../src/native/addon.ts";
-import { droppable, parseSmaps, releaseIdlePages } from "../../src/daemon/pages.ts";
+import { droppable, pagesPolicy, parseSmaps, releaseIdlePages, releaseIdlePagesLogged } from "../../src/daemon/pages.ts";
 
 const root = join(import.meta.dir, "../..");
 const addon_path = join(root, "src/native/tandem.node");
@@ -100,7 +100,7 @@ describe("dropPages (real mappings)", () => {
 
 describe("releaseIdlePages", () => {
   test("in this process: the runtime's pages go, the process runs on", () => {
-    const r = releaseIdlePages()!;
+    const r = releaseIdlePages();
     expect(r.errors).toEqual([]);
     expect(r.mappings).toBeGreaterThan(0);
     expect(r.dropped_kb).toBeGreaterThan(1024);
@@ -121,7 +121,7 @@ describe("releaseIdlePages", () => {
       const text = parseSmaps(require("node:fs").readFileSync("/proc/self/smaps", "utf8")).filter((m) => m.path === exe && m.perms === "r-xp");
       console.log(JSON.stringify({ r, text_flags: text.map((m) => m.flags), text_rss_kb: text.reduce((a, m) => a + m.rss_kb, 0) }));
     `;
-    const p = Bun.spawnSync([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe", env: { ...process.env, TANDEM_PAGES: "" } });
+    const p = Bun.spawnSync([process.execPath, "-e", script], { stdout: "pipe", stderr: "pipe" });
     expect(p.stderr.toString()).toBe("");
     const out = JSON.parse(p.stdout.toString());
     expect(out.r.errors).toEqual([]);
@@ -132,14 +132,30 @@ describe("releaseIdlePages", () => {
     for (const f of out.text_flags) expect(f).toEqual(expect.arrayContaining(["lo", "lf"]));
   });
 
-  test("TANDEM_PAGES=keep skips it", () => {
+  test("policy: by default only when memory is not locked; TANDEM_PAGES=release|keep decide; anything else is named", () => {
+    expect(pagesPolicy(undefined, false)).toEqual({ release: true });
+    expect(pagesPolicy(undefined, true)).toEqual({ release: false });
+    expect(pagesPolicy("", true)).toEqual({ release: false });
+    expect(pagesPolicy("release", true)).toEqual({ release: true });
+    expect(pagesPolicy("keep", false)).toEqual({ release: false });
+    expect(pagesPolicy("yes", true)).toEqual({ release: false, problem: "TANDEM_PAGES=yes is not release or keep; using the default" });
+  });
+
+  test("the daemon's call: locked memory keeps its pages (no event), unlocked releases them (one event)", () => {
     const was = process.env.TANDEM_PAGES;
-    process.env.TANDEM_PAGES = "keep";
+    delete process.env.TANDEM_PAGES;
     try {
-      expect(releaseIdlePages()).toBeNull();
+      const events: [string, Record<string, string | number>][] = [];
+      releaseIdlePagesLogged("startup", true, (n, f) => events.push([n, f]));
+      expect(events).toEqual([]);
+      releaseIdlePagesLogged("startup", false, (n, f) => events.push([n, f]));
+      expect(events.length).toBe(1);
+      expect(events[0]![0]).toBe("pages_released");
+      expect(events[0]![1].when).toBe("startup");
+      expect(events[0]![1].mappings as number).toBeGreaterThan(0);
+      expect(events[0]![1].errors).toBeUndefined();
     } finally {
-      if (was === undefined) delete process.env.TANDEM_PAGES;
-      else process.env.TANDEM_PAGES = was;
+      if (was !== undefined) process.env.TANDEM_PAGES = was;
     }
   });
 });
