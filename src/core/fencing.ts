@@ -33,6 +33,9 @@
 //   by one as their deadlines pass, so an isolated node still counts the
 //   peers it has not yet declared dead; after a deadtime every peer lost in
 //   the same cut is dead too, and quorum is judged on that settled view.
+//   Likewise when quorum returns (a heal: the first peer heard brings it
+//   back before the others are heard), what waited for it waits that long
+//   again.
 // - Stall: after a long gap in this node's own loop (membership's `stall`)
 //   its view is stale: no attempt starts until membership has `settled`.
 // - A peer seen alive again cancels a delay or a backoff. An attempt already
@@ -162,7 +165,17 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): 
   if (ev.type === "connectivity") {
     s.isolated = ev.isolated;
   } else if (ev.type === "quorum") {
+    const regained = ev.quorate && !s.quorate;
     s.quorate = ev.quorate || !s.cfg.quorum_required;
+    // Peers come back one by one too: quorum returns with the first one
+    // heard after a heal, while the others are still unheard. What waited
+    // for quorum waits one settle more, so those are heard and cancel it.
+    if (regained) {
+      const settle_ms = s.cfg.quorum_settle_ms ?? 0;
+      for (const p of s.peers.values()) {
+        if ((p.phase === "delay" || p.phase === "backoff") && p.next_at_ms !== null) p.next_at_ms = Math.max(p.next_at_ms, now_ms + settle_ms);
+      }
+    }
   } else if (ev.type === "stall") {
     s.settling = ev.settling;
   } else if (ev.type === "override") {

@@ -153,7 +153,7 @@ export type PlacementAction =
   /** held counts (placement's view just before) feed the split-brain tie-break */
   | { type: "fence_node"; node: string; reason: "dead" | "stop_failed"; self_held: number; peer_held: number }
   | { type: "announce"; ann_seq: number }
-  /** quorum was gained or lost (cfg.quorum only; also once at the first step): hold or release fencing */
+  /** quorum was gained or lost (cfg.quorum only; also once at the first step): hold or release fencing; comes first in its step */
   | { type: "quorum"; quorate: boolean; votes: number; needed: number }
   | { type: "log"; event: LogEvent; group: string | null; node: string | null; detail: string }
   | { type: "ready_to_exit" };
@@ -368,7 +368,8 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
     const q = quorumView(s);
     if (q.quorate !== s.quorate_reported) {
       s.quorate_reported = q.quorate;
-      out.push({ type: "quorum", quorate: q.quorate, votes: q.votes, needed: q.needed });
+      // first: a fence_node of this same step must meet the new verdict
+      out.unshift({ type: "quorum", quorate: q.quorate, votes: q.votes, needed: q.needed });
     }
   }
   // decide() is a function of its inputs and of `now` only through the

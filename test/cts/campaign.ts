@@ -99,7 +99,7 @@ export interface CampaignResult {
   /** delay/duplicate/reorder steps: frames the relays delayed, duplicated, held back; duplicates and stale frames the daemons dropped as replays */
   net: { delayed: number; duplicated: number; reordered: number; replay_dropped: number };
   /** clock steps: restarts with a stepped clock; clock_jump: death verdicts (either side), stalls the jumped node logged, fences */
-  clock: { stepped_restarts: number; jump_deaths: number; jump_stalls: number; jump_fences: number };
+  clock: { steps_seen: number; stepped_restarts: number; jump_deaths: number; jump_stalls: number; jump_fences: number };
 }
 
 /** each node's state directory: a tmpfs this small (generation, events.jsonl, rsctmp; history stays far below it in a campaign) */
@@ -200,7 +200,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     log_tail: "",
     disk: { refused_starts: 0, write_errors_seen: 0, events_cli_ok: 0 },
     net: { delayed: 0, duplicated: 0, reordered: 0, replay_dropped: 0 },
-    clock: { stepped_restarts: 0, jump_deaths: 0, jump_stalls: 0, jump_fences: 0 },
+    clock: { steps_seen: 0, stepped_restarts: 0, jump_deaths: 0, jump_stalls: 0, jump_fences: 0 },
   };
   const n = opts.nodes ?? 2;
   if (n !== 2 && n !== 3) throw new Error(`nodes must be 2 or 3, not ${n}`);
@@ -504,6 +504,16 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           const how = r.pick(["running", "restart"] as const);
           setClock(i, clock_offset_s[i]! + by_s);
           log(`step ${step}: ${victim}'s CLOCK_REALTIME stepped ${by_s > 0 ? "+" : ""}${by_s} s${how === "restart" ? ", then a graceful restart with it" : ""}`);
+          // the daemon's own timestamps show the step (an `admin` line, logged by a no-op `standby none`)
+          const skew_s = await until(async () => {
+            const from = d[i]!.events.length;
+            await adminLine(d[i]!, "standby", "none");
+            const e = await d[i]!.waitEvent({ event: "admin" }, 1000, from);
+            const s = e ? (e.t - Date.now()) / 1000 : NaN;
+            return Math.abs(s - clock_offset_s[i]!) < 60 ? `${s.toFixed(0)}` : null;
+          }, 5000, 300);
+          if (skew_s !== null) res.clock.steps_seen++;
+          log(`step ${step}: ${victim}'s log timestamps ${skew_s !== null ? `now ${skew_s} s off` : "do not show the step within 5 s"}`);
           if (how === "restart") {
             await Bun.sleep(1200); // libfaketime re-reads the file once a second
             expected_down.add(i);
@@ -681,7 +691,13 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           if (by !== victim) continue;
           const after_ms = Math.round((t - injected_s) * 1000);
           const allowed_ms = kind === "partition" ? cts_deadtime_ms + quorum_slack_ms : 0;
-          if (after_ms > allowed_ms) violation(`no quorum: ${victim} (${kind}, a minority of one) fenced ${target} ${after_ms} ms after the fault began`);
+          if (after_ms > allowed_ms) {
+            // what the victim decided from the fault on: deaths, quorum, stalls, fences
+            const trail = d[i]!.output
+              .filter((l) => Date.parse(l.slice(0, 24)) >= injected_s * 1000 - 2000 && /node_dead|node_up|quorum|stall|fence_/.test(l))
+              .slice(0, 40);
+            violation(`no quorum: ${victim} (${kind}, a minority of one) fenced ${target} ${after_ms} ms after the fault began\n${trail.join("\n")}`);
+          }
           else log(`step ${step}: ${victim} fenced ${target} ${after_ms} ms into the ${kind}, before its deadtime (${cts_deadtime_ms} ms) could tell it so`);
         }
       }

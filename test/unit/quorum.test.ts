@@ -166,7 +166,22 @@ describe("fencing quorum", () => {
     expect(runs(due)).toEqual([]);
     expect(due.some((x) => x.type === "log" && x.event === "fence_no_quorum")).toBe(true);
     expect(runs(fencingStep(s, { type: "tick" }, 60_000))).toEqual([]);
-    expect(runs(fencingStep(s, { type: "quorum", quorate: true }, 61_000))).toEqual(["c"]);
+    // quorum back (the first peer heard after a heal): one settle more, so c can be heard too
+    expect(runs(fencingStep(s, { type: "quorum", quorate: true }, 61_000))).toEqual([]);
+    expect(fencingDeadline(s)).toBe(64_000);
+    expect(runs(fencingStep(s, { type: "tick" }, 64_000))).toEqual(["c"]);
+  });
+
+  test("a heal: quorum back with one peer, the other heard within the settle is not fenced", () => {
+    const s = initialFencing(fcfg(), 0);
+    fencingStep(s, { type: "quorum", quorate: true }, 0);
+    fencingStep(s, { type: "request", node: "b", reason: "dead", self_held: 1, peer_held: 0 }, 0);
+    fencingStep(s, { type: "quorum", quorate: false }, 20); // c declared dead too: cut off
+    expect(runs(fencingStep(s, { type: "tick" }, 3000))).toEqual([]);
+    expect(runs(fencingStep(s, { type: "quorum", quorate: true }, 5000))).toEqual([]); // c heard first
+    const back = fencingStep(s, { type: "peer_up", node: "b" }, 5100);
+    expect(back.some((x) => x.type === "log" && x.event === "fence_cancelled")).toBe(true);
+    expect(runs(fencingStep(s, { type: "tick" }, 8000))).toEqual([]);
   });
 
   test("a stall holds attempts until membership has settled", () => {
@@ -184,7 +199,8 @@ describe("fencing quorum", () => {
   test("a failed stop is fenced only with quorum too", () => {
     const s = initialFencing(fcfg(), 0);
     expect(runs(fencingStep(s, { type: "request", node: "b", reason: "stop_failed", self_held: 0, peer_held: 1 }, 0))).toEqual([]);
-    expect(runs(fencingStep(s, { type: "quorum", quorate: true }, 5))).toEqual(["b"]);
+    expect(runs(fencingStep(s, { type: "quorum", quorate: true }, 5))).toEqual([]);
+    expect(runs(fencingStep(s, { type: "tick" }, 3005))).toEqual(["b"]);
   });
 });
 
