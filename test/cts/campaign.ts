@@ -510,7 +510,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
             await adminLine(d[i]!, "standby", "none");
             const e = await d[i]!.waitEvent({ event: "admin" }, 1000, from);
             const s = e ? (e.t - Date.now()) / 1000 : NaN;
-            return Math.abs(s - clock_offset_s[i]!) < 60 ? `${s.toFixed(0)}` : null;
+            return Math.abs(s - clock_offset_s[i]!) < 2 ? `${s.toFixed(1)}` : null;
           }, 5000, 300);
           if (skew_s !== null) res.clock.steps_seen++;
           log(`step ${step}: ${victim}'s log timestamps ${skew_s !== null ? `now ${skew_s} s off` : "do not show the step within 5 s"}`);

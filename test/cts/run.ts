@@ -53,7 +53,7 @@ let fenced = 0;
 let wall = 0;
 const disk = { refused_starts: 0, write_errors_seen: 0, events_cli_ok: 0 };
 const net = { delayed: 0, duplicated: 0, reordered: 0, replay_dropped: 0 };
-const clock = { stepped_restarts: 0, jump_deaths: 0, jump_stalls: 0, jump_fences: 0 };
+const clock = { steps_seen: 0, stepped_restarts: 0, jump_deaths: 0, jump_stalls: 0, jump_fences: 0 };
 const violations: string[] = [];
 for (const r of results) {
   total_steps += r.steps;
@@ -82,7 +82,7 @@ if (faults.delay || faults.duplicate || faults.reorder) {
   console.log(`relay: ${net.delayed} frames delayed, ${net.duplicated} duplicated, ${net.reordered} held back to reorder; ${net.replay_dropped} dropped by the daemons as replays (duplicates, stale)`);
 }
 if (faults.clock_step || faults.clock_jump) {
-  console.log(`clocks: ${clock.stepped_restarts} restarts with a stepped CLOCK_REALTIME; clock_jump: ${clock.jump_stalls} stalls logged by the jumped node, ${clock.jump_deaths} death verdicts, ${clock.jump_fences} fences`);
+  console.log(`clocks: clock_step seen in the daemon's log timestamps ${clock.steps_seen}/${faults.clock_step ?? 0}, ${clock.stepped_restarts} restarts with a stepped CLOCK_REALTIME; clock_jump: ${clock.jump_stalls} stalls logged by the jumped node, ${clock.jump_deaths} death verdicts, ${clock.jump_fences} fences`);
 }
 for (const v of violations) console.log(`VIOLATION ${v}`);
 if (violations.length > 0) {
