@@ -533,6 +533,8 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
           const by_s = r.pick([1, 2, 5, 30, 600]);
           setClock(i, clock_offset_s[i]! + by_s);
           log(`step ${step}: ${victim}'s CLOCK_MONOTONIC and CLOCK_REALTIME jump +${by_s} s (a resumed VM)`);
+          // the offset file is re-read within a second or two: the jump is seen when the daemon logs the stall
+          await d[i]!.waitEvent({ event: "stall" }, 5000, ev_from[i]);
           break;
         }
         case "disk_full": {
@@ -669,7 +671,11 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
       res.fenced += fenced_nodes.length;
       const deaths = d.flatMap((x, j) => x.events.slice(ev_from[j]).filter((e) => e.event === "node_dead" && e.fields.reason === "deadtime").map((e) => `${node_names[j]} judged ${e.fields.node} dead (last heard ${e.fields.last_heard_ms_ago} ms ago)`));
       if (steady_kinds.includes(kind)) {
-        if (deaths.length > 0) violation(`false death: ${deaths.join("; ")}`);
+        if (deaths.length > 0) {
+          // what both daemons logged during the step (without the per-frame replay drops)
+          const lines = d.map((x, j) => `--- ${node_names[j]}\n${x.events.slice(ev_from[j]).filter((e) => e.event !== "drop").slice(-25).map((e) => e.line).join("\n")}`);
+          violation(`false death: ${deaths.join("; ")}\n${lines.join("\n")}`);
+        }
         if (fenced_nodes.length > 0) violation(`fenced without cause: ${fenceLines(fenced_before).join(", ")}`);
       }
       if (kind === "delay" || kind === "duplicate" || kind === "reorder") res.net.replay_dropped += Math.max(0, (await replays()) - replay_before);
