@@ -138,8 +138,10 @@ export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): M
   const out: MembershipAction[] = [];
   if (noteStall(s, now_ms, out)) {
     // Timers first, except for the sender of a frame: its frame proves it is
-    // alive now. After a stall the adapter drains queued datagrams before it
-    // ticks, so a peer heard in time is never declared dead (and never flaps).
+    // alive now. The adapter reads ready datagrams before a deadline's tick,
+    // so a peer heard in time is never declared dead (and never flaps); after
+    // a long stall that is not enough (the timer can run before the socket is
+    // read, CTS seed 910), hence the settle in noteStall.
     expire(s, now_ms, out, ev.type === "frame" && isFresh(s, ev) ? ev : null);
   }
   switch (ev.type) {
