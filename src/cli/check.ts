@@ -74,8 +74,8 @@ export function quorumLine(h: HaConfig): string | null {
   if (n < 3 && !h.raw.has("quorum")) return null;
   if (!quorumRequired(h)) return `quorum: off (${n} nodes, \`quorum ${h.quorum}\`): a split is decided by the tie-break and fence_delay`;
   const needed = Math.floor(n / 2) + 1;
-  const policy = h.no_quorum_policy === "freeze" ? "keeps running what it holds and starts nothing (freeze)" : "stops what it runs (stop)";
-  return `quorum: on (${n} nodes, ${needed} votes needed): a partition without them fences nobody, takes nothing over and ${policy}`;
+  const does = h.no_quorum_policy === "freeze" ? "starts nothing and keeps running what it holds (freeze)" : "takes nothing over and stops what it runs (stop)";
+  return `quorum: on (${n} nodes, ${needed} votes needed): a partition without them fences nobody, ${does}`;
 }
 
 function plural(n: number, word: string): string {
