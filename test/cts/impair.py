@@ -29,6 +29,7 @@
 import argparse
 import heapq
 import json
+import math
 import os
 import random
 import select
@@ -63,7 +64,7 @@ class Direction:
         for k, v in d.items():
             if k not in params:
                 raise ValueError(f"unknown parameter {k!r} (known: {', '.join(params)})")
-            if not isinstance(v, (int, float)) or v < 0:
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"{k} must be a number >= 0, not {v!r}")
             if k.endswith("_pct") and v > 100:
                 raise ValueError(f"{k} must be 0..100, not {v}")

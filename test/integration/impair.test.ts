@@ -11,7 +11,7 @@ import { netnsAvailable } from "./support.ts";
 
 /** ping node2 from node1: replies, duplicates, min rtt */
 async function ping(c: Cluster, count: number, interval_s = 0.1): Promise<{ received: number; dups: number; min_ms: number; out: string }> {
-  const r = await c.exec(c.nodes[0]!.ns, ["ping", "-n", "-c", String(count), "-i", String(interval_s), "-W", "2", c.nodes[1]!.links[0]!.v4], 30_000);
+  const r = await c.exec(c.nodes[0]!.ns, ["ping", "-n", "-c", String(count), "-i", String(interval_s), "-W", "5", c.nodes[1]!.links[0]!.v4], 30_000);
   const received = Number(/(\d+) received/.exec(r.stdout)?.[1] ?? 0);
   const dups = Number(/\+(\d+) duplicates/.exec(r.stdout)?.[1] ?? 0);
   const min_ms = Number(/= ([\d.]+)\//.exec(r.stdout)?.[1] ?? NaN);
@@ -84,11 +84,13 @@ if (netnsAvailable("impair.test.ts")) {
         // bad parameters are refused with a reason, and change nothing
         await expect(x.set({ out: { loss_pct: 150 } })).rejects.toThrow(/loss_pct must be 0..100/);
         await expect(x.set({ out: { bogus_ms: 1 } as never })).rejects.toThrow(/unknown parameter 'bogus_ms'/);
+        await expect(x.set({ out: { delay_ms: Number.NaN } })).rejects.toThrow(/delay_ms must be a number >= 0/);
         expect((await x.stats()).out.params.loss_pct).toBe(50);
 
         // healed at runtime
         await x.clear();
-        expect((await ping(c, 10, 0.02)).received).toBe(10);
+        const healed = await ping(c, 10, 0.05);
+        expect(healed.received, healed.out).toBe(10);
       } finally {
         await x.remove();
       }
