@@ -217,9 +217,9 @@ export function renderTable(st: StatusV2, colour = false): string {
   }
   if (st.metrics) text += `metrics: http://${st.metrics.address}/metrics\n`;
   const q = st.quorum;
-  if (q) {
-    // a daemon older than the quorum field prints nothing here
-    if (!q.required) text += `quorum: off (${q.total} nodes: the tie-break and fence_delay decide a split)\n`;
+  // nothing for the two-node default (and a daemon older than the field); the table's lines stay where scripts expect them
+  if (q && (q.required || q.total >= 3)) {
+    if (!q.required) text += `quorum: off (${q.total} nodes, \`quorum off\`): a node cut off may fence every peer\n`;
     else if (q.quorate) text += `quorum: yes, ${q.votes} of ${q.total} votes (${q.needed} needed)\n`;
     else text += `quorum: ${paint(colour, "red", `NO, ${q.votes} of ${q.total} votes (${q.needed} needed)`)}: fencing nobody, starting nothing, ${q.policy === "freeze" ? "keeping what runs here (freeze)" : "stopping what runs here"}\n`;
   }

@@ -166,6 +166,8 @@ describe("status", () => {
     expect(t).toMatch(/^web\s+node1\s+running\s+3m12s ago\s+monitor: httpd: not running \(3m20s ago\)$/m);
     expect(t).toContain("FENCING FAILS");
     expect(t).toContain("quorum: NO, 1 of 3 votes (2 needed): fencing nobody, starting nothing, stopping what runs here");
+    // two nodes (quorum off): no line, the node table stays the table's third line
+    expect(renderTable({ ...sampleStatus(), quorum: { required: false, quorate: true, votes: 1, needed: 2, total: 2, policy: "stop" } }, false)).not.toContain("quorum:");
     expect(t).not.toContain("\x1b[");
     const c = renderTable(sampleStatus(), true);
     expect(c).toContain("\x1b[31mdead \x1b[0m");
