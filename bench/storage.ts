@@ -1,53 +1,67 @@
-// bench/storage: no acknowledged write is lost when the DRBD primary hangs,
-// is fenced through its BMC, and later comes back and takes its group back
-// (issue 8), seen from an NFS client.
+// bench/storage: no acknowledged write is lost when the DRBD primary fails,
+// over NFS and over SMB, and how long the client stalls, with tandem and with
+// Debian's Heartbeat 3.0.6 on the same VMs (issue 8).
 //
 // Two appliance VMs (src/lab/appliance.ts, seed disk=: DRBD r0 on /dev/vdb,
 // the group drbddisk::r0 + Filesystem /srv/data + VIP + nfs-server + smbd)
-// and a third VM from the same image as the client. The client is a VM, not
-// a namespace on this host, because the host's kernel has no NFS or CIFS
+// and a third VM from the same image as the client. The image is the
+// harness variant (image/build.ts: the appliance plus cifs-utils and
+// heartbeat, which the shipped appliance does not carry). The client is a VM,
+// not a namespace on this host, because the host's kernel has no NFS or CIFS
 // client (neither in /proc/filesystems nor loadable: no /lib/modules, no
 // /proc/modules); the guests run Debian's stock kernel, which has both.
 // Each node VM has a BMC (src/lab/bmc.ts: ipmi_sim on 192.0.2.101/.102
-// whose chassis power is that VM's qemu process); the seed gives both nodes
-// `fence NODE fence_ipmilan ... action=off` lines for them.
+// whose chassis power is that VM's qemu process); tandem's seed gives both
+// nodes `fence NODE fence_ipmilan ... action=off` lines for them.
 //
 // The client mounts 192.0.2.50:/srv/data (NFSv3 over TCP, hard: a write
-// blocks while no server answers and never fails) and runs a writer:
-// records "record <n> <ns> <pad> <sha256 of the rest>", each appended and then
-// fsync'ed (`sync FILE`, a COMMIT for NFSv3); only after fsync returned is the
-// record logged as acknowledged on the client's local disk.
+// blocks while no server answers and never fails) and //192.0.2.50/data
+// (SMB 3, guest, `hard`: the cifs client retries instead of failing) and
+// runs one writer on each: records "record <n> <ns> <pad> <sha256 of the
+// rest>", each appended through its own O_APPEND descriptor and fsync'ed on
+// that descriptor (dd conv=fsync: an NFS COMMIT, an SMB2 FLUSH, which Samba's
+// default `strict sync` turns into fsync on the server); only after fsync
+// returned is the record logged as acknowledged on the client's local disk.
 //
-//  1. Failover: node1's qemu is SIGSTOPped: the box hangs (nothing sent,
-//     nothing answered) but is not off, so nothing but a fence can make
-//     taking over safe. node2 sees it dead after deadtime, runs
-//     fence_ipmilan against node1's BMC (action=off, then status), ipmi_sim
-//     SIGKILLs the frozen qemu, and only after "Status: OFF" does node2
-//     promote r0 over DRBD's netlink (fence-peer: peer fenced, exit 7), fsck
-//     + mount, VIP, nfs-server, smbd. The order is read from node2's journal
-//     (tandem's fence events, the kernel's DRBD role change) and the BMC's
-//     power log, on the host's clock.
-//  2. Failback: node1 is powered on through its BMC (ipmitool chassis power
-//     on), boots, rejoins, DRBD resyncs it from node2; then `tandem takeover
-//     all` on node1 moves the group back.
-// The writer never stops. At the end every acknowledged record must be in
-// /srv/data/stream.log on node1's disk (the final primary) byte for byte,
-// and every line there must carry a valid checksum.
+// Per system (--systems, default both, one after the other on fresh VMs):
+//  1. Failover, --fault power (default; the same for both systems): node1's
+//     qemu is SIGKILLed, a power loss. With --fault hang (tandem only) its
+//     qemu is SIGSTOPped instead: nothing is sent or answered but the box is
+//     not off, so only a fence makes a takeover safe.
+//     tandem: node2 sees node1 dead after deadtime, fences it through its
+//     BMC (fence_ipmilan action=off, then status) and only after "Status:
+//     OFF" promotes r0 over DRBD's netlink (fence-peer: peer fenced, exit 7),
+//     fsck + mount, VIP, nfs-server, smbd. The order is checked from node2's
+//     journal and the BMC's power log.
+//     Heartbeat: haresources `node1 drbddisk::r0
+//     Filesystem::/dev/drbd0::/srv/data::ext4 IPaddr::192.0.2.50/25/eth0
+//     nfs-kernel-server smbd` (the seeds' line, in their order, plus smbd),
+//     no stonith (as in the seeds' ha.cf), and drbd.conf without tandem's
+//     fencing and handlers (the seeds' drbd.conf has neither: DRBD's default
+//     `fencing dont-care`). tandem.service is masked on the kernel command
+//     line; heartbeat is started by this benchmark, not at boot.
+//  2. Failback: node1 is powered on through its BMC, boots, rejoins, DRBD
+//     resyncs it from node2; then `tandem takeover all` (or Heartbeat's
+//     hb_takeover all) on node1 moves the group back.
+// The writers never stop. At the end every acknowledged record must be in its
+// file on node1's disk (the final primary) byte for byte; lines with a bad
+// checksum are counted.
 //
-// Printed: both client-visible stalls (the largest gap between acks around
-// the freeze and around the takeover command, on the client's clock), the
-// failover timeline (fence requested / BMC off / fence confirmed / promote /
-// serve), resync and failback times, record counts. Nothing is asserted on
+// Printed per system: both client-visible stalls per protocol (the largest
+// gap between acks around the fault and around the takeover command, on the
+// client's clock), the failover timeline, resync and failback times, record
+// counts; then tandem's stalls against Heartbeat's. Nothing is asserted on
 // time; the exit status is 1 if an acknowledged record is missing or
-// damaged, or if node2 promoted or started anything before the BMC had
-// node1 off.
+// damaged, or if tandem's node2 promoted or started anything before the BMC
+// had node1 off.
 //
-//   ./node_modules/.bin/bun bench/storage.ts [--after-s 20] [--before-records 20] [--no-overhead]   (root; ./run storage)
-// Takes about 15 minutes under TCG on a loaded 2-core machine (four boots).
+//   ./node_modules/.bin/bun bench/storage.ts [--systems tandem,heartbeat] [--fault power|hang]
+//       [--after-s 20] [--before-records 20] [--no-overhead]   (root; ./run storage)
+// Takes about 15 minutes per system under TCG on a loaded 2-core machine (four boots).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { ensureImage } from "../image/build.ts";
+import { ensureImage, type Image } from "../image/build.ts";
 import { ApplianceCluster, type NodeName, vip } from "../src/lab/appliance.ts";
 import { pidAlive, type Vm, vmUnavailableReason } from "../src/lab/vm.ts";
 
@@ -59,6 +73,8 @@ const { values: args } = parseArgs({
     "before-records": { type: "string", default: "20" },
     "disk-mb": { type: "string", default: "64" },
     "no-overhead": { type: "boolean", default: false },
+    systems: { type: "string", default: "tandem,heartbeat" },
+    fault: { type: "string", default: "power" },
   },
 });
 const after_s = Number(args["after-s"]);
@@ -68,10 +84,32 @@ if (!(after_s >= 1 && after_s <= 600) || !(before_records >= 1 && before_records
   console.error("bench/storage: --after-s 1..600, --before-records 1..10000, --disk-mb 16..4096");
   process.exit(2);
 }
+type System = "tandem" | "heartbeat";
+const systems = (args.systems ?? "").split(",").map((x) => x.trim()).filter((x) => x !== "");
+if (systems.length === 0 || systems.length > 2 || systems.some((x) => x !== "tandem" && x !== "heartbeat") || new Set(systems).size !== systems.length) {
+  console.error(`bench/storage: --systems ${JSON.stringify(args.systems)}: a comma-separated list of tandem and heartbeat, e.g. --systems tandem,heartbeat`);
+  process.exit(2);
+}
+const fault = args.fault as "power" | "hang";
+if (fault !== "power" && fault !== "hang") {
+  console.error(`bench/storage: --fault ${JSON.stringify(args.fault)}: power (qemu SIGKILLed) or hang (qemu SIGSTOPped, then fenced)`);
+  process.exit(2);
+}
+if (fault === "hang" && systems.includes("heartbeat")) {
+  // a hung primary that nobody powers off stays Primary with r0 mounted; Heartbeat without
+  // stonith would mount the same data on node2 beside it: that is a split brain, not a benchmark
+  console.error("bench/storage: --fault hang needs fencing, which the Heartbeat setup here has not (no stonith, as in the seeds): use --systems tandem, or --fault power");
+  process.exit(2);
+}
 /** The writer stops by itself after this many records, whatever happens to the host. */
 const records_max = 100_000;
-const mnt = "/run/nfs-data"; // the root file system is read-only in the image
-const stream = "stream.log";
+// the root file system is read-only in the image: mount points under /run
+const protocols = [
+  { proto: "nfs", mnt: "/run/nfs-data", file: "stream.log" },
+  // the SMB guest is `nobody` on the server: it writes into a world-writable directory on r0
+  { proto: "smb", mnt: "/run/smb-data", file: "smb/stream.log" },
+] as const;
+type Proto = (typeof protocols)[number]["proto"];
 
 function log(msg: string): void {
   process.stderr.write(`[storage] ${msg}\n`);
@@ -83,9 +121,12 @@ if (why) {
   process.exit(2);
 }
 
-// The writer, in the client VM (dash; printf, echo and the tests are builtins: 3 forks a record).
+// The writer, in the client VM (dash; printf, echo and the tests are builtins: 4 forks a record).
+// dd opens the file O_WRONLY|O_APPEND, writes the line once and fsyncs that descriptor: for SMB
+// the flush must go out on a handle open for writing (the cifs client skips an fsync on a
+// read-only one, e.g. \`sync FILE\`), for NFS it is a COMMIT either way.
 const writer = `#!/bin/sh
-f=$1; max=$2; acks=/var/tmp/acks
+f=$1; max=$2; acks=$3
 : > $acks
 pad=$(printf '%0100d' 0 | tr 0 x)
 i=0
@@ -94,7 +135,7 @@ while [ $i -lt $max ] && [ ! -e /var/tmp/stop ]; do
   t=$(date +%s%N)
   p="record $(printf %08d $i) $t $pad"
   h=$(printf '%s' "$p" | sha256sum); h=\${h%% *}
-  if printf '%s %s\\n' "$p" "$h" >> "$f" && sync "$f"; then
+  if printf '%s %s\\n' "$p" "$h" | dd of="$f" oflag=append conv=notrunc,fsync status=none; then
     echo "ack $i $t $h $(date +%s%N)" >> $acks
   else
     echo "err $i $t - $(date +%s%N)" >> $acks
@@ -232,22 +273,162 @@ function stallAround(acks: Ack[], event_ns: bigint, resumed_ns: bigint): { stall
   return { stall_ms: ms(max_gap), last_before, first_after };
 }
 
-async function main(): Promise<number> {
-  const image = ensureImage(bin);
+/** Heartbeat 3.0.6's ha.cf: the same links and timing as tandem's seed (keepalive 250 ms, deadtime 3 s), no stonith (as in the seeds), haresources mode. */
+function heartbeatHaCf(): string {
+  return [
+    "# bench/storage: Heartbeat 3.0.6 on the appliance VMs (haresources mode, no stonith)",
+    "logfacility daemon",
+    "keepalive 250ms",
+    "warntime 1500ms",
+    "deadtime 3",
+    "initdead 30",
+    "udpport 694",
+    // each node ignores the ucast line naming its own address: one file serves both
+    "ucast eth0 192.0.2.11",
+    "ucast eth0 192.0.2.12",
+    "ucast eth1 192.0.2.129",
+    "ucast eth1 192.0.2.130",
+    "auto_failback off",
+    "node node1",
+    "node node2",
+    "crm off",
+    "",
+  ].join("\n");
+}
+const heartbeat_haresources = `node1 drbddisk::r0 Filesystem::/dev/drbd0::/srv/data::ext4 IPaddr::${vip}/25/eth0 nfs-kernel-server smbd\n`;
+
+/**
+ * r0 as a Heartbeat admin had it: the seed's resource without tandem's fencing policy and
+ * handlers (the seeds' drbd.conf has no fencing at all: DRBD's default, `fencing dont-care`),
+ * applied to the running resource with `drbdadm adjust`. The seed rewrites r0.res at every boot,
+ * so this runs after each boot, before heartbeat starts.
+ */
+async function heartbeatDrbd(n: NodeName): Promise<string> {
+  const vm = c!.vm(n);
+  await vm.sh(
+    "sed -e '/^  disk /s/fencing resource-only; //' -e '/^  handlers {/,/^  }/d' /etc/drbd.d/r0.res > /etc/drbd.d/r0.res.hb && mv /etc/drbd.d/r0.res.hb /etc/drbd.d/r0.res && drbdadm adjust r0",
+    { timeout_ms: 120_000 },
+  );
+  const show = (await vm.sh("drbdsetup show r0", { timeout_ms: 60_000 })).out;
+  if (/fence-peer|fencing\s+resource/.test(show)) throw new Error(`${n}: r0 still has tandem's fencing after adjust:\n${show}`);
+  return (await vm.sh("grep -E 'fencing|handlers|fence-peer' /etc/drbd.d/r0.res || echo 'no fencing, no handlers'", { check: false })).out.trim();
+}
+
+async function startHeartbeat(n: NodeName): Promise<void> {
+  const vm = c!.vm(n);
+  await vm.put("/etc/ha.d/ha.cf", heartbeatHaCf(), 0o644);
+  await vm.put("/etc/ha.d/haresources", heartbeat_haresources, 0o644);
+  // Heartbeat 3.0.6 knows crc, md5 and sha1 (no sha256)
+  await vm.put("/etc/ha.d/authkeys", "auth 1\n1 sha1 appliance-test-secret-4f2a9c\n", 0o600);
+  await vm.sh("systemctl start heartbeat", { timeout_ms: 120_000 });
+}
+
+/** Both heartbeats see each other (cl_status). */
+async function heartbeatFormed(timeout_ms = 180_000): Promise<number> {
+  return c!.waitFor(
+    "both nodes active in Heartbeat's cl_status",
+    async () => {
+      for (const n of ["node1", "node2"] as const) {
+        const peer = n === "node1" ? "node2" : "node1";
+        if ((await c!.vm(n).sh(`cl_status nodestatus ${peer}`, { check: false, timeout_ms: 30_000 })).out.trim() !== "active") return false;
+      }
+      return true;
+    },
+    timeout_ms,
+  );
+}
+
+interface ProtoResult {
+  proto: Proto;
+  acks: Ack[];
+  errors: number;
+  lines: number;
+  missing: Ack[];
+  bad_sum: number;
+  stall1_ms: number | null;
+  stall2_ms: number | null;
+  freeze_to_first_ms: number | null;
+  median_ms: number;
+  before: number;
+  during: number;
+  after: number;
+  mount_opts: string;
+}
+
+interface SystemResult {
+  system: System;
+  ok: boolean;
+  rows: [string, string][];
+  protos: ProtoResult[];
+  title: string;
+}
+
+/** Mounts the VIP's NFS export and SMB share in the client VM; returns each protocol's options. */
+async function clientMounts(client: Vm, A: NodeName): Promise<Record<Proto, string>> {
+  // hard: block, never fail; timeo=10 (1 s): the RPC is resent (and the TCP connection
+  // re-made, to the new holder of the VIP) soon after the takeover, not after TCP's backoff.
+  let nfs = "vers=3,proto=tcp,hard,nolock,timeo=10,retrans=3";
+  const m3 = await client.sh(`mkdir -p /run/nfs-data && timeout 90 mount -t nfs -o ${nfs} ${vip}:/srv/data /run/nfs-data 2>&1`, { timeout_ms: 120_000, check: false });
+  if (m3.code !== 0) {
+    // NFSv3 needs rpcbind and mountd on the server; v4 only port 2049 (but its open state is lost on takeover: see README)
+    log(`NFSv3 mount failed (${m3.out.trim()}); trying NFSv4.2`);
+    nfs = "vers=4.2,proto=tcp,hard,timeo=10,retrans=3";
+    await client.sh(`timeout 90 mount -t nfs -o ${nfs} ${vip}:/srv/data /run/nfs-data`, { timeout_ms: 120_000 });
+  }
+  // smbd is the group's last resource: it may still be starting when the export is up
+  await c!.waitFor(`smbd listening on ${A}:445`, async () => (await c!.vm(A).sh("ss -Hltn 'sport = :445'", { check: false, timeout_ms: 30_000 })).out.includes(":445"), 180_000, 500);
+  // the guest is `nobody` on the server: a world-writable directory on r0 (replicated like the rest)
+  // The file is made here, mode 0666: one the guest creates gets Samba's `create mask` 0744, and
+  // the guest's token does not own it as far as Samba's access check goes, so every later open
+  // for writing was refused (the first record was acknowledged, then "Permission denied").
+  await c!.vm(A).sh(`mkdir -p /srv/data/smb && chmod 0777 /srv/data/smb && for f in /srv/data/${protocols[1].file} /srv/data/${protocols[1].file}.probe; do : > $f; chmod 0666 $f; done`);
+  // hard: retry while the server is away instead of failing the call (soft is the default);
+  // echo_interval=1: the client notices a dead server within a few seconds (default 60);
+  // cache=strict (the default) and no nostrictsync: fsync sends SMB2 FLUSH
+  const smb_base = "hard,echo_interval=1,file_mode=0666,dir_mode=0777";
+  let smb = "";
+  const tried: string[] = [];
+  // `guest` is a null session; a made-up user is mapped to the guest too (smb.conf: map to guest = bad user)
+  for (const o of ["3.1.1", "3.0", "2.1"].flatMap((vers) => [`vers=${vers},guest,${smb_base}`, `vers=${vers},username=bench,password=,${smb_base}`])) {
+    const r = await client.sh(`mkdir -p /run/smb-data && timeout 90 mount -t cifs -o ${o} //${vip}/data /run/smb-data 2>&1`, { timeout_ms: 120_000, check: false });
+    if (r.code === 0) {
+      smb = o;
+      break;
+    }
+    tried.push(`${o}: ${r.out.trim()}`);
+  }
+  if (!smb) throw new Error(`mount -t cifs //${vip}/data failed: ${tried.join("; ")}; dmesg: ${(await client.sh("dmesg | grep -i cifs | tail -n 5", { check: false })).out}`);
+  log(`client mounts: ${(await client.sh("grep -E ' /run/(nfs|smb)-data ' /proc/mounts")).out.trim().replace(/\n/g, " | ")}`);
+  return { nfs, smb };
+}
+
+async function scenario(system: System, image: Image): Promise<SystemResult> {
+  const hb = system === "heartbeat";
+  const overhead_on = !args["no-overhead"] && !hb;
   c = await ApplianceCluster.create({
-    image,
+    // Heartbeat's run: tandem never starts (masked on the kernel command line: the root is read-only)
+    image: hb ? { ...image, cmdline: `${image.cmdline} systemd.mask=tandem.service` } : image,
     services: "systemd:nfs-server systemd:smbd",
     replicated_disk_mb: disk_mb,
     client_vm: true,
-    bare_disk: !args["no-overhead"],
+    bare_disk: overhead_on,
     bmc: true,
     // fence_ipmilan is Python: two runs (off, then status) in a TCG guest on a loaded host
     fence_timeout_s: 120,
   });
   const t_boot = performance.now();
   const [boot, client_ms] = await Promise.all([c.boot(), c.clientUp()]);
-  log(`booted (three VMs at once; node1 and node2 powered on through their BMCs): node1 ${Math.round(boot.node1!)} ms, node2 ${Math.round(boot.node2!)} ms, client ${Math.round(client_ms)} ms`);
-  await c.waitFormed();
+  log(`[${system}] booted (three VMs at once; node1 and node2 powered on through their BMCs): node1 ${Math.round(boot.node1!)} ms, node2 ${Math.round(boot.node2!)} ms, client ${Math.round(client_ms)} ms`);
+  if (hb) {
+    for (const n of ["node1", "node2"] as const) {
+      await c.waitFor(`${n}: r0 up (the seed's drbdadm up)`, async () => (await procDrbd(n)).includes("cs:"), 300_000);
+      log(`[heartbeat] ${n} drbd.conf: ${await heartbeatDrbd(n)}; tandem: ${(await c.vm(n).sh("systemctl is-active tandem", { check: false })).out.trim()}`);
+    }
+    await Promise.all((["node1", "node2"] as const).map((n) => startHeartbeat(n)));
+    await heartbeatFormed();
+  } else {
+    await c.waitFormed();
+  }
   // node1 is preferred, but a start that failed there under load (e.g. nfs-server's beyond the
   // agent's 20 s) leaves the group on node2: then the nodes swap parts (A serves first, B takes over)
   let A = "node1" as NodeName;
@@ -267,35 +448,39 @@ async function main(): Promise<number> {
   const B: NodeName = A === "node1" ? "node2" : "node1";
   if (A !== "node1") log(`the group came up on ${A}, not on the preferred node1 (a failed start there: see its journal); ${A} plays node1's part below, ${B} node2's`);
   await c.waitFor("initial sync (UpToDate/UpToDate)", async () => (await procDrbd(A)).includes("ds:UpToDate/UpToDate"), 600_000);
-  log(`${A} serves /srv/data, r0 in sync, ${Math.round((performance.now() - t_boot) / 1000)} s after qemu start: ${await procDrbd(A)}`);
-  log(`${B}'s ha.cf fence lines: ${(await c.vm(B).sh("grep -E '^fence' /etc/ha.d/ha.cf")).out.trim().replace(/password=\S+/g, "password=***").replace(/\n/g, " | ")}`);
+  log(`[${system}] ${A} serves /srv/data, r0 in sync, ${Math.round((performance.now() - t_boot) / 1000)} s after qemu start: ${await procDrbd(A)}`);
+  if (!hb) log(`${B}'s ha.cf fence lines: ${(await c.vm(B).sh("grep -E '^fence' /etc/ha.d/ha.cf")).out.trim().replace(/password=\S+/g, "password=***").replace(/\n/g, " | ")}`);
 
   const client = c.client!;
-  // hard: block, never fail; timeo=10 (1 s): the RPC is resent (and the TCP connection
-  // re-made, to the new holder of the VIP) soon after the takeover, not after TCP's backoff.
-  let opts = "vers=3,proto=tcp,hard,nolock,timeo=10,retrans=3";
-  const m3 = await client.sh(`mkdir -p ${mnt} && timeout 90 mount -t nfs -o ${opts} ${vip}:/srv/data ${mnt} 2>&1`, { timeout_ms: 120_000, check: false });
-  if (m3.code !== 0) {
-    // NFSv3 needs rpcbind and mountd on the server; v4 only port 2049 (but its open state is lost on takeover: see README)
-    log(`NFSv3 mount failed (${m3.out.trim()}); trying NFSv4.2`);
-    opts = "vers=4.2,proto=tcp,hard,timeo=10,retrans=3";
-    await client.sh(`timeout 90 mount -t nfs -o ${opts} ${vip}:/srv/data ${mnt}`, { timeout_ms: 120_000 });
+  const opts = await clientMounts(client, A);
+  for (const p of protocols) {
+    const r = await client.sh(`(mkdir -p $(dirname ${p.mnt}/${p.file}) && for i in 1 2; do printf 'probe\\n' | dd of=${p.mnt}/${p.file}.probe oflag=append conv=notrunc,fsync status=none || exit 1; done && rm -f ${p.mnt}/${p.file}.probe) 2>&1`, { check: false, timeout_ms: 120_000 });
+    if (r.code !== 0) throw new Error(`a test write with fsync to ${p.mnt}/${p.file}.probe (${p.proto}) failed: exit ${r.code}: ${r.out.trim()}`);
   }
-  log(`client mounted ${vip}:/srv/data (${opts}): ${(await client.sh(`grep ' ${mnt} ' /proc/mounts`)).out.trim()}`);
   await client.put("/var/tmp/writer.sh", writer, 0o755);
-  await client.sh(`rm -f /var/tmp/stop ${mnt}/${stream}; (setsid /var/tmp/writer.sh ${mnt}/${stream} ${records_max} </dev/null >/dev/null 2>/var/tmp/writer.err & echo $! > /var/tmp/writer.pid)`);
-  const countAcks = async () => Number((await client.sh("grep -c '^ack' /var/tmp/acks", { check: false, timeout_ms: 30_000 })).out.trim() || "0");
-  await c.waitFor(`${before_records} acknowledged records`, async () => (await countAcks()) >= before_records, 300_000, 500);
+  await client.sh("rm -f /var/tmp/stop");
+  for (const p of protocols) {
+    await client.sh(`: > ${p.mnt}/${p.file}; (setsid /var/tmp/writer.sh ${p.mnt}/${p.file} ${records_max} /var/tmp/acks-${p.proto} </dev/null >/dev/null 2>/var/tmp/writer-${p.proto}.err & echo $! > /var/tmp/writer-${p.proto}.pid)`);
+  }
+  const countAcks = async (p: Proto) => Number((await client.sh(`grep -c '^ack' /var/tmp/acks-${p}`, { check: false, timeout_ms: 30_000 })).out.trim() || "0");
+  await c
+    .waitFor(`${before_records} acknowledged records on NFS and on SMB`, async () => (await countAcks("nfs")) >= before_records && (await countAcks("smb")) >= before_records, 300_000, 500)
+    .catch(async (e: Error) => {
+      for (const p of protocols) log(`${p.proto}: acks ${await countAcks(p.proto)}, last lines: ${(await client.sh(`tail -n 3 /var/tmp/acks-${p.proto}; tail -c 600 /var/tmp/writer-${p.proto}.err; ls -la ${p.mnt}/${p.file}`, { check: false })).out.trim()}`);
+      log(`client dmesg: ${(await client.sh("dmesg | tail -n 15", { check: false })).out.trim()}`);
+      throw e;
+    });
 
-  // ---- 1. node1 hangs: SIGSTOP of its qemu. Not off: only its BMC can end it.
+  // ---- 1. the fault on node1: power loss (SIGKILL of its qemu) or a hang (SIGSTOP: only its BMC can end it)
   const n1 = c.vm(A);
   const n1_pid = n1.pid!;
   const off2 = await clockOffset(c.vm(B));
   const offc = await clockOffset(client);
   const freeze_ns = hostNs();
-  n1.sigstop();
-  const acked_at_freeze = await countAcks();
-  log(`${A} frozen (SIGSTOP of qemu ${n1_pid}); ${acked_at_freeze} records acknowledged so far`);
+  if (fault === "hang") n1.sigstop();
+  else await n1.kill();
+  const at_fault = { nfs: await countAcks("nfs"), smb: await countAcks("smb") };
+  log(`[${system}] ${A} ${fault === "hang" ? "frozen (SIGSTOP" : "powered off (SIGKILL"} of qemu ${n1_pid}); acknowledged so far: NFS ${at_fault.nfs}, SMB ${at_fault.smb}`);
 
   // Poll node2 until Primary; at each poll note whether node1's qemu still exists.
   let primary_seen_ns = 0n;
@@ -316,31 +501,38 @@ async function main(): Promise<number> {
   const mount2_ns = hostNs();
   await c.waitFor(`${B} exports`, () => exported(B), 180_000, 250);
   const export2_ns = hostNs();
-  await c.waitFor("the client's first ack after the freeze", async () => (await countAcks()) > acked_at_freeze + 1, 600_000, 250);
-  const resumed1_ns = hostNs();
+  // each protocol's first ack after the fault; a client that never comes back is a result, not an abort
+  const resumed1: Record<Proto, bigint | null> = { nfs: null, smb: null };
+  const t_wait = performance.now();
+  while ((resumed1.nfs === null || resumed1.smb === null) && performance.now() - t_wait < 600_000) {
+    for (const p of ["nfs", "smb"] as const) if (resumed1[p] === null && (await countAcks(p)) > at_fault[p] + 1) resumed1[p] = hostNs();
+    await Bun.sleep(250);
+  }
+  for (const p of ["nfs", "smb"] as const) if (resumed1[p] === null) log(`[${system}] ${p.toUpperCase()}: no ack within 600 s after the takeover (writer stderr: ${(await client.sh(`tail -c 300 /var/tmp/writer-${p}.err`, { check: false })).out.trim()}; client dmesg: ${(await client.sh("dmesg | tail -n 8", { check: false })).out.trim()})`);
   const power1 = c.bmc(A).events();
   const off_req = power1.find((e) => e.what === "off-requested" && e.at_ns > freeze_ns);
-  const off_done = power1.find((e) => e.what === "off" && e.at_ns > freeze_ns);
-  const tl1 = await guestTimeline(B, freeze_ns, off2);
-  const rel = (t: bigint | undefined) => (t === undefined ? "-" : `${ms(t - freeze_ns)} ms`);
-  log(`failover timeline (host clock, from the freeze; ${B}'s journal shifted by its clock offset ${ms(off2)} ms):`);
+  const off_done = power1.find((e) => (e.what === "off" || e.what === "exited") && e.at_ns > freeze_ns - 1_000_000_000n);
+  const tl1 = await guestTimeline(B, freeze_ns, off2, system);
+  const rel = (t: bigint | undefined | null) => (t === undefined || t === null ? "-" : `${ms(t - freeze_ns)} ms`);
+  log(`[${system}] failover timeline (host clock, from the fault; ${B}'s journal shifted by its clock offset ${ms(off2)} ms):`);
   const timeline: Stamp[] = [
     ...tl1.map((x) => ({ what: `${B}: ${x.what}`, at_ns: x.at_ns })),
     ...(off_req ? [{ what: `${A}'s BMC: chassis power-off requested (ipmi_sim SIGTERMs the machine)`, at_ns: off_req.at_ns }] : []),
-    ...(off_done ? [{ what: `${A}'s BMC: qemu SIGKILLed and reaped; the BMC reports off from here`, at_ns: off_done.at_ns }] : []),
+    ...(off_done ? [{ what: `${A}'s BMC: qemu gone (${off_done.what}); the BMC reports off from here`, at_ns: off_done.at_ns }] : []),
     { what: `host: ${B} seen Primary`, at_ns: primary_seen_ns },
     { what: `host: ${B} mounted + VIP`, at_ns: mount2_ns },
     { what: `host: ${B} exporting`, at_ns: export2_ns },
-    { what: "host: client acks again", at_ns: resumed1_ns },
+    ...(["nfs", "smb"] as const).flatMap((p) => (resumed1[p] === null ? [] : [{ what: `host: client acks again over ${p.toUpperCase()}`, at_ns: resumed1[p]! }])),
   ].sort((a, b) => (a.at_ns < b.at_ns ? -1 : a.at_ns > b.at_ns ? 1 : 0));
   for (const x of timeline) log(`  ${String(ms(x.at_ns - freeze_ns)).padStart(7)} ms  ${x.what}`);
   // event names follow "tandem[node2]: " (group_fence's detail mentions fence_done: match the name only)
   const fence_ok = tl1.find((x) => /^tandem\[\S+\]: fence_ok /.test(x.what));
   const fence_req = tl1.find((x) => /^tandem\[\S+\]: fence_requested /.test(x.what));
   const fence_start = tl1.find((x) => /^tandem\[\S+\]: fence_start /.test(x.what));
+  const dead = tl1.find((x) => /node_dead|is dead/.test(x.what));
   const promote = tl1.find((x) => /role\( Secondary -> Primary \)/.test(x.what));
-  const first_start = tl1.find((x) => /resource_ok .*action=start/.test(x.what));
-  // The guarantee: node2 started nothing (and DRBD was not promoted) before the BMC had node1 off.
+  const first_start = tl1.find((x) => /resource_ok .*action=start|Running \/etc\/ha\.d\/resource\.d\/drbddisk .*start/.test(x.what));
+  // The guarantee (tandem): node2 started nothing (and DRBD was not promoted) before the BMC had node1 off.
   const fenced_first =
     off_done !== undefined &&
     !n1_alive_when_primary &&
@@ -356,9 +548,16 @@ async function main(): Promise<number> {
   await n1.start(400_000);
   await c.waitSystem(A);
   const boot_again_ms = performance.now() - t_on;
-  await c.waitFormed();
+  if (hb) {
+    await c.waitFor(`${A}: r0 up`, async () => (await procDrbd(A)).includes("cs:"), 300_000);
+    await heartbeatDrbd(A);
+    await startHeartbeat(A);
+    await heartbeatFormed();
+  } else {
+    await c.waitFormed();
+  }
   const formed_again_ms = performance.now() - t_on;
-  log(`${A} powered on through its BMC (ipmitool chassis power on), booted ${Math.round(boot_again_ms)} ms, both up ${Math.round(formed_again_ms)} ms; ${A}: ${await procDrbd(A)}`);
+  log(`[${system}] ${A} powered on through its BMC (ipmitool chassis power on), booted ${Math.round(boot_again_ms)} ms, both up ${Math.round(formed_again_ms)} ms; ${A}: ${await procDrbd(A)}`);
   let max_oos_kib = 0;
   await c.waitFor(
     `resync (${A} Secondary, UpToDate/UpToDate)`,
@@ -374,49 +573,85 @@ async function main(): Promise<number> {
   const resync_ms = performance.now() - t_on;
   // DRBD's own account of the resync, from node1's kernel log
   const resync_log = (await c.vm(A).sh("journalctl -k -b --no-pager -o cat | grep -E 'Began resync|Resync done' | tail -n 2", { check: false })).out.trim().replace(/\n/g, " | ");
-  log(`resync done ${Math.round(resync_ms)} ms after the power-on (largest out-of-sync seen ${max_oos_kib} KiB): ${await procDrbd(A)}; ${A} kernel: ${resync_log}`);
-  const acked_at_failback = await countAcks();
+  log(`[${system}] resync done ${Math.round(resync_ms)} ms after the power-on (largest out-of-sync seen ${max_oos_kib} KiB): ${await procDrbd(A)}; ${A} kernel: ${resync_log}`);
+  const at_failback = { nfs: await countAcks("nfs"), smb: await countAcks("smb") };
   const off1 = await clockOffset(c.vm(A));
   const off2b = await clockOffset(c.vm(B));
+  const failback_cmd = hb ? "/usr/share/heartbeat/hb_takeover all" : "tandem takeover all";
   const failback_ns = hostNs();
-  await c.vm(A).sh("tandem takeover all", { timeout_ms: 60_000 });
-  log(`failback: \`tandem takeover all\` on ${A}; ${acked_at_failback} records acknowledged so far`);
+  await c.vm(A).sh(failback_cmd, { timeout_ms: 60_000 });
+  log(`[${system}] failback: \`${failback_cmd}\` on ${A}; acknowledged so far: NFS ${at_failback.nfs}, SMB ${at_failback.smb}`);
   await c.waitFor(`${A} Primary again`, async () => (await procDrbd(A)).includes("ro:Primary/"), 300_000, 250);
   const primary1_ns = hostNs();
   await c.waitFor(`${A} mounted + VIP + exporting`, async () => (await mounted(A)) && (await c!.holdsVip(A)) && (await exported(A)), 300_000, 250);
   const serve1_ns = hostNs();
-  await c.waitFor(`the client's first ack from ${A}`, async () => (await countAcksAfter(client, serve1_ns, offc)) > 0, 600_000, 250);
-  const resumed2_ns = hostNs();
-  const tl2 = await guestTimeline(A, failback_ns, off1);
-  const tl2b = await guestTimeline(B, failback_ns, off2b);
-  log("failback timeline (host clock, from the takeover command):");
+  const resumed2: Record<Proto, bigint | null> = { nfs: null, smb: null };
+  const t_wait2 = performance.now();
+  while ((resumed2.nfs === null || resumed2.smb === null) && performance.now() - t_wait2 < 600_000) {
+    for (const p of ["nfs", "smb"] as const) if (resumed2[p] === null && (await countAcksAfter(client, p, serve1_ns, offc)) > 0) resumed2[p] = hostNs();
+    await Bun.sleep(250);
+  }
+  const tl2 = await guestTimeline(A, failback_ns, off1, system);
+  const tl2b = await guestTimeline(B, failback_ns, off2b, system);
+  log(`[${system}] failback timeline (host clock, from the takeover command):`);
   for (const x of [
     ...tl2b.map((y) => ({ what: `${B}: ${y.what}`, at_ns: y.at_ns })),
     ...tl2.map((y) => ({ what: `${A}: ${y.what}`, at_ns: y.at_ns })),
     { what: `host: ${A} seen Primary`, at_ns: primary1_ns },
     { what: `host: ${A} mounted + VIP + exporting`, at_ns: serve1_ns },
-    { what: "host: client acks again", at_ns: resumed2_ns },
+    ...(["nfs", "smb"] as const).flatMap((p) => (resumed2[p] === null ? [] : [{ what: `host: client acks again over ${p.toUpperCase()}`, at_ns: resumed2[p]! }])),
   ].sort((a, b) => (a.at_ns < b.at_ns ? -1 : 1)))
     log(`  ${String(ms(x.at_ns - failback_ns)).padStart(7)} ms  ${x.what}`);
   await Bun.sleep(Math.min(after_s, 10) * 1000);
 
   await client.sh("touch /var/tmp/stop");
-  await c.waitFor("the writer to finish", async () => (await client.sh("grep -c '^end' /var/tmp/acks", { check: false })).out.trim() === "1", 300_000, 500);
-  const acks_text = (await client.sh("cat /var/tmp/acks", { timeout_ms: 120_000 })).out;
-  const { acks, errors } = parseAcks(acks_text);
+  // a writer stuck in a call that never returns (a server that never comes back) is reported, not waited for forever
+  await c
+    .waitFor("the writers to finish", async () => (await client.sh("cat /var/tmp/acks-nfs /var/tmp/acks-smb | grep -c '^end'", { check: false })).out.trim() === "2", 300_000, 500)
+    .catch((e: Error) => log(`[${system}] ${e.message}`));
 
-  // the file as it is on node1's disk (the final primary): drop the page cache first
+  // the files as they are on node1's disk (the final primary): drop the page cache first
   await c.vm(A).sh("sync; echo 3 > /proc/sys/vm/drop_caches");
-  const disk_text = (await c.vm(A).sh(`cat /srv/data/${stream}`, { timeout_ms: 300_000 })).out;
-  const lines = disk_text.split("\n").filter((l) => l !== "");
-  const on_disk = new Set(lines);
-  let bad_sum = 0;
-  for (const l of lines) {
-    const sp = l.lastIndexOf(" ");
-    const want = new Bun.CryptoHasher("sha256").update(l.slice(0, sp)).digest("hex");
-    if (want !== l.slice(sp + 1)) bad_sum++;
+  const toClient = (h: bigint) => h + offc;
+  const protos: ProtoResult[] = [];
+  for (const p of protocols) {
+    const { acks, errors } = parseAcks((await client.sh(`cat /var/tmp/acks-${p.proto}`, { timeout_ms: 120_000 })).out);
+    const disk_text = (await c.vm(A).sh(`cat /srv/data/${p.file}`, { timeout_ms: 300_000, check: false })).out;
+    const lines = disk_text.split("\n").filter((l) => l !== "");
+    const on_disk = new Set(lines);
+    let bad_sum = 0;
+    for (const l of lines) {
+      const sp = l.lastIndexOf(" ");
+      const want = new Bun.CryptoHasher("sha256").update(l.slice(0, sp)).digest("hex");
+      if (want !== l.slice(sp + 1)) bad_sum++;
+    }
+    const missing = acks.filter((a) => !on_disk.has(recordLine(a)));
+    const r1 = resumed1[p.proto];
+    const r2 = resumed2[p.proto];
+    const s1 = r1 === null ? null : stallAround(acks, toClient(freeze_ns), toClient(r1));
+    const s2 = r2 === null ? null : stallAround(acks, toClient(failback_ns), toClient(r2));
+    const during = acks.filter((a) => a.ack_ns > toClient(freeze_ns) && a.ack_ns <= toClient(failback_ns)).length;
+    const after = acks.filter((a) => a.ack_ns > toClient(failback_ns)).length;
+    let gaps: number[] = [];
+    for (let i = 1; i < acks.length; i++) gaps.push(Number(acks[i]!.ack_ns - acks[i - 1]!.ack_ns) / 1e6);
+    gaps = gaps.sort((x, y) => x - y);
+    protos.push({
+      proto: p.proto,
+      acks,
+      errors,
+      lines: lines.length,
+      missing,
+      bad_sum,
+      stall1_ms: s1?.stall_ms ?? null,
+      stall2_ms: s2?.stall_ms ?? null,
+      freeze_to_first_ms: s1?.first_after ? ms(s1.first_after.ack_ns - toClient(freeze_ns)) : null,
+      median_ms: Math.round(gaps[Math.floor(gaps.length / 2)] ?? 0),
+      before: acks.length - during - after,
+      during,
+      after,
+      mount_opts: opts[p.proto],
+    });
   }
-  const missing = acks.filter((a) => !on_disk.has(recordLine(a)));
   const final2 = await procDrbd(B);
 
   // Replication overhead last: its writes starve the peer VM's emulated CPU, and once (deadtime 3 s,
@@ -424,61 +659,110 @@ async function main(): Promise<number> {
   // which in the middle of the scenario ended the run. Here that can only spoil the figure, which is
   // then marked as not replicated.
   let overhead: { what: string; bare: string; drbd: string; ratio: string }[] = [];
-  if (!args["no-overhead"]) {
+  if (overhead_on) {
     overhead = await replicationOverhead(A);
     const after = await procDrbd(A);
     if (!after.includes("cs:Connected")) overhead = overhead.map((o) => ({ ...o, ratio: `${o.ratio}; PEER LOST during the test (${after.slice(0, 40)}): not a replicated figure` }));
   }
 
-  // stalls on the client's clock
-  const toClient = (h: bigint) => h + offc;
-  const s1 = stallAround(acks, toClient(freeze_ns), toClient(resumed1_ns));
-  const s2 = stallAround(acks, toClient(failback_ns), toClient(resumed2_ns));
-  const after_freeze = acks.filter((a) => a.ack_ns > toClient(freeze_ns) && a.ack_ns <= toClient(failback_ns)).length;
-  const after_failback = acks.filter((a) => a.ack_ns > toClient(failback_ns)).length;
-  let normal_gaps: number[] = [];
-  for (let i = 1; i < acks.length; i++) normal_gaps.push(Number(acks[i]!.ack_ns - acks[i - 1]!.ack_ns) / 1e6);
-  normal_gaps = normal_gaps.sort((x, y) => x - y);
-  const median_gap = normal_gaps[Math.floor(normal_gaps.length / 2)] ?? 0;
-  const freeze_to_first = s1.first_after ? ms(s1.first_after.ack_ns - toClient(freeze_ns)) : NaN;
-
-  const rows: [string, string][] = [
-    [`records acknowledged (fsync returned): before the freeze / on ${B} / after the failback`, `${acks.length - after_freeze - after_failback} / ${after_freeze} / ${after_failback}`],
-    ["write errors seen by the client", String(errors)],
-    [`lines in stream.log on ${A}'s disk at the end (final primary)`, String(lines.length)],
-    ["acknowledged records missing or changed there", String(missing.length)],
-    ["lines with a bad checksum", String(bad_sum)],
-    [`failover stall: largest gap between acks around ${A}'s freeze`, `${s1.stall_ms} ms`],
-    ["failover: freeze -> first ack (client clock)", `${freeze_to_first} ms`],
-    [`failover: fence requested / agent started (after fence_delay) by ${B}'s tandem, after the freeze`, `${rel(fence_req?.at_ns)} / ${rel(fence_start?.at_ns)}`],
-    ["failover: BMC power-off requested / done (qemu gone) after the freeze", `${rel(off_req?.at_ns)} / ${rel(off_done?.at_ns)}`],
-    [`failover: fence confirmed (${B}'s tandem: Status OFF) after the freeze`, rel(fence_ok?.at_ns)],
-    [`failover: ${B} DRBD Primary (kernel log) / first resource started`, `${rel(promote?.at_ns)} / ${rel(first_start?.at_ns)}`],
+  const msOr = (x: number | null) => (x === null ? "never (within 600 s)" : `${x} ms`);
+  const rows: [string, string][] = [];
+  for (const r of protos) {
+    const P = r.proto.toUpperCase();
+    rows.push(
+      [`${P} (${r.mount_opts}): records acknowledged before the fault / on ${B} / after the failback`, `${r.before} / ${r.during} / ${r.after}`],
+      [`${P}: write errors seen by the client`, String(r.errors)],
+      [`${P}: lines in its file on ${A}'s disk at the end / acknowledged but missing or changed / bad checksum`, `${r.lines} / ${r.missing.length} / ${r.bad_sum}`],
+      [`${P}: failover stall (largest gap between acks around the fault) / fault -> first ack`, `${msOr(r.stall1_ms)} / ${msOr(r.freeze_to_first_ms)}`],
+      [`${P}: failback stall (largest gap between acks around the takeover command)`, msOr(r.stall2_ms)],
+      [`${P}: median gap between acks (4 forks + write + fsync under TCG)`, `${r.median_ms} ms`],
+    );
+  }
+  if (hb) {
+    rows.push([`failover: ${B}'s Heartbeat declared ${A} dead / drbddisk start / DRBD Primary (kernel log), after the fault`, `${rel(dead?.at_ns)} / ${rel(first_start?.at_ns)} / ${rel(promote?.at_ns)}`]);
+  } else {
+    rows.push(
+      [`failover: ${B}'s tandem: node_dead / fence requested / agent started (after fence_delay)`, `${rel(dead?.at_ns)} / ${rel(fence_req?.at_ns)} / ${rel(fence_start?.at_ns)}`],
+      [`failover: ${A}'s BMC: power-off requested / qemu gone`, `${rel(off_req?.at_ns)} / ${rel(off_done?.at_ns)}`],
+      [`failover: fence confirmed (${B}'s tandem: Status OFF) / DRBD Primary (kernel log) / first resource started`, `${rel(fence_ok?.at_ns)} / ${rel(promote?.at_ns)} / ${rel(first_start?.at_ns)}`],
+      [`takeover only after the BMC reported ${A} off`, fenced_first ? "yes" : "NO"],
+    );
+  }
+  rows.push(
     [`failover: ${B} mounted + VIP / exporting (host polls)`, `${rel(mount2_ns)} / ${rel(export2_ns)}`],
-    [`takeover only after the BMC reported ${A} off`, fenced_first ? "yes" : "NO"],
     [`failback: ${A} power-on (BMC) -> booted / cluster formed / resync done (host polls)`, `${Math.round(boot_again_ms / 1000)} s / ${Math.round(formed_again_ms / 1000)} s / ${Math.round(resync_ms / 1000)} s (largest oos seen ${max_oos_kib} KiB)`],
     [`failback: DRBD's resync (${A}'s kernel log)`, resync_log.replace(/^.*?(Resync done[^|]*)$/, "$1").slice(0, 100) || "-"],
-    [`failback: ${B} group stopped (last stop) after the takeover command`, (() => { const st = tl2b.filter((y) => /resource_ok .*action=stop/.test(y.what)).pop(); return st ? `${ms(st.at_ns - failback_ns)} ms` : "-"; })()],
-    [`failback stall: largest gap between acks around \`tandem takeover\` on ${A}`, `${s2.stall_ms} ms`],
-    [`failback: ${A} Primary / serving after the takeover command`, `${ms(primary1_ns - failback_ns)} ms / ${ms(serve1_ns - failback_ns)} ms`],
+    [`failback: ${A} Primary / serving after \`${failback_cmd}\``, `${ms(primary1_ns - failback_ns)} ms / ${ms(serve1_ns - failback_ns)} ms`],
     [`${B} at the end`, final2.replace(/\s+/g, " ").slice(0, 90)],
-    ["median gap between acks (one record: 3 forks + NFS write + COMMIT under TCG)", `${Math.round(median_gap)} ms`],
-  ];
+  );
   for (const o of overhead) rows.push([`${o.what}: bare disk / DRBD r0 (protocol C, peer connected)`, `${o.bare} / ${o.drbd} (${o.ratio})`]);
-  const w = Math.max(...rows.map((r) => r[0].length));
-  console.log(`\nNFSv3 client (${opts}) writing through ${vip}: the DRBD primary hangs, is fenced through its BMC, comes back and takes the group back (TCG VMs, loadavg ${(await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")})`);
-  for (const [k, v] of rows) console.log(`  ${k.padEnd(w)}  ${v}`);
-  for (const a of missing.slice(0, 10)) console.log(`  MISSING: ${recordLine(a)}`);
-  const ok = missing.length === 0 && bad_sum === 0 && after_freeze > 0 && after_failback > 0 && fenced_first;
-  if (!fenced_first) console.log(`  FENCING ORDER NOT SHOWN: BMC off ${rel(off_done?.at_ns)}, fence_ok ${rel(fence_ok?.at_ns)}, promote ${rel(promote?.at_ns)}, first start ${rel(first_start?.at_ns)}, ${A} alive when Primary seen: ${n1_alive_when_primary}`);
-  return ok ? 0 : 1;
+  const ok = protos.every((r) => r.missing.length === 0 && r.during > 0 && r.after > 0) && (hb || fenced_first);
+  const title = `${hb ? "Heartbeat 3.0.6 (haresources, no stonith, DRBD fencing dont-care)" : "tandem (fence through the BMC, DRBD resource-only + tandem's fence-peer)"}: NFS and SMB clients writing through ${vip}; the DRBD primary ${fault === "hang" ? "hangs and is fenced through its BMC" : "loses power"}, comes back and takes the group back (TCG VMs, loadavg ${(await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")})`;
+  if (!hb && !fenced_first) rows.push(["FENCING ORDER NOT SHOWN", `BMC off ${rel(off_done?.at_ns)}, fence_ok ${rel(fence_ok?.at_ns)}, promote ${rel(promote?.at_ns)}, first start ${rel(first_start?.at_ns)}, ${A} alive when Primary seen: ${n1_alive_when_primary}`]);
+  await c.destroy();
+  c = null;
+  return { system, ok, rows, protos, title };
+}
+
+function printResult(r: SystemResult): void {
+  const w = Math.max(...r.rows.map((x) => x[0].length));
+  console.log(`\n${r.title}`);
+  for (const [k, v] of r.rows) console.log(`  ${k.padEnd(w)}  ${v}`);
+  for (const p of r.protos) for (const a of p.missing.slice(0, 10)) console.log(`  MISSING (${p.proto.toUpperCase()}): ${recordLine(a)}`);
+}
+
+async function main(): Promise<number> {
+  const image = ensureImage(bin, { variant: "harness" });
+  const results: SystemResult[] = [];
+  for (const s of systems as System[]) {
+    let r: SystemResult;
+    try {
+      r = await scenario(s, image);
+    } catch (e) {
+      // one system's failure is reported; the other system still runs
+      console.error(`bench/storage: [${s}] ${(e as Error).stack ?? e}`);
+      await dumpJournals();
+      await c?.destroy();
+      c = null;
+      r = { system: s, ok: false, rows: [["FAILED", String((e as Error).message ?? e).slice(0, 300)]], protos: [], title: `${s}: the run failed` };
+    }
+    printResult(r);
+    results.push(r);
+  }
+  for (const r of results) if (results.length > 1) printResult(r);
+  const t = results.find((r) => r.system === "tandem");
+  const h = results.find((r) => r.system === "heartbeat");
+  if (t && h && t.protos.length > 0 && h.protos.length > 0) {
+    console.log(`\nStalls, tandem against Heartbeat 3.0.6 (same VMs, same fault: ${fault === "power" ? "power loss of the primary" : fault}; ratio = tandem / Heartbeat):`);
+    for (const p of ["nfs", "smb"] as const) {
+      const a = t.protos.find((x) => x.proto === p)!;
+      const b = h.protos.find((x) => x.proto === p)!;
+      for (const [what, x, y] of [
+        ["failover", a.stall1_ms, b.stall1_ms],
+        ["failback", a.stall2_ms, b.stall2_ms],
+      ] as const) {
+        const ratio = x !== null && y !== null && y > 0 ? (x / y).toFixed(2) : "-";
+        console.log(`  ${p.toUpperCase()} ${what} stall: tandem ${x === null ? "never" : `${(x / 1000).toFixed(1)} s`}, Heartbeat ${y === null ? "never" : `${(y / 1000).toFixed(1)} s`}, ratio ${ratio}`);
+      }
+    }
+  }
+  return results.every((r) => r.ok) ? 0 : 1;
 }
 
 /** Acks the client logged after host time h (client clock = h + offset; awk's doubles: a few hundred ns of error). */
-async function countAcksAfter(client: Vm, h_ns: bigint, off_ns: bigint): Promise<number> {
+async function countAcksAfter(client: Vm, p: Proto, h_ns: bigint, off_ns: bigint): Promise<number> {
   const t = (h_ns + off_ns).toString();
-  const r = await client.sh(`awk '$1 == "ack" && $5 > ${t}' /var/tmp/acks | wc -l`, { check: false, timeout_ms: 30_000 });
+  const r = await client.sh(`awk '$1 == "ack" && $5 > ${t}' /var/tmp/acks-${p} | wc -l`, { check: false, timeout_ms: 30_000 });
   return Number(r.out.trim() || "0");
+}
+
+async function dumpJournals(): Promise<void> {
+  if (!c) return;
+  for (const n of ["node1", "node2"] as const) {
+    if (!c.vm(n).running) continue;
+    log(`${n} /proc/drbd: ${await procDrbd(n).catch(String)}`);
+    log(`${n} journal:\n${(await c.vm(n).journal("-u tandem-drbd-r0 -u tandem -u heartbeat -b").catch(String)).split("\n").slice(-40).join("\n")}`);
+  }
 }
 
 let code = 1;
@@ -491,13 +775,7 @@ try {
   code = await main();
 } catch (e) {
   console.error(`bench/storage: ${(e as Error).stack ?? e}`);
-  if (c) {
-    for (const n of ["node1", "node2"] as const) {
-      if (!c.vm(n).running) continue;
-      log(`${n} /proc/drbd: ${await procDrbd(n).catch(String)}`);
-      log(`${n} journal:\n${(await c.vm(n).journal("-u tandem-drbd-r0 -u tandem -b").catch(String)).split("\n").slice(-40).join("\n")}`);
-    }
-  }
+  await dumpJournals();
 } finally {
   await c?.destroy();
 }

@@ -61,10 +61,11 @@ export const packages = [
  * Packages only the test harness's image gets (ensureImage(bin, { variant: "harness" })), on top
  * of the appliance's: the storage benchmark's client VM mounts the SMB share (cifs-utils: the
  * kernel has the CIFS client, mount.cifs is the userspace half), and the same run compares
- * against Debian's Heartbeat 3.0.6 on the same VMs. The appliance does not ship them: a box that
+ * against Debian's Heartbeat 3.0.6 on the same VMs (net-tools: Heartbeat's IPaddr, the seeds'
+ * resource, still runs ifconfig). The appliance does not ship them: a box that
  * runs tandem needs neither a CIFS client nor a second cluster manager.
  */
-export const harness_packages = ["cifs-utils", "heartbeat"];
+export const harness_packages = ["cifs-utils", "heartbeat", "net-tools"];
 /** Heartbeat (and cluster-glue's logd) are started by the benchmark, never at boot. */
 const harness_disabled_units = ["heartbeat.service", "logd.service"];
 
