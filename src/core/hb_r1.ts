@@ -330,10 +330,14 @@ function onResource(s: R1State, m: Extract<R1Message, { t: "resource" }>): void 
   const n = parseHold(m.rsc_hold);
   if (n === null) return;
   const prev = s.report;
-  // HB_UPD_RSC: a full update replaces, a partial one (mach_down's) adds
-  const hold = m.full || !prev ? n : n === 0 ? 0 : n | prev.hold;
+  const shutdown = m.info === "shutdown";
+  // Heartbeat reports rsc_hold=none info=shutdown as its shutdown starts,
+  // before it releases anything (hb_signal_giveup_resources); what it held
+  // stays its until `shutdone` or its death. HB_UPD_RSC: a full update
+  // replaces, a partial one (mach_down's) adds.
+  const hold = shutdown ? (prev?.hold ?? hold_bits.all) : m.full || !prev ? n : n === 0 ? 0 : n | prev.hold;
   const stable = m.isstable ?? prev?.stable ?? false;
-  s.report = { hold, stable, shutting_down: m.info === "shutdown" };
+  s.report = { hold, stable, shutting_down: shutdown };
   if (m.isstable !== null) s.stale = 0;
 }
 

@@ -338,6 +338,25 @@ describe("R1 translator with placement (tandem = node2, Heartbeat = node1)", () 
     expect(h.since(mark).some((m) => m.includes("info=shutdown") && m.includes("isstable=0"))).toBe(true);
   });
 
+  test("graceful stop of a peer holding both groups: what it held stays its until shutdone", () => {
+    // found in test/integration/heartbeat_resources under load: Heartbeat sends
+    // rsc_hold=none info=shutdown before releasing; we took vip2 at once and the
+    // VIP ran on both nodes until Heartbeat's stop reached it
+    const h = new Harness("off");
+    h.peerUp();
+    h.report("all", true);
+    h.finishAll();
+    expect(h.state("vip2")).toBe("stopped");
+    h.report("none", false, "shutdown");
+    h.finishAll();
+    expect(h.state("vip1")).toBe("stopped");
+    expect(h.state("vip2")).toBe("stopped");
+    h.peerDead("left");
+    h.finishAll();
+    expect(h.state("vip1")).toBe("running");
+    expect(h.state("vip2")).toBe("running");
+  });
+
   test("legacy: a Heartbeat peer that crashed and restarted gets its group back: we stop it first, then answer ok=OK", () => {
     // Heartbeat's req_resource asks once (ip-request) and takes the group only on ok=OK;
     // found in test/integration/heartbeat_legacy: the restarted peer's announcement read the
