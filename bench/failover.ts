@@ -30,11 +30,11 @@
 // Targets: overhead median <= 5 ms, p99 <= 20 ms; at matched settings tandem's
 // median no worse than the peer's; tightest stable vs tightest stable, tandem's
 // median <= 0.4 x keepalived's.
-import { readFileSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { preferredCommand } from "../src/lab/daemons.ts";
 import { unavailableReason } from "../src/lab/netns.ts";
-import { all_systems, cleanup_hooks, deadtimeOf, destroyCluster, f0, f1, failoverRuns, hasVip, type Lab, label, loadavg, log, makeLab, median, newCluster, pct, type RunResult, renderTable, type Setting, type SystemName } from "./labs.ts";
+import { all_systems, deadtimeOf, destroyCluster, f0, f1, failoverRuns, hasVip, type Lab, label, loadavg, log, makeLab, median, newCluster, pct, type RunResult, renderTable, setRrTimeslice, type Setting, type SystemName } from "./labs.ts";
 
 // Stability candidates, tightest first; the first with no false failover wins.
 const candidates: Record<SystemName, Setting[]> = {
@@ -257,15 +257,7 @@ async function main(): Promise<number> {
   }
   const started = new Date();
   const cmd = preferredCommand();
-  // The SCHED_RR slice is machine-wide (see bench/jitter.ts); restored on every exit path.
-  const rr_path = "/proc/sys/kernel/sched_rr_timeslice_ms";
-  const rr_before = readFileSync(rr_path, "utf8").trim();
-  if (o.rr_timeslice_ms > 0) {
-    writeFileSync(rr_path, `${o.rr_timeslice_ms}\n`);
-    cleanup_hooks.add(() => writeFileSync(rr_path, `${rr_before}\n`));
-    process.on("exit", () => writeFileSync(rr_path, `${rr_before}\n`));
-  }
-  const rr_note = `; sched_rr_timeslice_ms ${readFileSync(rr_path, "utf8").trim()}${o.rr_timeslice_ms > 0 ? ` (was ${rr_before}, restored at exit)` : ""}`;
+  const rr_note = `; ${setRrTimeslice(o.rr_timeslice_ms).note}`;
   const extra = process.env.FAILOVER_TANDEM_HACF ? ` + ha.cf "${process.env.FAILOVER_TANDEM_HACF}"` : "";
   console.log(`failover benchmark ${started.toISOString()}: tandem = ${cmd.why}${extra}; runs=${o.runs} stability=${o.stab} min${rr_note}; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
 

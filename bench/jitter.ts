@@ -58,6 +58,7 @@ import {
   median,
   newCluster,
   nsPids,
+  setRrTimeslice,
   pct,
   type RunResult,
   renderTable,
@@ -690,20 +691,10 @@ async function main(): Promise<number> {
   }
   const started = new Date();
   const cmd = preferredCommand();
-  // The SCHED_RR time slice is machine-wide: how long one busy real-time
-  // thread may keep a CPU from others of its priority (tandem's heartbeat
-  // loop, its JIT and GC threads, the peer's, Heartbeat's processes).
-  const rr_path = "/proc/sys/kernel/sched_rr_timeslice_ms";
-  const rr_before = readFileSync(rr_path, "utf8").trim();
-  if (o.rr_timeslice_ms > 0) {
-    writeFileSync(rr_path, `${o.rr_timeslice_ms}\n`);
-    cleanup_hooks.add(() => writeFileSync(rr_path, `${rr_before}\n`));
-    process.on("exit", () => writeFileSync(rr_path, `${rr_before}\n`));
-  }
-  const rr_now = readFileSync(rr_path, "utf8").trim();
+  const rr = setRrTimeslice(o.rr_timeslice_ms);
   const stress = new Stress(o.stress);
-  console.log(`jitter benchmark ${started.toISOString()}: tandem = ${cmd.why}; phases ${o.phases.join(",")}; stress-ng ${o.stress.join(" ")}; sched_rr_timeslice_ms ${rr_now}${o.rr_timeslice_ms > 0 ? ` (was ${rr_before}, restored at exit)` : ""}; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
-  const report: Record<string, unknown> = { started: started.toISOString(), tandem: cmd.why, stress: o.stress, options: o, sched_rr_timeslice_ms: Number(rr_now), loadavg_start: loadavg() };
+  console.log(`jitter benchmark ${started.toISOString()}: tandem = ${cmd.why}; phases ${o.phases.join(",")}; stress-ng ${o.stress.join(" ")}; ${rr.note}; nproc ${navigator.hardwareConcurrency}; loadavg ${loadavg()}`);
+  const report: Record<string, unknown> = { started: started.toISOString(), tandem: cmd.why, stress: o.stress, options: o, sched_rr_timeslice_ms: Number(rr.now), loadavg_start: loadavg() };
   const save = () => {
     mkdirSync(join(import.meta.dir, "results"), { recursive: true });
     writeFileSync(o.json, JSON.stringify(report, null, 1));

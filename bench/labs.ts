@@ -117,6 +117,25 @@ function runHooks(): void {
   }
 }
 
+/**
+ * kernel.sched_rr_timeslice_ms for this run, restored on every exit path.
+ * Machine-wide: how long one busy real-time thread may keep a CPU from
+ * others of its priority (tandem's heartbeat loop, its JIT and GC threads,
+ * the peer's, Heartbeat's processes). 0 leaves it as it is.
+ */
+export function setRrTimeslice(ms: number): { before: string; now: string; note: string } {
+  const rr_path = "/proc/sys/kernel/sched_rr_timeslice_ms";
+  const before = readFileSync(rr_path, "utf8").trim();
+  if (ms > 0) {
+    writeFileSync(rr_path, `${ms}\n`);
+    const restore = () => writeFileSync(rr_path, `${before}\n`);
+    cleanup_hooks.add(restore);
+    process.on("exit", restore);
+  }
+  const now = readFileSync(rr_path, "utf8").trim();
+  return { before, now, note: `sched_rr_timeslice_ms ${now}${ms > 0 ? ` (was ${before}, restored at exit)` : ""}` };
+}
+
 export function destroyAllSync(): void {
   runHooks();
   for (const c of live_clusters) {
