@@ -233,11 +233,11 @@ interface Stamp {
  * resource_ok start) and the kernel's DRBD role change, from its journal (short-unix: epoch
  * seconds with microseconds), shifted by the guest's clock offset.
  */
-async function guestTimeline(n: NodeName, since_ns: bigint, offset_ns: bigint): Promise<Stamp[]> {
+async function guestTimeline(n: NodeName, since_ns: bigint, offset_ns: bigint, system: System): Promise<Stamp[]> {
   const since_s = Number((since_ns + offset_ns) / 1_000_000_000n) - 2;
   // two queries: -u and -k are different journal fields, which journalctl would AND
   const text = [
-    await c!.vm(n).journal(`-o short-unix --since @${since_s} -u tandem`).catch(() => ""),
+    await c!.vm(n).journal(`-o short-unix --since @${since_s} -u ${system}`).catch(() => ""),
     await c!.vm(n).journal(`-o short-unix --since @${since_s} -k`).catch(() => ""),
   ].join("\n");
   const out: Stamp[] = [];
@@ -245,7 +245,10 @@ async function guestTimeline(n: NodeName, since_ns: bigint, offset_ns: bigint): 
     const m = /^(\d+)\.(\d{6}) \S+ (.*)$/.exec(line);
     if (!m) continue;
     const msg = m[3]!;
-    const interesting = /node_dead|node_up|fence_\w+|resource_ok .*action=start|resource_ok .*action=stop|resource_failed|drbd_\w+|role\( \w+ -> \w+ \)|group_state/.exec(msg);
+    const interesting =
+      /node_dead|node_up|fence_\w+|resource_ok .*action=start|resource_ok .*action=stop|resource_failed|drbd_\w+|role\( \w+ -> \w+ \)|group_state/.exec(msg) ??
+      // Heartbeat's haresources mode (heartbeat, ResourceManager, hb_takeover lines)
+      /is dead|[Tt]aking over|Running \/etc\/(ha\.d\/+resource\.d|init\.d)\/+\S+ .*(start|stop)\s*$|takeover complete|acquisition complete|[Rr]eleasing resource|[Aa]cquiring resource|foreign resources|standby/.exec(msg);
     if (!interesting) continue;
     // tandem's own stamp (ms) when the line has one: journald stamps a stdout stream's lines when it reads them, in batches
     const own = /^tandem\[\d+\]: (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z) /.exec(msg)?.[1];
@@ -531,7 +534,7 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
   const fence_start = tl1.find((x) => /^tandem\[\S+\]: fence_start /.test(x.what));
   const dead = tl1.find((x) => /node_dead|is dead/.test(x.what));
   const promote = tl1.find((x) => /role\( Secondary -> Primary \)/.test(x.what));
-  const first_start = tl1.find((x) => /resource_ok .*action=start|Running \/etc\/ha\.d\/resource\.d\/drbddisk .*start/.test(x.what));
+  const first_start = tl1.find((x) => /resource_ok .*action=start|Running \/etc\/ha\.d\/+resource\.d\/drbddisk .*start/.test(x.what));
   // The guarantee (tandem): node2 started nothing (and DRBD was not promoted) before the BMC had node1 off.
   const fenced_first =
     off_done !== undefined &&
