@@ -194,14 +194,18 @@ interface Ack {
   ack_ns: bigint;
 }
 
-function parseAcks(text: string): { acks: Ack[]; errors: number; ended: boolean } {
+function parseAcks(text: string): { acks: Ack[]; errors: number; error_ns: bigint[]; ended: boolean } {
   const acks: Ack[] = [];
   let errors = 0;
+  const error_ns: bigint[] = [];
   let ended = false;
   for (const line of text.split("\n")) {
     const f = line.split(" ");
     if (f[0] === "ack" && f.length === 5) acks.push({ n: Number(f[1]), t_ns: BigInt(f[2]!), sha: f[3]!, ack_ns: BigInt(f[4]!) });
-    else if (f[0] === "err") errors++;
+    else if (f[0] === "err") {
+      errors++;
+      if (f.length === 5 && /^\d+$/.test(f[4]!)) error_ns.push(BigInt(f[4]!));
+    }
     else if (f[0] === "end") ended = true;
   }
   return { acks, errors, ended };
@@ -345,6 +349,7 @@ interface ProtoResult {
   proto: Proto;
   acks: Ack[];
   errors: number;
+  error_when: string[];
   lines: number;
   missing: Ack[];
   bad_sum: number;
@@ -618,7 +623,9 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
   const toClient = (h: bigint) => h + offc;
   const protos: ProtoResult[] = [];
   for (const p of protocols) {
-    const { acks, errors } = parseAcks((await client.sh(`cat /var/tmp/acks-${p.proto}`, { timeout_ms: 120_000 })).out);
+    const { acks, errors, error_ns } = parseAcks((await client.sh(`cat /var/tmp/acks-${p.proto}`, { timeout_ms: 120_000 })).out);
+    // when each failed call returned, from the fault and from the failback command (client clock)
+    const error_when = error_ns.slice(0, 5).map((e) => `${((Number(e - toClient(freeze_ns)) / 1e9)).toFixed(1)} s after the fault / ${((Number(e - toClient(failback_ns)) / 1e9)).toFixed(1)} s after the failback command`);
     const disk_text = (await c.vm(A).sh(`cat /srv/data/${p.file}`, { timeout_ms: 300_000, check: false })).out;
     const lines = disk_text.split("\n").filter((l) => l !== "");
     const on_disk = new Set(lines);
@@ -642,6 +649,7 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
       proto: p.proto,
       acks,
       errors,
+      error_when,
       lines: lines.length,
       missing,
       bad_sum,
@@ -674,7 +682,7 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
     const P = r.proto.toUpperCase();
     rows.push(
       [`${P} (${r.mount_opts}): records acknowledged before the fault / on ${B} / after the failback`, `${r.before} / ${r.during} / ${r.after}`],
-      [`${P}: write errors seen by the client`, String(r.errors)],
+      [`${P}: write errors seen by the client (when the first ones returned)`, `${r.errors}${r.error_when.length ? ` (${r.error_when.join("; ")})` : ""}`],
       [`${P}: lines in its file on ${A}'s disk at the end / acknowledged but missing or changed / bad checksum`, `${r.lines} / ${r.missing.length} / ${r.bad_sum}`],
       [`${P}: failover stall (largest gap between acks around the fault) / fault -> first ack`, `${msOr(r.stall1_ms)} / ${msOr(r.freeze_to_first_ms)}`],
       [`${P}: failback stall (largest gap between acks around the takeover command)`, msOr(r.stall2_ms)],
