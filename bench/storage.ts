@@ -208,7 +208,7 @@ function parseAcks(text: string): { acks: Ack[]; errors: number; error_ns: bigin
     }
     else if (f[0] === "end") ended = true;
   }
-  return { acks, errors, ended };
+  return { acks, errors, error_ns, ended };
 }
 
 const pad = "x".repeat(100);
