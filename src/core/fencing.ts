@@ -38,6 +38,14 @@
 //   again.
 // - Stall: after a long gap in this node's own loop (membership's `stall`)
 //   its view is stale: no attempt starts until membership has `settled`.
+// - Already off: when the split-brain delay starts for a dead peer, the
+//   adapter is asked for the peer's power status (read-only: fence-agents'
+//   action=status, never `off`). A peer its fence device reports OFF cannot
+//   be in a fence race, so OFF while the delay still runs counts as fenced
+//   at once (fence_ok, "already off"). ON, unknown, an error or a late
+//   answer change nothing: the delay runs out as before. Not with
+//   quorum_required: there the delay is also quorum's settle, which a power
+//   status cannot shorten.
 // - A peer seen alive again cancels a delay or a backoff. An attempt already
 //   running cannot be recalled: if it succeeds the peer is off, and that
 //   counts as fenced.
@@ -77,11 +85,15 @@ export type FencingEvent =
   /** placement's quorum verdict (quorum_required only) */
   | { type: "quorum"; quorate: boolean }
   /** membership: this node stalled (true) and its view is stale, or settled again */
-  | { type: "stall"; settling: boolean };
+  | { type: "stall"; settling: boolean }
+  /** the adapter's answer to fence_status_check `check`: off true/false, or null (unknown, error, timeout) */
+  | { type: "fence_status_result"; node: string; check: number; off: boolean | null; detail: string };
 
 export type FencingAction =
   | { type: "run"; node: string; attempt: number }
   | { type: "fenced"; node: string; by: "agent" | "admin" }
+  /** read-only power status of `node` (never an off); answer with fence_status_result carrying `check` */
+  | { type: "fence_status_check"; node: string; check: number }
   | { type: "log"; node: string; event: FencingLogEvent; detail: string };
 
 export type FencingLogEvent =
@@ -113,6 +125,8 @@ export interface NodeFencing {
   /** split-brain tie-break of the current request: no fence delay for us */
   wins: boolean;
   since_ms: number;
+  /** the status check the current delay may accept, 0 if none (a later answer for an older one is stale) */
+  status_check: number;
   last_result: { at_ms: number; ok: boolean; detail: string } | null;
 }
 
@@ -125,6 +139,8 @@ export interface FencingState {
   quorate: boolean;
   /** after a stall, until membership settles: hold every attempt */
   settling: boolean;
+  /** numbers status checks, so an answer is matched to the delay that asked */
+  checks_issued: number;
 }
 
 /** bounds the retry backoff's exponent so the arithmetic never overflows */
@@ -154,10 +170,11 @@ export function initialFencing(cfg: FencingConfig, now_ms: number): FencingState
       held: false,
       wins: false,
       since_ms: now_ms,
+      status_check: 0,
       last_result: null,
     });
   }
-  return { cfg, peers, isolated: false, quorate: !cfg.quorum_required, settling: false };
+  return { cfg, peers, isolated: false, quorate: !cfg.quorum_required, settling: false, checks_issued: 0 };
 }
 
 export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): FencingAction[] {
@@ -203,6 +220,9 @@ export function fencingStep(s: FencingState, ev: FencingEvent, now_ms: number): 
       }
       case "result":
         onResult(s, ev.node, p, ev.ok, ev.detail, now_ms, out);
+        break;
+      case "fence_status_result":
+        onStatusResult(s, ev, p, now_ms, out);
         break;
       case "confirm":
         p.last_result = { at_ms: now_ms, ok: true, detail: "confirmed by the admin" };
@@ -269,6 +289,29 @@ function begin(s: FencingState, node: string, p: NodeFencing, delay_ms: number, 
   log(out, node, "fence_delay", `waiting ${delay_ms} ms ${why}`);
   setPhase(p, "delay", now_ms);
   p.next_at_ms = now_ms + delay_ms;
+  // A dead peer that is powered off cannot race us: ask its device (read-only).
+  if (!p.wins && p.reason === "dead" && !s.cfg.quorum_required) {
+    p.status_check = ++s.checks_issued;
+    out.push({ type: "fence_status_check", node, check: p.status_check });
+  }
+}
+
+function onStatusResult(
+  s: FencingState,
+  ev: Extract<FencingEvent, { type: "fence_status_result" }>,
+  p: NodeFencing,
+  now_ms: number,
+  out: FencingAction[],
+): void {
+  // Only the answer to this delay's own check, while it still runs and
+  // nothing holds fencing back; anything else is stale and changes nothing.
+  if (ev.check === 0 || ev.check !== p.status_check || p.phase !== "delay" || p.held || held(s) !== null) return;
+  p.status_check = 0;
+  if (ev.off !== true) return; // on or unknown: the delay runs out as before
+  p.last_result = { at_ms: now_ms, ok: true, detail: `already off: ${ev.detail}` };
+  log(out, ev.node, "fence_ok", `already off (power status during the fence delay, no fence race possible): ${ev.detail}`);
+  setPhase(p, "done", now_ms);
+  out.push({ type: "fenced", node: ev.node, by: "agent" });
 }
 
 /** Why attempts are held back now, or null. */
@@ -328,6 +371,7 @@ function setPhase(p: NodeFencing, phase: FencePhase, now_ms: number): void {
   if (p.phase !== phase) p.since_ms = now_ms;
   p.phase = phase;
   p.next_at_ms = null;
+  if (phase !== "delay") p.status_check = 0;
   if (phase !== "running") p.seen_while_running = false;
 }
 

@@ -332,6 +332,12 @@ export class ResourceManager {
         if (this.r1.has(a.node)) this.r1Feed(a.node, { type: "fenced" });
         this.feed({ type: "fence_done", node: a.node });
         return;
+      case "fence_status_check":
+        this.fencer!.powerStatus(a.node).then(
+          (r) => this.fcFeed({ type: "fence_status_result", node: a.node, check: a.check, off: r.off, detail: `${r.detail} (${r.duration_ms} ms)` }),
+          (e) => this.fcFeed({ type: "fence_status_result", node: a.node, check: a.check, off: null, detail: (e as Error).message }),
+        );
+        return;
       case "run": {
         const fencer = this.fencer!;
         fencer.fence(a.node, fence_action).then(

@@ -17,6 +17,31 @@ export function agentStdin(spec: FenceDeviceSpec, action: FenceAction | "status"
   return [`action=${action}`, ...spec.params.map(([k, v]) => `${k}=${v}`)].join("\n") + "\n";
 }
 
+/**
+ * Read-only action=status: off true (exit 2 or "Status: OFF"), false (exit 0),
+ * null otherwise (an error, a timeout: the child is killed). Never an off.
+ */
+export async function fenceAgentStatus(spec: FenceDeviceSpec, opts: AttemptOptions): Promise<{ off: boolean | null; detail: string }> {
+  const path = findFenceAgent(spec.agent);
+  if (path === null) return { off: null, detail: `${spec.agent} is not installed on this host` };
+  const r = await execAgent({
+    argv: [path],
+    wrap: opts.wrap,
+    env: { ...baseEnv(), ...opts.env },
+    stdin: agentStdin(spec, "status"),
+    timeout_ms: childTimeout(opts.timeout_ms),
+    kill_grace_ms,
+    drain_ms,
+    limiter: opts.limiter,
+  });
+  const tail = outputTail(r.stdout);
+  const what = `action=status ${describeExit(r, childTimeout(opts.timeout_ms))}${tail ? `: ${tail}` : ""}`;
+  if (r.timed_out) return { off: null, detail: what };
+  if (r.code === status_off || /Status: OFF/i.test(r.stdout)) return { off: true, detail: what };
+  if (r.code === status_on && /Status: ON/i.test(r.stdout)) return { off: false, detail: what };
+  return { off: null, detail: what };
+}
+
 export async function fenceAgentAttempt(spec: FenceDeviceSpec, action: FenceAction, opts: AttemptOptions): Promise<Attempt> {
   const started = performance.now();
   const elapsed = () => Math.round(performance.now() - started);

@@ -8,9 +8,9 @@ import type { FenceDeviceSpec, HaConfig } from "../config/types.ts";
 import type { Fields } from "../daemon/log.ts";
 import type { Attempt, AttemptOptions } from "./attempt.ts";
 import { devicesByTarget, devicesFor } from "./devices.ts";
-import { fenceAgentAttempt } from "./fence_agent.ts";
+import { fenceAgentAttempt, fenceAgentStatus } from "./fence_agent.ts";
 import { stonithAttempt } from "./stonith.ts";
-import type { FenceAction, Fencer, FenceResult } from "./types.ts";
+import type { FenceAction, Fencer, FenceResult, PowerStatus } from "./types.ts";
 
 export interface FenceLog {
   event(name: string, fields: Fields): void;
@@ -29,12 +29,15 @@ export const fence_calls_queued_max = 16;
 /** Below this, a device is not started: it could not do anything useful. */
 export const attempt_ms_min = 250;
 const detail_chars_max = 600;
+/** A power status query answers within this (or fence_timeout_ms if shorter): it only shortens a fence delay. */
+export const status_timeout_ms = 10_000;
 
 export function makeFencer(cfg: HaConfig, self: string, log: FenceLog, opts: FencerOptions = {}): Fencer {
   const by_target = devicesByTarget(devicesFor(cfg, self));
   // fencing has its own slots: a resource agent storm must not delay it
   const limiter = new Limiter(fence_calls_running_max, fence_calls_queued_max);
   const in_flight = new Map<string, Promise<FenceResult>>();
+  const status_in_flight = new Map<string, Promise<PowerStatus>>();
   return {
     canFence: (node) => node !== self && (by_target.get(node)?.length ?? 0) > 0,
     fence(node, action) {
@@ -47,7 +50,42 @@ export function makeFencer(cfg: HaConfig, self: string, log: FenceLog, opts: Fen
       in_flight.set(node, p);
       return p;
     },
+    powerStatus(node) {
+      const running = status_in_flight.get(node);
+      if (running) return running;
+      const timeout_ms = Math.min(status_timeout_ms, cfg.fence_timeout_ms);
+      const p = statusNode(node, self, by_target.get(node) ?? [], { timeout_ms, limiter, wrap: opts.wrap, env: opts.env }, log).finally(() =>
+        status_in_flight.delete(node),
+      );
+      status_in_flight.set(node, p);
+      return p;
+    },
   };
+}
+
+/**
+ * The first fence-agents device for the node answers; cluster-glue's stonith
+ * has no per-node status query (-S checks the device, not the node), and a
+ * manual device knows nothing: without a fence-agents device, unknown.
+ */
+async function statusNode(node: string, self: string, devices: FenceDeviceSpec[], opts: AttemptOptions, log: FenceLog): Promise<PowerStatus> {
+  const started = performance.now();
+  const d = devices.find((x) => x.kind === "fence_agent");
+  if (node === self || !d) return { off: null, detail: "no fence-agents device to ask for its power status", duration_ms: 0 };
+  const work = fenceAgentStatus(d, opts).catch((e: unknown) => ({ off: null, detail: `internal error: ${(e as Error)?.message ?? e}` }));
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const guard = new Promise<{ off: boolean | null; detail: string }>((resolve) => {
+    timer = setTimeout(() => resolve({ off: null, detail: `timed out after ${opts.timeout_ms} ms (still being killed)` }), opts.timeout_ms);
+  });
+  try {
+    const r = await Promise.race([work, guard]);
+    const duration_ms = Math.round(performance.now() - started);
+    const detail = bound(`${d.agent} (line ${d.line}): ${r.detail}`);
+    log.event("fence_status", { node, device: d.agent, line: d.line, off: r.off ?? "unknown", duration_ms, detail: r.detail });
+    return { off: r.off, detail, duration_ms };
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 interface FenceCall {

@@ -24,4 +24,18 @@ export interface Fencer {
   /** node names this fencer has at least one device for */
   canFence(node: string): boolean;
   fence(node: string, action: FenceAction): Promise<FenceResult>;
+  /**
+   * Read-only power status of `node` (never an off): the first fence-agents
+   * device for it answers action=status. off=null when unknown (no such
+   * device, an error, a timeout). Never throws; settles within
+   * status_timeout_ms; one call per node at a time (a second caller shares it).
+   */
+  powerStatus(node: string): Promise<PowerStatus>;
+}
+
+export interface PowerStatus {
+  off: boolean | null;
+  /** one line: device, exit code, output tail or why unknown */
+  detail: string;
+  duration_ms: number;
 }

@@ -130,6 +130,8 @@ type SimEvent =
   | { kind: "deliver"; node: number; from: number; link: number; frame: Frame }
   | { kind: "agent"; node: number; incarnation: number; group: number; op: AgentOp; ok: boolean; detail: string }
   | { kind: "fence"; requester: number; incarnation: number; target: number; ok: boolean }
+  /** a read-only power status query of `target` answers (ground truth read at the answer) */
+  | { kind: "status"; requester: number; incarnation: number; target: number; check: number; fails: boolean }
   | { kind: "fault" }
   | { kind: "thaw"; node: number; incarnation: number }
   | { kind: "converge" };
@@ -145,6 +147,8 @@ interface Frame {
 interface SimNode {
   name: string;
   up: boolean;
+  /** ground truth for a power status query: the machine is on (a daemon crash, a stop or a freeze leave it on) */
+  powered: boolean;
   incarnation: number;
   generation: number;
   mem: MembershipState | null;
@@ -218,6 +222,7 @@ export function runPlacementSeed(
   const nodes: SimNode[] = names.map((name, i) => ({
     name,
     up: false,
+    powered: false,
     incarnation: 0,
     generation: r.int(1, 1000),
     mem: null,
@@ -249,6 +254,7 @@ export function runPlacementSeed(
   function boot(i: number): void {
     const n = nodes[i]!;
     n.up = true;
+    n.powered = true;
     n.incarnation++;
     n.generation += r.int(1, 3);
     const t = local(n);
@@ -312,6 +318,7 @@ export function runPlacementSeed(
   /** power off: resources die with the node */
   function powerOff(i: number): void {
     daemonGone(i);
+    nodes[i]!.powered = false;
     nodes[i]!.active.fill(false);
   }
 
@@ -461,8 +468,14 @@ export function runPlacementSeed(
         if (n.mem && n.mem.settle_until_ms !== -Infinity) fail(`${n.name} fences ${a.node} while settling after a stall`);
         const ok = healed || !r.chance(o.fence_fail_probability);
         q.push(now + r.next() * o.fence_ms_max, { kind: "fence", requester: i, incarnation: n.incarnation, target: names.indexOf(a.node), ok });
+      } else if (a.type === "fence_status_check") {
+        // the device may fail to answer (unknown); the answer may come after the delay
+        q.push(now + r.next() * o.fence_ms_max, { kind: "status", requester: i, incarnation: n.incarnation, target: names.indexOf(a.node), check: a.check, fails: r.chance(o.fence_fail_probability) });
       } else if (a.type === "fenced") plApply(i, { type: "fence_done", node: a.node });
-      else logs[a.event] = (logs[a.event] ?? 0) + 1;
+      else {
+        logs[a.event] = (logs[a.event] ?? 0) + 1;
+        if (a.event === "fence_ok" && a.detail.startsWith("already off")) logs.fence_already_off = (logs.fence_already_off ?? 0) + 1;
+      }
     }
     schedule(i);
   }
@@ -591,6 +604,15 @@ export function runPlacementSeed(
       powerOff(ev.target);
     } else faults.fence_failed = (faults.fence_failed ?? 0) + 1;
     fcApply(ev.requester, { type: "result", node: names[ev.target]!, ok: ev.ok, detail: ev.ok ? "off" : "agent failed" });
+  }
+
+  /** Honest status: a powered-off node reports OFF; a live one (partitioned, frozen, daemon gone) ON. */
+  function powerStatus(ev: Extract<SimEvent, { kind: "status" }>): void {
+    const req = nodes[ev.requester]!;
+    if (!req.up || req.incarnation !== ev.incarnation) return;
+    const off = ev.fails ? null : !nodes[ev.target]!.powered;
+    if (off) faults.status_off = (faults.status_off ?? 0) + 1;
+    fcApply(ev.requester, { type: "fence_status_result", node: names[ev.target]!, check: ev.check, off, detail: off === null ? "no answer" : off ? "OFF" : "ON" });
   }
 
   function fault(): void {
@@ -722,7 +744,7 @@ export function runPlacementSeed(
       break;
     }
     // a frozen node handles nothing: its datagrams and results wait for the thaw
-    const target = ev.kind === "fence" ? ev.requester : ev.kind === "fault" || ev.kind === "thaw" ? -1 : ev.node;
+    const target = ev.kind === "fence" || ev.kind === "status" ? ev.requester : ev.kind === "fault" || ev.kind === "thaw" ? -1 : ev.node;
     if (target >= 0 && nodes[target]!.frozen_until > now && nodes[target]!.up) {
       if (ev.kind !== "wake") nodes[target]!.backlog.push(ev);
       if (nodes[target]!.backlog.length > queue_size_max) fail("backlog bound");
@@ -734,6 +756,7 @@ export function runPlacementSeed(
     }
     if (ev.kind === "fault") fault();
     else if (ev.kind === "fence") fence(ev);
+    else if (ev.kind === "status") powerStatus(ev);
     else if (ev.kind === "deliver") deliver(ev);
     else if (ev.kind === "wake") {
       if (ev.token === nodes[ev.node]!.wake_token) {
@@ -762,6 +785,7 @@ export function runPlacementSeed(
       if (b.kind === "deliver") deliver(b);
       else if (b.kind === "agent") agentDone(b);
       else if (b.kind === "fence") fence(b);
+      else if (b.kind === "status") powerStatus(b);
     }
   }
 
