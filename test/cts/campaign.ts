@@ -146,6 +146,10 @@ exit 1
  * would: SIGKILL its daemon and its hanging agents (PIDs the campaign and the
  * script recorded), remove its VIPs and running markers. CTL/fence.fail makes
  * it fail, CTL/fence.slow makes it take that many seconds first.
+ * action=status answers as a BMC would: OFF only while the target is powered
+ * off (CTL/off.TARGET, from a fence until the campaign starts it again), ON
+ * otherwise (a killed daemon's machine is still on; tandem's fence delay
+ * trusts an OFF).
  */
 /** ha.cf deadtime of the campaign's clusters */
 const cts_deadtime_ms = 800;
@@ -163,7 +167,10 @@ while IFS= read -r line; do
   esac
 done
 ctl=${ctl}
-if [ "$action" = status ]; then echo "Status: OFF"; exit 2; fi
+if [ "$action" = status ]; then
+  if [ -e $ctl/off.$target ]; then echo "Status: OFF"; exit 2; fi
+  echo "Status: ON"; exit 0
+fi
 [ -e $ctl/fence.slow ] && sleep "$(cat $ctl/fence.slow)"
 if [ -e $ctl/fence.fail ]; then echo "ERROR: Failed: Unable to connect (cts control file)" >&2; exit 1; fi
 # recorded before the kill, so the campaign never sees a fenced daemon's exit as a crash
@@ -173,6 +180,7 @@ pid=$(cat $ctl/pid.$target 2>/dev/null)
 for p in $(cat $ctl/hang.$target 2>/dev/null); do kill -9 "$p" 2>/dev/null; done
 rm -f $ctl/hang.$target $ctl/run.$target.*
 ${groups.map((g) => `ip -n "$ns" addr del ${g.vip}/26 dev ${ifaceName(0)} 2>/dev/null`).join("\n")}
+touch $ctl/off.$target
 echo "Success: Powered OFF"
 exit 0
 `;
@@ -308,6 +316,7 @@ export async function runCampaign(opts: CampaignOptions): Promise<CampaignResult
     const start = async (i: number) => {
       const from = d[i]!.events.length;
       fence_mark.set(i, fencedNodes().length);
+      rmSync(join(ctl, `off.${node_names[i]}`), { force: true }); // powered on again (the fence agent's status)
       await d[i]!.start(20_000);
       writeFileSync(join(ctl, `pid.${node_names[i]}`), String(d[i]!.proc!.pid));
       expected_down.delete(i);
