@@ -68,6 +68,8 @@ export interface DrbdResourceOptions {
   /** one PRIMARY/SECONDARY call: DRBD may run its fence-peer handler inside it */
   call_timeout_ms?: number;
   log?: (event: string, fields: Record<string, string | number | boolean | null>) => void;
+  /** where each read is recorded for `tandem status` (default: the process's book) */
+  book?: DrbdStateBook;
 }
 
 export const attempts_max_default = 10;
@@ -84,6 +86,68 @@ export function isStandAlone(s: DrbdStatus): boolean {
   return s.conn === "StandAlone";
 }
 
+/** Who read a resource's state last: the resource's own calls, or `tandem status`. */
+export type DrbdReadBy = "start" | "stop" | "monitor" | "status";
+
+/** The last state read of one DRBD resource, for `tandem status`. */
+export interface DrbdReading {
+  /** the last successful read ([] never: a resource that is not up is an error) */
+  volumes: DrbdStatus[] | null;
+  /** wall clock of that read (ms since the epoch), null before the first */
+  read_at_ms: number | null;
+  read_by: DrbdReadBy | null;
+  /** the last read's failure, when it came after the last success */
+  error: string | null;
+  error_at_ms: number | null;
+}
+
+/**
+ * What the daemon last knew about each DRBD resource: every read (start,
+ * stop, monitor, the status request's own) lands here, so `tandem status`
+ * can show the newest one without waiting on the kernel. Bounded: DRBD
+ * resource names come from haresources, and at most resources_max are kept.
+ */
+export class DrbdStateBook {
+  static readonly resources_max = 256;
+  private last = new Map<string, DrbdReading>();
+
+  note(resource: string, by: DrbdReadBy, result: DrbdStatus[] | Error, now_ms = Date.now()): void {
+    let r = this.last.get(resource);
+    if (!r) {
+      if (this.last.size >= DrbdStateBook.resources_max) this.last.delete(this.last.keys().next().value!);
+      r = { volumes: null, read_at_ms: null, read_by: null, error: null, error_at_ms: null };
+      this.last.set(resource, r);
+    }
+    if (result instanceof Error) {
+      r.error = result.message;
+      r.error_at_ms = now_ms;
+      return;
+    }
+    r.volumes = result;
+    r.read_at_ms = now_ms;
+    r.read_by = by;
+    r.error = null;
+    r.error_at_ms = null;
+  }
+
+  get(resource: string): DrbdReading | null {
+    const r = this.last.get(resource);
+    return r ? { ...r, volumes: r.volumes ? [...r.volumes] : null } : null;
+  }
+}
+
+let book: DrbdStateBook | null = null;
+/** One book per process, like the netlink client: the daemon's groups and its status share it. */
+export function drbdStateBook(): DrbdStateBook {
+  book ??= new DrbdStateBook();
+  return book;
+}
+
+/** A resource that is not configured in the kernel: an answer of [] from resourceStatus. */
+export function notUpError(resource: string): Error {
+  return new Error(`DRBD resource ${resource} is not up in the kernel: run \`drbdadm up ${resource}\` (at boot: the drbd service)`);
+}
+
 let shared: DrbdNetlink | null = null;
 /** One client per process: it caches the family id. */
 export function drbdNetlink(): DrbdNetlink {
@@ -98,6 +162,7 @@ export class DrbdResource {
   private retry_delay_ms: number;
   private call_timeout_ms: number;
   private last_conn = new Map<number, string>();
+  private book: DrbdStateBook;
 
   constructor(
     readonly spec: DrbdSpec,
@@ -108,31 +173,48 @@ export class DrbdResource {
     this.attempts_max = opts.attempts_max ?? attempts_max_default;
     this.retry_delay_ms = opts.retry_delay_ms ?? retry_delay_ms_default;
     this.call_timeout_ms = opts.call_timeout_ms ?? call_timeout_ms_default;
+    this.book = opts.book ?? drbdStateBook();
     if (!(this.attempts_max >= 1 && this.attempts_max <= 100)) throw new RangeError("attempts_max: 1..100");
   }
 
-  /** Every volume of the resource; throws when it is not configured in the kernel. */
-  async volumes(): Promise<DrbdStatus[]> {
-    const vols = await this.control.resourceStatus(this.spec.resource);
-    if (vols.length === 0) throw new Error(`DRBD resource ${this.spec.resource} is not up in the kernel: run \`drbdadm up ${this.spec.resource}\` (at boot: the drbd service)`);
+  /** Every volume of the resource; throws when it is not configured in the kernel. Recorded in the book. */
+  async volumes(by: DrbdReadBy = "status"): Promise<DrbdStatus[]> {
+    const vols = await this.read(by);
+    if (vols.length === 0) {
+      const e = notUpError(this.spec.resource);
+      this.book.note(this.spec.resource, by, e);
+      throw e;
+    }
     return vols;
+  }
+
+  /** One read of the kernel's state, recorded (a failure too) for `tandem status`. */
+  private async read(by: DrbdReadBy): Promise<DrbdStatus[]> {
+    try {
+      const vols = await this.control.resourceStatus(this.spec.resource);
+      if (vols.length > 0) this.book.note(this.spec.resource, by, vols);
+      return vols;
+    } catch (e) {
+      this.book.note(this.spec.resource, by, e instanceof Error ? e : new Error(String(e)));
+      throw e;
+    }
   }
 
   /** Promote every volume; null on success, else why not. */
   async start(): Promise<string | null> {
-    return this.changeRole("primary");
+    return this.changeRole("primary", "start");
   }
 
   /** Demote every volume; a resource that is not up counts as stopped. */
   async stop(): Promise<string | null> {
-    const vols = await this.control.resourceStatus(this.spec.resource);
+    const vols = await this.read("stop");
     if (vols.length === 0) return null;
-    return this.changeRole("secondary");
+    return this.changeRole("secondary", "stop");
   }
 
   /** null = Primary everywhere (running); else why not. Logs connection changes (split brain shows as StandAlone). */
   async monitor(): Promise<string | null> {
-    const vols = await this.volumes();
+    const vols = await this.volumes("monitor");
     this.noteConnections(vols);
     const notPrimary = vols.filter((v) => v.role !== "Primary");
     if (notPrimary.length > 0) return `not Primary: ${notPrimary.map(describeStatus).join("; ")}`;
@@ -157,14 +239,19 @@ export class DrbdResource {
     }
   }
 
-  private async changeRole(role: "primary" | "secondary"): Promise<string | null> {
+  private async changeRole(role: "primary" | "secondary", by: DrbdReadBy): Promise<string | null> {
     const want = role === "primary" ? "Primary" : "Secondary";
-    const vols = await this.volumes();
+    const vols = await this.volumes(by);
+    let changed = false;
     for (const v of vols) {
       if (v.role === want) continue;
       const err = await this.changeOne(v.minor, role);
       if (err !== null) return `${this.spec.resource} minor ${v.minor}: ${role} failed: ${err}`;
+      changed = true;
     }
+    // The book would keep the state from before the change until the next
+    // monitor; read again, not awaited: the takeover does not wait for it.
+    if (changed) void this.read(by).catch(() => {});
     return null;
   }
 

@@ -54,6 +54,47 @@ export interface StatusFenceV2 {
   last_result: { ok: boolean; detail: string } | null;
 }
 
+/** One volume of a DRBD resource as the kernel reported it (DRBD 8.4's state names). */
+export interface StatusDrbdVolumeV2 {
+  minor: number;
+  volume: number | null;
+  /** Primary, Secondary, Unknown */
+  role: string;
+  peer_role: string;
+  /** StandAlone, WFConnection, Connected, SyncSource, ... */
+  connection: string;
+  /** UpToDate, Consistent, Outdated, Inconsistent, Diskless, DUnknown, ... */
+  disk: string;
+  peer_disk: string;
+  io_suspended: boolean;
+  out_of_sync_kib: number | null;
+}
+
+/** A DRBD resource of haresources (drbddisk::r0, ocf:linbit:drbd): the last state the daemon read. */
+export interface StatusDrbdResourceV2 {
+  name: string;
+  /** the haresources groups it is in */
+  groups: string[];
+  /** the last successful read; null before one */
+  volumes: StatusDrbdVolumeV2[] | null;
+  read_at: string | null;
+  /** which call read it: start, stop, monitor, status */
+  read_by: string | null;
+  /** the last read failed (after read_at): why, and when */
+  error: string | null;
+  error_at: string | null;
+}
+
+/** A call of DRBD's fence-peer or split-brain handler (tandem drbd-fence-peer / drbd-split-brain) since the daemon started. */
+export interface StatusDrbdEventV2 {
+  resource: string;
+  peer: string;
+  event: "split-brain" | "fence-peer";
+  /** the latest call */
+  at: string;
+  count: number;
+}
+
 export interface StatusV2 {
   schema_version: number;
   schema: number;
@@ -74,6 +115,8 @@ export interface StatusV2 {
   realtime: unknown;
   links: { name: string }[];
   counters: Record<string, unknown>;
+  /** added within v2: absent from older daemons */
+  drbd?: { resources: StatusDrbdResourceV2[]; events: StatusDrbdEventV2[] };
 }
 
 type S = Record<string, unknown>;
@@ -84,6 +127,41 @@ const str = { type: "string" };
 const str_or_null = { type: ["string", "null"] };
 const iso = { type: "string", format: "date-time" };
 const obj = (properties: S, required = Object.keys(properties)): S => ({ type: "object", properties, required });
+const iso_or_null = { type: ["string", "null"], format: "date-time" };
+
+const drbd_volume = obj({
+  minor: int,
+  volume: { type: ["integer", "null"], minimum: 0 },
+  role: str,
+  peer_role: str,
+  connection: str,
+  disk: str,
+  peer_disk: str,
+  io_suspended: { type: "boolean" },
+  out_of_sync_kib: { type: ["integer", "null"], minimum: 0 },
+});
+
+/** Fields added within v2 after its first release: described, but not required (older daemons omit them). */
+const added_in_v2: S = {
+  drbd: obj({
+    resources: {
+      type: "array",
+      items: obj({
+        name: str,
+        groups: { type: "array", items: str },
+        volumes: { type: ["array", "null"], items: drbd_volume },
+        read_at: iso_or_null,
+        read_by: { type: ["string", "null"], enum: ["start", "stop", "monitor", "status", null] },
+        error: str_or_null,
+        error_at: iso_or_null,
+      }),
+    },
+    events: {
+      type: "array",
+      items: obj({ resource: str, peer: str, event: { enum: ["split-brain", "fence-peer"] }, at: iso, count: { type: "integer", minimum: 1 } }),
+    },
+  }),
+};
 
 export const status_json_schema: S = {
   $schema: "https://json-schema.org/draft/2020-12/schema",
@@ -91,76 +169,86 @@ export const status_json_schema: S = {
   title: "tandem status --json",
   ...obj(
     {
-      schema_version: { const: status_schema_version },
-      schema: { type: "integer" },
-      node: str,
-      generation: int,
-      started: iso,
-      now: iso,
-      timing: obj({ keepalive_ms: num, warntime_ms: num, deadtime_ms: num, initdead_ms: num }),
-      nodes: {
-        type: "array",
-        items: obj({
-          name: str,
-          state: { enum: ["self", "init", "up", "dead"] },
-          generation: int,
-          last_heard_ms_ago: ms_or_null,
-          late_count: int,
-          links: {
-            type: "array",
-            items: obj({
-              name: str,
-              state: { enum: ["up", "down"] },
-              last_heard_ms_ago: ms_or_null,
-              received: int,
-              lost: int,
-              loss_recent: { type: ["number", "null"], minimum: 0, maximum: 1 },
-            }),
-          },
-        }),
-      },
-      groups: {
-        type: "array",
-        items: obj({
-          name: str,
-          id: str,
-          holder: str_or_null,
-          holders: { type: "array", items: str },
-          target: str_or_null,
-          state: str,
-          since: { type: ["string", "null"], format: "date-time" },
-          failures: int,
-          blocked: { type: "boolean" },
-          last_failure: { type: ["object", "null"], properties: { at: iso, action: str, detail: str }, required: ["at", "action", "detail"] },
-        }),
-      },
-      fencing: {
-        type: "array",
-        items: obj({
-          node: str,
-          phase: str,
-          reason: str_or_null,
-          attempts: int,
-          for_ms: int,
-          next_in_ms: ms_or_null,
-          last_result: { type: ["object", "null"], properties: { ok: { type: "boolean" }, detail: str }, required: ["ok", "detail"] },
-        }),
-      },
-      quorum: obj({ required: { type: "boolean" }, quorate: { type: "boolean" }, votes: int, needed: int, total: int, policy: { enum: ["stop", "freeze"] } }),
-      watchdog: {
-        type: ["object", "null"],
-        properties: { device: str, feeding: { type: "boolean" }, timeout_ms: int, feed_interval_ms: int, self_fence: str_or_null },
-        required: ["device", "feeding", "timeout_ms", "feed_interval_ms", "self_fence"],
-      },
-      events: obj({ dir: str, dropped: int, write_errors: int }),
-      metrics: { type: ["object", "null"], properties: { address: str }, required: ["address"] },
-      ping: {},
-      realtime: {},
-      links: { type: "array", items: obj({ name: str }) },
-      counters: { type: "object" },
+      ...v2_fields(),
+      ...added_in_v2,
     },
+    Object.keys(v2_fields()),
   ),
 };
+
+/** The fields of v2 as first released: every one required. */
+function v2_fields(): S {
+  return {
+    schema_version: { const: status_schema_version },
+    schema: { type: "integer" },
+    node: str,
+    generation: int,
+    started: iso,
+    now: iso,
+    timing: obj({ keepalive_ms: num, warntime_ms: num, deadtime_ms: num, initdead_ms: num }),
+    nodes: {
+      type: "array",
+      items: obj({
+        name: str,
+        state: { enum: ["self", "init", "up", "dead"] },
+        generation: int,
+        last_heard_ms_ago: ms_or_null,
+        late_count: int,
+        links: {
+          type: "array",
+          items: obj({
+            name: str,
+            state: { enum: ["up", "down"] },
+            last_heard_ms_ago: ms_or_null,
+            received: int,
+            lost: int,
+            loss_recent: { type: ["number", "null"], minimum: 0, maximum: 1 },
+          }),
+        },
+      }),
+    },
+    groups: {
+      type: "array",
+      items: obj({
+        name: str,
+        id: str,
+        holder: str_or_null,
+        holders: { type: "array", items: str },
+        target: str_or_null,
+        state: str,
+        since: { type: ["string", "null"], format: "date-time" },
+        failures: int,
+        blocked: { type: "boolean" },
+        last_failure: { type: ["object", "null"], properties: { at: iso, action: str, detail: str }, required: ["at", "action", "detail"] },
+      }),
+    },
+    fencing: {
+      type: "array",
+      items: obj({
+        node: str,
+        phase: str,
+        reason: str_or_null,
+        attempts: int,
+        for_ms: int,
+        next_in_ms: ms_or_null,
+        last_result: { type: ["object", "null"], properties: { ok: { type: "boolean" }, detail: str }, required: ["ok", "detail"] },
+      }),
+    },
+    quorum: obj({ required: { type: "boolean" }, quorate: { type: "boolean" }, votes: int, needed: int, total: int, policy: { enum: ["stop", "freeze"] } }),
+    watchdog: {
+      type: ["object", "null"],
+      properties: { device: str, feeding: { type: "boolean" }, timeout_ms: int, feed_interval_ms: int, self_fence: str_or_null },
+      required: ["device", "feeding", "timeout_ms", "feed_interval_ms", "self_fence"],
+    },
+    events: obj({ dir: str, dropped: int, write_errors: int }),
+    metrics: { type: ["object", "null"], properties: { address: str }, required: ["address"] },
+    ping: {},
+    realtime: {},
+    links: { type: "array", items: obj({ name: str }) },
+    counters: { type: "object" },
+  };
+}
+
 
 /**
  * Checks a value against the subset of JSON Schema used above (type, const,
