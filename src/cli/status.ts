@@ -4,7 +4,7 @@
 // `--watch` redraws it every interval.
 import { parseArgs } from "node:util";
 import { defaults } from "../daemon/daemon.ts";
-import { status_json_schema, type StatusV2 } from "../daemon/status_schema.ts";
+import { status_json_schema, type StatusDrbdEventV2, type StatusDrbdResourceV2, type StatusV2 } from "../daemon/status_schema.ts";
 import { request } from "./client.ts";
 
 export interface Out {
@@ -200,6 +200,8 @@ export function renderTable(st: StatusV2, colour = false): string {
   const now_ms = Date.parse(st.now ?? "") || Date.now();
   const since = (iso: string | null) => (iso ? age(now_ms - Date.parse(iso)) : "-");
   let text = `${paint(colour, "bold", `tandem on ${st.node}`)} (generation ${st.generation}, schema ${st.schema_version ?? st.schema})\n`;
+  // a split brain needs a person: first, before anything else
+  for (const e of st.drbd?.events ?? []) if (e.event === "split-brain") text += `${splitBrainWarning(e, colour)}\n`;
   const rt = st.realtime as { requested: boolean; memory_locked: boolean; resident_bytes: number; threads: number; threads_rr: number; policy: string; priority: number; rtprio?: number; problems: string[] } | null;
   if (rt) {
     const policy =
@@ -256,7 +258,67 @@ export function renderTable(st: StatusV2, colour = false): string {
     }
     text += `\n${table(f_rows, colour)}`;
   }
+  if (st.drbd) text += drbdBlock(st.drbd, now_ms, colour);
   return text;
+}
+
+/** `WARNING: DRBD r0 split brain reported by DRBD at ... (2 times): ...` */
+export function splitBrainWarning(e: StatusDrbdEventV2, colour = false): string {
+  const times = e.count === 1 ? "once" : `${e.count} times`;
+  return `${paint(colour, "red", `WARNING: DRBD ${e.resource} split brain reported by DRBD at ${e.at} (${times}, peer ${e.peer})`)}: resolve per drbd.conf after-sb-* policies and the DRBD guide (on the node whose changes are discarded: drbdadm connect --discard-my-data ${e.resource}; on the other: drbdadm connect ${e.resource})`;
+}
+
+const drbd_colour: Record<string, Colour> = {
+  Primary: "green",
+  Connected: "green",
+  UpToDate: "green",
+  StandAlone: "red",
+  Outdated: "red",
+  Inconsistent: "red",
+  Diskless: "red",
+  Failed: "red",
+  WFConnection: "yellow",
+  SyncSource: "yellow",
+  SyncTarget: "yellow",
+  DUnknown: "yellow",
+};
+
+/** One row per volume (the last state read), then the handler calls; empty when there is nothing. */
+export function drbdBlock(d: NonNullable<StatusV2["drbd"]>, now_ms: number, colour = false): string {
+  const resources = d.resources ?? [];
+  const events = d.events ?? [];
+  if (resources.length === 0 && events.length === 0) return "";
+  const since = (iso: string | null) => (iso ? age(now_ms - Date.parse(iso)) : "never");
+  let text = "";
+  if (resources.length > 0) {
+    const rows: Cell[][] = [["DRBD", "MINOR", "ROLE/PEER", "CONNECTION", "DISK/PEER", "READ"]];
+    for (const r of resources) rows.push(...drbdRows(r, since));
+    text += `\n${table(rows, colour)}`;
+  }
+  const calls = events.filter((e) => e.event === "fence-peer");
+  for (const e of calls) text += `${text === "" ? "\n" : ""}drbd: ${e.resource} fence-peer handler asked about ${e.peer} at ${e.at} (${e.count === 1 ? "once" : `${e.count} times`}, ${since(e.at)})\n`;
+  const sb = events.filter((e) => e.event === "split-brain");
+  // repeated under the table too, where someone looking at DRBD looks
+  for (const e of sb) text += `${text === "" ? "\n" : ""}drbd: ${e.resource} split brain (${since(e.at)}): see the WARNING above\n`;
+  return text;
+}
+
+function drbdRows(r: StatusDrbdResourceV2, since: (iso: string | null) => string): Cell[][] {
+  const failed = r.error ? `read failed ${since(r.error_at)}: ${r.error}` : null;
+  if (!r.volumes || r.volumes.length === 0) return [[r.name, "-", "-", "-", "-", [failed ?? "not read yet", failed ? "red" : null]]];
+  return r.volumes.map((v) => {
+    const read = `${since(r.read_at)}${r.read_by ? ` (${r.read_by})` : ""}`;
+    const c = (s: string) => drbd_colour[s] ?? null;
+    const worst = (a: string, b: string): Colour | null => (c(a) === "red" || c(b) === "red" ? "red" : c(a) === "yellow" || c(b) === "yellow" ? "yellow" : c(a));
+    return [
+      r.name,
+      String(v.minor),
+      [`${v.role}/${v.peer_role}`, c(v.role)],
+      [v.connection, c(v.connection)],
+      [`${v.disk}/${v.peer_disk}`, worst(v.disk, v.peer_disk)],
+      [`${read}${v.io_suspended ? "; I/O suspended" : ""}${v.out_of_sync_kib ? `; ${v.out_of_sync_kib} KiB out of sync` : ""}${failed ? `; ${failed}` : ""}`, failed || v.io_suspended ? "red" : null],
+    ];
+  });
 }
 
 /** Columns padded to their widest cell; the last column is left ragged. Header row bold. */

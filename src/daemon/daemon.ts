@@ -45,6 +45,7 @@ import type { LoopHook, Watchdog } from "./watchdog.ts";
 import { SystemdNotifier } from "./notify.ts";
 import { releaseIdlePagesLogged } from "./pages.ts";
 import { DrbdControl } from "./drbd_control.ts";
+import type { DrbdStatusReader } from "./drbd_status.ts";
 import { shouldSelfFence, type SelfFenceReason } from "../core/selffence.ts";
 
 export const ExitCode = {
@@ -240,6 +241,7 @@ export async function runDaemon(argv: string[]): Promise<number> {
         fencer: devicesFor(hacf, opts.node).length > 0 ? makeFencer(hacf, opts.node, log) : null,
       });
       if (hacf.wire === "heartbeat") d.rm.hbSend = (fields, dest) => d.sendHb(fields, dest);
+      d.drbd_status = await (await import("./drbd_status.ts")).drbdStatusFor(loaded.haresources.groups);
     } catch (e) {
       log.event("fatal", { error: `resource groups: ${(e as Error).message}` });
       return ExitCode.config;
@@ -695,7 +697,8 @@ class Daemon {
     this.log.debug("control_request", { cmd: typeof cmd === "string" ? cmd.slice(0, 64) : undefined });
     const ops_reply = typeof req === "object" && req !== null ? this.ops.handleControl(req as Record<string, unknown>) : undefined;
     if (ops_reply !== undefined) return ops_reply;
-    if (cmd === "status") return { ok: true, status: this.status() };
+    // The control path is async (control.ts awaits the reply): DRBD's state is read on a worker thread, waited for at most drbd_status.ts's read_wait_ms.
+    if (cmd === "status") return this.drbd_status ? this.drbd_status.refresh().then(() => ({ ok: true, status: this.status() })) : { ok: true, status: this.status() };
     if (cmd === "ping") return { ok: true };
     if (cmd === "standby" || cmd === "takeover") {
       const scope = (req as { scope?: unknown }).scope ?? "all";
@@ -720,6 +723,8 @@ class Daemon {
   }
 
   private drbd_control: DrbdControl | null = null;
+  /** haresources' DRBD resources for `tandem status` (null: none) */
+  drbd_status: DrbdStatusReader | null = null;
   private drbdControl(): DrbdControl {
     this.drbd_control ??= new DrbdControl({
       self: this.opts.node,
@@ -783,6 +788,7 @@ class Daemon {
         ...("stats" in this.codec ? { wire: { format: this.codec.name, ...(this.codec.stats as object) } } : {}),
         log_lines_dropped: this.log.dropped_lines,
       },
+      drbd: this.drbd_status?.section(this.drbd_control?.status() ?? null) ?? { resources: [], events: this.drbd_control?.status() ?? [] },
     };
   }
 }
