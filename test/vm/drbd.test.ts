@@ -24,6 +24,7 @@ import { join } from "node:path";
 import { ensureImage } from "../../image/build.ts";
 import { ApplianceCluster, type NodeName, vip } from "../../src/lab/appliance.ts";
 import { vmUnavailableReason } from "../../src/lab/vm.ts";
+import { type StatusV2, validate } from "../../src/daemon/status_schema.ts";
 
 const root = join(import.meta.dir, "../..");
 const bin = process.env.TANDEM_BIN ?? join(root, "dist/tandem");
@@ -52,6 +53,14 @@ let c: ApplianceCluster | null = null;
 /** r0's state in the guest, from /proc/drbd (a cross-check that does not use tandem's netlink code). */
 async function procDrbd(n: NodeName): Promise<string> {
   return (await c!.vm(n).sh("sed -n '/^ 0:/p' /proc/drbd", { timeout_ms: 30_000, check: false })).out.trim();
+}
+
+/** `tandem status --json` in the guest: schema-valid, and its `drbd` section logged. */
+async function tandemStatus(n: NodeName): Promise<StatusV2> {
+  const st = (await c!.status(n)).raw as StatusV2;
+  expect(validate(st)).toEqual([]);
+  log(`${n} tandem status drbd: ${JSON.stringify(st.drbd)}`);
+  return st;
 }
 
 /** /dev/drbd0 on /srv/data (a symlink to /var/srv/data in the image: /proc/mounts names the target). */
@@ -112,6 +121,16 @@ if (why_not) {
         const sync_ms = await c.waitFor("initial sync done (UpToDate/UpToDate)", async () => (await procDrbd("node1")).includes("ds:UpToDate/UpToDate"), 600_000);
         log(`initial sync of 64 MiB finished ${Math.round(sync_ms)} ms later`);
         expect(await procDrbd("node2")).toContain("ro:Secondary/Primary");
+        // tandem's own view over netlink, as `tandem status` shows it, agrees with /proc/drbd;
+        // node2 holds no group (no monitor reads r0 there): its status request reads it
+        const r0 = (st: StatusV2) => st.drbd?.resources.find((r) => r.name === "r0");
+        const s1 = r0(await tandemStatus("node1"));
+        expect(s1?.error ?? null).toBeNull();
+        expect(s1?.volumes?.[0]).toMatchObject({ minor: 0, role: "Primary", peer_role: "Secondary", connection: "Connected", disk: "UpToDate", peer_disk: "UpToDate", io_suspended: false });
+        const s2 = r0(await tandemStatus("node2"));
+        expect(s2?.volumes?.[0]).toMatchObject({ role: "Secondary", peer_role: "Primary", connection: "Connected", disk: "UpToDate" });
+        const table = (await c.vm("node1").sh("tandem status", { timeout_ms: 30_000 })).out;
+        expect(table).toMatch(/^r0\s+0\s+Primary\/Secondary\s+Connected\s+UpToDate\/UpToDate\s/m);
 
         const payload = `written on node1 before the power loss ${Date.now()}`;
         await c.vm("node1").sh(`echo '${payload}' > /srv/data/before-kill.txt && sync /srv/data/before-kill.txt`);
@@ -131,6 +150,10 @@ if (why_not) {
         log(`after node1's power loss: node2 Primary at ${Math.round(promoted_ms)} ms, mounted + VIP at ${Math.round(mounted_ms)} ms, export + client connects to NFS and SMB at ${Math.round(serving_ms)} ms`);
         log(`node2: ${await procDrbd("node2")}`);
         expect((await c.vm("node2").sh("cat /srv/data/before-kill.txt")).out.trim()).toBe(payload);
+        // node2's status: Primary now, and DRBD's fence-peer call (made while promoting) recorded
+        const after = await tandemStatus("node2");
+        expect(r0(after)?.volumes?.[0]?.role).toBe("Primary");
+        expect(after.drbd?.events.some((e) => e.resource === "r0" && e.event === "fence-peer" && e.peer === "node1")).toBe(true);
 
         // what tandem and DRBD logged on the way (the fence-peer answer, the role change)
         const journal = await c.vm("node2").journal("-u tandem");
