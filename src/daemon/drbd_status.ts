@@ -17,7 +17,7 @@ import type { DrbdEventRecord } from "./drbd_control.ts";
 import type { StatusDrbdResourceV2, StatusDrbdVolumeV2, StatusV2 } from "./status_schema.ts";
 
 /** How long a status request waits for its own read before showing the last state. */
-export const read_wait_ms = 1_000;
+export const read_wait_ms = 500;
 /** The kernel request's own timeout (genlTransact); a read still running is not started again. */
 export const read_timeout_ms = 5_000;
 /** A reading this young is shown as it is (a --watch at 100 ms does not read ten times a second). */
