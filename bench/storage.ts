@@ -250,7 +250,7 @@ async function guestTimeline(n: NodeName, since_ns: bigint, offset_ns: bigint, s
     if (!m) continue;
     const msg = m[3]!;
     const interesting =
-      /node_dead|node_up|fence_\w+|resource_ok .*action=start|resource_ok .*action=stop|resource_failed|drbd_\w+|role\( \w+ -> \w+ \)|group_state/.exec(msg) ??
+      /node_dead|node_up|fence_\w+|resource_ok .*action=start|resource_ok .*action=stop|resource_failed|drbd_\w+|role\( \w+ -> \w+ \)|group_state|helper command|conn\( \w+ -> \w+ \)|pdsk\( \w+ -> \w+ \)/.exec(msg) ??
       // Heartbeat's haresources mode (heartbeat, ResourceManager, hb_takeover lines)
       /is dead|[Tt]aking over|Running \/etc\/(ha\.d\/+resource\.d|init\.d)\/+\S+ .*(start|stop)\s*$|takeover complete|acquisition complete|[Rr]eleasing resource|[Aa]cquiring resource|foreign resources|standby/.exec(msg);
     if (!interesting) continue;
