@@ -79,7 +79,8 @@ export async function runDrbdHandler(kind: "fence-peer" | "split-brain", argv: s
   for (let i = 0; i < 4 * 3600 + 1; i++) {
     let reply: { ok?: boolean; error?: string } & Partial<PeerReport>;
     try {
-      reply = await request(path, { cmd: `drbd-${kind}`, resource, peer });
+      // repeat: the daemon counts one handler run once in `tandem status`
+      reply = await request(path, { cmd: `drbd-${kind}`, resource, peer, ...(i > 0 ? { repeat: true } : {}) });
     } catch (e) {
       out.stderr(`tandem drbd-${kind}: ${(e as Error).message}\n`);
       return exit_failed;

@@ -29,7 +29,8 @@ export class DrbdControl {
 
   constructor(private ctx: DrbdControlContext) {}
 
-  handle(cmd: string, req: { resource?: unknown; peer?: unknown }): object {
+  /** `repeat`: the same handler run asking again (drbd-fence-peer polls until decided): answered, not counted. */
+  handle(cmd: string, req: { resource?: unknown; peer?: unknown; repeat?: unknown }): object {
     const resource = typeof req.resource === "string" ? req.resource : "";
     if (!/^[A-Za-z0-9_.+-]{1,127}$/.test(resource)) return { ok: false, error: `${cmd} needs a DRBD resource name (DRBD_RESOURCE)` };
     const peer = this.peerName(typeof req.peer === "string" ? req.peer : "");
@@ -42,7 +43,7 @@ export class DrbdControl {
     if (cmd === "drbd-fence-peer") {
       const state = this.ctx.nodes().find((n) => n.name === peer)?.state ?? "unknown";
       const f = this.ctx.fencing().find((x) => x.node === peer);
-      this.note(resource, peer, "fence-peer");
+      if (req.repeat !== true) this.note(resource, peer, "fence-peer");
       this.ctx.log("drbd_fence_peer", { resource, peer, peer_state: state, fencing: Boolean(f), fence_phase: f?.phase ?? null });
       return { ok: true, peer, state, fencing: Boolean(f), fence_phase: f?.phase ?? null };
     }

@@ -196,6 +196,8 @@ describe("the status request's read", () => {
     expect(c.handle("drbd-split-brain", { resource: "r0", peer: "" })).toEqual({ ok: true, peer: "node2" });
     c.handle("drbd-split-brain", { resource: "r0", peer: "node2" });
     c.handle("drbd-fence-peer", { resource: "r0", peer: "node2" });
+    // drbd-fence-peer asks again every 250 ms until decided: one handler run is one call
+    expect(c.handle("drbd-fence-peer", { resource: "r0", peer: "node2", repeat: true })).toMatchObject({ ok: true, state: "dead" });
     const { r } = reader(async () => [vol()]);
     const s = r.section(c.status());
     expect(s.events.map((e) => [e.resource, e.peer, e.event, e.count])).toEqual([

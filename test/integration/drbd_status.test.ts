@@ -1,0 +1,130 @@
+// DRBD in `tandem status`, on real daemons in namespaces. This host has no
+// DRBD kernel module, so the state read is the real generic netlink lookup
+// failing (family drbd unknown): status must say so for r0, not hide it.
+// DRBD's handlers are the real CLI (`tandem drbd-split-brain`,
+// `tandem drbd-fence-peer`) given DRBD's environment (DRBD_RESOURCE,
+// DRBD_PEER), as the kernel's usermode helper runs them through drbdadm;
+// their calls must show in `status --json` (schema-valid) and in the table,
+// a split brain as a WARNING line. The real module's roles and connection
+// states are checked in test/vm/drbd.test.ts.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { LabDaemon, until } from "../../src/lab/daemons.ts";
+import { authkeys, type Cluster, createCluster, haCf, writeConfigDir } from "../../src/lab/netns.ts";
+import { type StatusV2, validate } from "../../src/daemon/status_schema.ts";
+import { netnsAvailable, tandem } from "./support.ts";
+
+/** Run the real CLI with DRBD's environment (host namespace: the socket is a path). Bounded. */
+async function run(args: string[], env: Record<string, string> = {}, timeout_ms = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = Bun.spawn([...tandem.argv, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
+  const timer = setTimeout(() => p.kill("SIGKILL"), timeout_ms);
+  try {
+    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
+    return { code, stdout, stderr };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+if (netnsAvailable("drbd_status.test.ts")) {
+  describe("DRBD in tandem status: the resource's state read and DRBD's handler calls", () => {
+    let c: Cluster;
+    const d: Record<string, LabDaemon> = {};
+    const dump = () => ["node1", "node2"].map((n) => `--- ${n}\n${d[n]?.output.slice(-30).join("\n")}`).join("\n");
+    const statusJson = async (): Promise<StatusV2> => {
+      const r = await run(["status", "--json", "--socket", d.node1!.socket]);
+      if (r.code !== 0) throw new Error(`status --json exited ${r.code}: ${r.stderr}`);
+      return JSON.parse(r.stdout) as StatusV2;
+    };
+
+    beforeAll(async () => {
+      c = await createCluster({ nodes: 2, links: 1 });
+      const text = haCf(c, { keepalive_ms: 100, deadtime_ms: 600, initdead_ms: 1500 });
+      for (const h of c.nodes) {
+        const dd = new LabDaemon(c, h, tandem.argv);
+        d[h.name] = dd;
+        writeConfigDir(dd.dir, text, authkeys("drbd-status-secret"));
+        // the seeds' group shape; without the module its start fails (and is bounded by placement)
+        writeFileSync(join(dd.dir, "haresources"), "# tandem: monitor off\nnode1 drbddisk::r0\n");
+      }
+      await Promise.all(Object.values(d).map((x) => x.start()));
+    });
+
+    afterAll(async () => {
+      await Promise.all(Object.values(d).map((x) => x.stop()));
+      await c?.destroy();
+    });
+
+    test(
+      "r0's read failure is shown; split-brain and fence-peer calls appear in --json and the table; fence-peer answers from membership",
+      async () => {
+        try {
+          const up = await until(async () => (await d.node1!.tryStatus(3000))?.nodes.find((n) => n.name === "node2")?.state === "up", 10_000);
+          expect(up).toBe(true);
+
+          // r0: the module is not loaded, and status says so (the real lookup, not a guess)
+          const st0 = await statusJson();
+          expect(validate(st0)).toEqual([]);
+          expect(st0.drbd?.events).toEqual([]);
+          expect(st0.drbd?.resources).toHaveLength(1);
+          const r0 = st0.drbd!.resources[0]!;
+          expect(r0).toMatchObject({ name: "r0", groups: ["drbddisk::r0"], volumes: null, read_at: null });
+          expect(r0.error).toContain("no generic netlink family drbd");
+          expect(Number.isFinite(Date.parse(r0.error_at ?? ""))).toBe(true);
+          const t0 = await run(["status", "--socket", d.node1!.socket]);
+          expect(t0.stdout).toMatch(/^r0\s+-\s+-\s+-\s+-\s+read failed .*no generic netlink family drbd: load the module \(modprobe drbd\)$/m);
+          expect(t0.stdout).not.toContain("WARNING");
+
+          // DRBD's split-brain handler, twice (DRBD names the peer by its drbd.conf host name: not always ha.cf's)
+          const env = { DRBD_RESOURCE: "r0", DRBD_PEER: "node2", DRBD_MINOR: "0" };
+          const sb1 = await run(["drbd-split-brain", "--socket", d.node1!.socket], env);
+          expect(sb1).toMatchObject({ code: 0, stdout: "split brain on r0 reported to tandem\n" });
+          const sb2 = await run(["drbd-split-brain", "--socket", d.node1!.socket], { ...env, DRBD_PEER: "storage-b.example" });
+          expect(sb2.code).toBe(0);
+          const st1 = await statusJson();
+          expect(validate(st1)).toEqual([]);
+          expect(st1.drbd!.events.map((e) => [e.resource, e.peer, e.event, e.count])).toEqual([["r0", "node2", "split-brain", 2]]);
+          const at = st1.drbd!.events[0]!.at;
+          expect(Math.abs(Date.parse(at) - Date.now())).toBeLessThan(60_000);
+          const t1 = await run(["status", "--socket", d.node1!.socket]);
+          const lines = t1.stdout.split("\n");
+          expect(lines[1]).toStartWith(`WARNING: DRBD r0 split brain reported by DRBD at ${at} (2 times, peer node2): resolve per drbd.conf after-sb-* policies`);
+          expect(t1.stdout).toContain("drbd: r0 split brain");
+          expect(t1.stdout).not.toContain("\x1b["); // a pipe: no colours
+          // the other node heard nothing: the record is the reporting node's
+          expect((await d.node2!.status()).drbd?.events).toEqual([]);
+
+          // fence-peer while the peer is up: tandem cannot outdate a live peer, exit 1 after --timeout
+          const fp1 = await run(["drbd-fence-peer", "--socket", d.node1!.socket, "--timeout", "1"], env);
+          expect(fp1.code).toBe(1);
+          expect(fp1.stderr).toContain("node2 is up after 1 s");
+          // the peer dies (no fence device): exit 5, peer unreachable
+          await d.node2!.stop();
+          const dead = await until(async () => (await d.node1!.tryStatus(3000))?.nodes.find((n) => n.name === "node2")?.state === "dead", 10_000);
+          expect(dead).toBe(true);
+          const fp2 = await run(["drbd-fence-peer", "--socket", d.node1!.socket, "--timeout", "5"], env);
+          expect(fp2.code).toBe(5);
+          expect(fp2.stdout).toContain("r0: node2 is dead to tandem");
+
+          const st2 = await statusJson();
+          expect(validate(st2)).toEqual([]);
+          expect(st2.drbd!.events.map((e) => [e.resource, e.peer, e.event, e.count])).toEqual([
+            ["r0", "node2", "split-brain", 2],
+            ["r0", "node2", "fence-peer", 2],
+          ]);
+          const t2 = await run(["status", "--socket", d.node1!.socket]);
+          expect(t2.stdout).toMatch(/^drbd: r0 fence-peer handler asked about node2 at \S+ \(2 times, .* ago\)$/m);
+          expect(t2.stdout.split("\n")[1]).toStartWith("WARNING: DRBD r0 split brain");
+          // and the daemon logged both, as events for `tandem events`
+          expect(d.node1!.find({ event: "drbd_split_brain", resource: "r0" })).toHaveLength(2);
+          expect(d.node1!.find({ event: "drbd_fence_peer", resource: "r0", peer_state: "dead" }).length).toBeGreaterThan(0);
+        } catch (e) {
+          (e as Error).message += `\n${dump()}`;
+          throw e;
+        }
+      },
+      90_000,
+    );
+  });
+}
