@@ -69,6 +69,12 @@ export interface MembershipState {
   last_step_ms: number | null;
   /** after a stall: no verdicts before this; -Infinity when not settling */
   settle_until_ms: number;
+  /**
+   * No peer or link times out before this: a lower bound of nextExpiry's
+   * scan (lowered whenever a frame is heard, exact after each scan), so a
+   * step between heartbeats skips expire's scan, which would find nothing.
+   */
+  expiry_floor_ms: number;
 }
 
 export type MembershipEvent =
@@ -131,7 +137,8 @@ export function initialState(cfg: MembershipConfig, now_ms: number): MembershipS
       late_count: 0,
     });
   }
-  return { cfg, started_ms: now_ms, seq_out: 0, next_send_ms: now_ms, stopping: false, peers, dropped: {}, last_step_ms: null, settle_until_ms: -Infinity };
+  const expiry_floor_ms = peers.size > 0 ? now_ms + cfg.initdead_ms : Infinity;
+  return { cfg, started_ms: now_ms, seq_out: 0, next_send_ms: now_ms, stopping: false, peers, dropped: {}, last_step_ms: null, settle_until_ms: -Infinity, expiry_floor_ms };
 }
 
 export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): MembershipAction[] {
@@ -142,7 +149,8 @@ export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): M
     // so a peer heard in time is never declared dead (and never flaps); after
     // a long stall that is not enough (the timer can run before the socket is
     // read, CTS seed 910), hence the settle in noteStall.
-    expire(s, now_ms, out, ev.type === "frame" && isFresh(s, ev) ? ev : null);
+    // Nothing can time out before the floor (expire would push nothing).
+    if (now_ms >= s.expiry_floor_ms) expire(s, now_ms, out, ev.type === "frame" && isFresh(s, ev) ? ev : null);
   }
   switch (ev.type) {
     case "tick":
@@ -215,6 +223,11 @@ export function nextDeadline(s: MembershipState): number {
  */
 export function nextExpiry(s: MembershipState): number {
   if (s.settle_until_ms !== -Infinity) return s.settle_until_ms; // verdicts wait for the settle's end
+  return expiryScan(s);
+}
+
+/** The earliest instant a peer or link times out, settle aside. */
+function expiryScan(s: MembershipState): number {
   let t = Infinity;
   for (const p of s.peers.values()) {
     if (p.state === "init") t = Math.min(t, s.started_ms + s.cfg.initdead_ms);
@@ -248,6 +261,7 @@ function expire(s: MembershipState, now_ms: number, out: MembershipAction[], spa
       out.push({ type: "node_dead", node: p.name, reason: "deadtime", last_heard_ms: null, lateness_ms });
     }
   }
+  s.expiry_floor_ms = expiryScan(s); // exact again: read after this pass's changes
 }
 
 type FrameEvent = Extract<MembershipEvent, { type: "frame" }>;
@@ -272,6 +286,8 @@ function onFrame(s: MembershipState, ev: FrameEvent, now_ms: number, out: Member
   if (ev.seq <= link.seq_max) return reject(s, out, "replay", ev);
   link.seq_max = ev.seq;
   link.last_heard_ms = now_ms;
+  // the link (and maybe the peer, heard at this same instant) now expires at now + deadtime
+  if (now_ms + s.cfg.deadtime_ms < s.expiry_floor_ms) s.expiry_floor_ms = now_ms + s.cfg.deadtime_ms;
   if (!link.up) {
     link.up = true;
     out.push({ type: "link_up", node: p.name, link: ev.link });

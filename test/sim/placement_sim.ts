@@ -725,7 +725,7 @@ export function runPlacementSeed(
     flushWakes();
     // The heal comes before the first event at or after duration_ms, which
     // stays queued where it was (not re-queued behind what the heal queues).
-    if (!heal_done && (q.peek()?.at ?? Infinity) >= o.duration_ms) {
+    if (!heal_done && q.peekAt() >= o.duration_ms) {
       now = o.duration_ms;
       heal_done = true;
       healAll();

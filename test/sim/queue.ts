@@ -1,7 +1,7 @@
-// The simulators' event queue: a binary heap ordered by (virtual time,
-// rank, insertion order), so that equal-time events replay in one order
-// and deliveries (rank 0) run before wake-ups: I/O is drained first, as the
-// daemon does. Bounded: a runaway schedule is a simulator bug, not a hang.
+// The simulators' event queue: ordered by (virtual time, rank, insertion
+// order), so that equal-time events replay in one order and deliveries
+// (rank 0) run before wake-ups: I/O is drained first, as the daemon does.
+// Bounded: a runaway schedule is a simulator bug, not a hang.
 //
 // Timers: a node's wake-up is re-armed after every step. Pushing a fresh
 // entry each time left the superseded ones in the heap until they popped as
@@ -9,37 +9,78 @@
 // per node that `arm` moves instead. Arming gives it the next insertion
 // number, exactly what a fresh push would get, so the order of every live
 // entry (and so the schedule) is what it was with pushes.
+//
+// Layout, for speed only (the order is the same total order, and every key
+// is unique, so any correct priority queue pops the same sequence): pushed
+// events sit in a binary heap of parallel arrays (time, and rank and order
+// folded into one exact number), with no entry object per push; the few
+// timers (one per node) sit outside it, and pop takes the earlier of the
+// heap's top and the earliest armed timer.
 
-export interface QueueItem<E> {
+export interface Timer<E> {
   at: number;
   order: number;
   rank: number;
   ev: E;
-  /** index in the heap; -1 when not queued */
-  pos: number;
+  /** queued (armed and not yet popped) */
+  armed: boolean;
 }
 
-export type Timer<E> = QueueItem<E>;
+/** What pop() returns: one record, overwritten by the next pop. */
+export interface Popped<E> {
+  at: number;
+  ev: E;
+}
+
+// rank * 2^52 + order is exact (order < 2^52) and orders as (rank, order)
+const rank_unit = 2 ** 52;
 
 export class EventQueue<E> {
-  private h: QueueItem<E>[] = [];
+  private at: Float64Array = new Float64Array(256);
+  private ro: Float64Array = new Float64Array(256);
+  private evs: E[] = [];
+  private n = 0;
+  private timers: Timer<E>[] = [];
+  private armed = 0;
   private order = 0;
+  private readonly popped: Popped<E> = { at: 0, ev: undefined as E };
   constructor(
     private readonly rankOf: (ev: E) => number,
     private readonly size_max = Number.POSITIVE_INFINITY,
   ) {}
 
   get size(): number {
-    return this.h.length;
+    return this.n + this.armed;
   }
 
   push(at: number, ev: E): void {
-    this.insert({ at, order: this.order++, rank: this.rankOf(ev), ev, pos: -1 });
+    if (this.n + this.armed >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
+    const ro = this.rankOf(ev) * rank_unit + this.order++;
+    if (this.n === this.at.length) this.grow();
+    // sift up with a hole: parents move down, the entry is written once
+    const A = this.at;
+    const R = this.ro;
+    const V = this.evs;
+    let i = this.n++;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      const pa = A[p]!;
+      if (pa < at || (pa === at && R[p]! < ro)) break;
+      A[i] = pa;
+      R[i] = R[p]!;
+      V[i] = V[p]!;
+      i = p;
+    }
+    A[i] = at;
+    R[i] = ro;
+    V[i] = ev;
   }
 
   /** A timer entry, not queued until armed. */
   timer(ev: E): Timer<E> {
-    return { at: 0, order: 0, rank: this.rankOf(ev), ev, pos: -1 };
+    const t: Timer<E> = { at: 0, order: 0, rank: this.rankOf(ev), ev, armed: false };
+    this.timers.push(t);
+    return t;
   }
 
   /** The insertion number the next push would get (consumed). */
@@ -49,76 +90,94 @@ export class EventQueue<E> {
 
   /** Queue t at `at` with insertion number `order` (from reserve()), moving it if queued. */
   arm(t: Timer<E>, at: number, order: number): void {
+    if (!t.armed) {
+      if (this.n + this.armed >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
+      t.armed = true;
+      this.armed++;
+    }
     t.at = at;
     t.order = order;
-    if (t.pos < 0) return this.insert(t);
-    this.up(t.pos);
-    this.down(t.pos);
   }
 
-  /** The next item pop() would return, left queued. */
-  peek(): QueueItem<E> | undefined {
-    return this.h[0];
+  /** The time of the entry pop() would return next; Infinity when empty. */
+  peekAt(): number {
+    const t = this.firstTimer();
+    const h = this.n > 0 ? this.at[0]! : Number.POSITIVE_INFINITY;
+    return t !== null && t.at < h ? t.at : h;
   }
 
-  pop(): QueueItem<E> | undefined {
-    const h = this.h;
-    const top = h[0];
-    const last = h.pop();
-    if (h.length > 0 && last) {
-      h[0] = last;
-      last.pos = 0;
-      this.down(0);
+  /** The earliest entry, removed; null when empty. The record is reused by the next pop. */
+  pop(): Popped<E> | null {
+    const t = this.firstTimer();
+    if (this.n === 0 && t === null) return null;
+    const out = this.popped;
+    if (t !== null && (this.n === 0 || timerFirst(t, this.at[0]!, this.ro[0]!))) {
+      t.armed = false;
+      this.armed--;
+      out.at = t.at;
+      out.ev = t.ev;
+      return out;
     }
-    if (top) top.pos = -1;
-    return top;
+    out.at = this.at[0]!;
+    out.ev = this.evs[0]!;
+    this.removeTop();
+    return out;
   }
 
-  private insert(item: QueueItem<E>): void {
-    if (this.h.length >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
-    item.pos = this.h.length;
-    this.h.push(item);
-    this.up(item.pos);
-  }
-
-  /** sift up with a hole: parents move down, the item is written once */
-  private up(i: number): void {
-    const h = this.h;
-    const item = h[i]!;
-    while (i > 0) {
-      const p = (i - 1) >> 1;
-      const parent = h[p]!;
-      if (!before(item, parent)) break;
-      h[i] = parent;
-      parent.pos = i;
-      i = p;
+  private firstTimer(): Timer<E> | null {
+    if (this.armed === 0) return null;
+    let best: Timer<E> | null = null;
+    for (const t of this.timers) {
+      if (!t.armed) continue;
+      if (best === null || t.at < best.at || (t.at === best.at && t.rank * rank_unit + t.order < best.rank * rank_unit + best.order)) best = t;
     }
-    h[i] = item;
-    item.pos = i;
+    return best;
   }
 
-  private down(i: number): void {
-    const h = this.h;
-    const n = h.length;
-    const item = h[i]!;
+  private removeTop(): void {
+    const A = this.at;
+    const R = this.ro;
+    const V = this.evs;
+    const n = --this.n;
+    const at = A[n]!;
+    const ro = R[n]!;
+    const ev = V[n]!;
+    V[n] = undefined as E; // let the event go
+    if (n === 0) return;
+    // sift the last entry down from the root with a hole
+    let i = 0;
     for (;;) {
       const l = 2 * i + 1;
       if (l >= n) break;
       let m = l;
-      if (l + 1 < n && before(h[l + 1]!, h[l]!)) m = l + 1;
-      const child = h[m]!;
-      if (!before(child, item)) break;
-      h[i] = child;
-      child.pos = i;
+      let ma = A[l]!;
+      let mr = R[l]!;
+      if (l + 1 < n) {
+        const ra = A[l + 1]!;
+        const rr = R[l + 1]!;
+        if (ra < ma || (ra === ma && rr < mr)) (m = l + 1), (ma = ra), (mr = rr);
+      }
+      if (at < ma || (at === ma && ro < mr)) break;
+      A[i] = ma;
+      R[i] = mr;
+      V[i] = V[m]!;
       i = m;
     }
-    h[i] = item;
-    item.pos = i;
+    A[i] = at;
+    R[i] = ro;
+    V[i] = ev;
+  }
+
+  private grow(): void {
+    const at = new Float64Array(this.at.length * 2);
+    at.set(this.at);
+    this.at = at;
+    const ro = new Float64Array(this.ro.length * 2);
+    ro.set(this.ro);
+    this.ro = ro;
   }
 }
 
-function before<E>(a: QueueItem<E>, b: QueueItem<E>): boolean {
-  if (a.at !== b.at) return a.at < b.at;
-  if (a.rank !== b.rank) return a.rank < b.rank;
-  return a.order < b.order;
+function timerFirst<E>(t: Timer<E>, at: number, ro: number): boolean {
+  return t.at < at || (t.at === at && t.rank * rank_unit + t.order < ro);
 }
