@@ -559,7 +559,7 @@ export function nextDeadline(s: PlacementState): number {
 /** The body of our next heartbeat. */
 export function announcement(s: PlacementState): Announcement {
   const acks = [];
-  for (const p of s.peers.values()) {
+  for (const p of s.peer_list) {
     if (p.status === "up" && p.ann) acks.push({ node_index: p.index, generation: p.generation, ann_seq: p.ann.ann_seq });
   }
   return {
@@ -903,7 +903,7 @@ function noQuorumTarget(s: PlacementState, g: GroupRun): string | null {
 /** May we announce a claim on g? Every up peer shows g at rest, nobody is in init or unfenced. */
 function mayClaim(s: PlacementState, g: GroupRun): boolean {
   if (s.shutting_down) return false;
-  for (const p of s.peers.values()) {
+  for (const p of s.peer_list) {
     if (!peerClear(p)) return false;
     if (p.status === "up" && !isRest(peerGroupAt(p, g)?.state ?? "stopped")) return false;
   }
@@ -913,7 +913,7 @@ function mayClaim(s: PlacementState, g: GroupRun): boolean {
 /** Has every up peer acknowledged our claim while showing g at rest? */
 function claimGranted(s: PlacementState, g: GroupRun): boolean {
   assert(g.claim_seq !== null && g.state === "starting", "granting a claim we do not hold");
-  for (const p of s.peers.values()) {
+  for (const p of s.peer_list) {
     if (!peerClear(p)) return false;
     if (p.status !== "up") continue;
     const ack = p.ann!.acks.find((k) => k.node_index === s.self_index && k.generation === s.cfg.generation);
@@ -926,7 +926,7 @@ function claimGranted(s: PlacementState, g: GroupRun): boolean {
 function shouldWithdraw(s: PlacementState, g: GroupRun, target_node: string | null): boolean {
   if (s.shutting_down || target_node !== s.cfg.self) return true;
   const mine = rank(s, g, s.cfg.self);
-  for (const p of s.peers.values()) {
+  for (const p of s.peer_list) {
     if (p.status !== "up" || !p.ann) continue;
     const st = peerGroupAt(p, g)?.state;
     if (st === "running" || st === "stopping" || st === "stop_failed") return true;
@@ -1129,7 +1129,8 @@ function heldByPeer(s: PlacementState, g: GroupRun): boolean {
 }
 
 function busy(s: PlacementState): boolean {
-  return s.groups.some((g) => g.op === "start" || g.op === "stop");
+  for (const g of s.groups) if (g.op === "start" || g.op === "stop") return true;
+  return false;
 }
 
 function isRest(state: GroupStateName): boolean {
