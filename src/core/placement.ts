@@ -579,6 +579,32 @@ export function announcement(s: PlacementState): Announcement {
   };
 }
 
+/**
+ * Would announcement(s) equal `a` field by field? The same fields, computed
+ * the same way, without building one: an adapter that re-sends unchanged
+ * announcements as the same bytes asks this on every heartbeat. Keep it in
+ * step with announcement() (test/sim/announce_equal.test.ts compares them).
+ */
+export function announcementEquals(s: PlacementState, a: Announcement): boolean {
+  if (a.nodes_hash !== s.nodes_hash || a.ann_seq !== s.ann_seq || a.shutting_down !== s.shutting_down) return false;
+  if (a.standby !== s.standby || a.takeover !== s.takeover || a.ping_score !== (s.cfg.ping_units > 0 ? s.ping_score : null)) return false;
+  const groups = s.groups;
+  if (a.groups.length !== groups.length) return false;
+  for (let i = 0; i < groups.length; i++) {
+    const g = groups[i]!;
+    const x = a.groups[i]!;
+    if (x.id !== g.id || x.state !== (g.state === "stopping" && g.stop_failed ? "stop_failed" : g.state)) return false;
+    if (x.failures !== Math.min(g.failures, failures_saturate) || x.blocked !== g.failures >= s.cfg.start_failures_max) return false;
+  }
+  let k = 0;
+  for (const p of s.peer_list) {
+    if (!(p.status === "up" && p.ann)) continue;
+    const y = a.acks[k++];
+    if (y === undefined || y.node_index !== p.index || y.generation !== p.generation || y.ann_seq !== p.ann.ann_seq) return false;
+  }
+  return k === a.acks.length;
+}
+
 // ---- events ----
 
 function onNodeUp(s: PlacementState, node: string, generation: number): void {

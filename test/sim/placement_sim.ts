@@ -515,7 +515,7 @@ export function runPlacementSeed(
 
   function send(from: number, kind: "heartbeat" | "leave", seq: number): void {
     const n = nodes[from]!;
-    const body = kind === "heartbeat" && n.pl ? bodyOf(n, placement.announcement(n.pl)) : new Uint8Array();
+    const body = kind === "heartbeat" && n.pl ? bodyOf(n, n.pl) : new Uint8Array();
     const frame: Frame = { kind, generation: n.generation, seq, body };
     for (let l = 0; l < o.links; l++) {
       for (let to = 0; to < nodes.length; to++) {
@@ -534,8 +534,11 @@ export function runPlacementSeed(
   // same bytes, and a receiver of those bytes reuses their decoding: the
   // codec is pure, so encoding and decoding them again gives equal values.
   // Every announcement that differs goes through encodeBody and decodeBody.
-  function bodyOf(n: SimNode, a: Announcement): Uint8Array {
-    if (n.sent && sameAnnouncement(n.sent.ann, a)) return n.sent.body;
+  // (announcementEquals asks whether announcement() would equal the last
+  // one sent without building it; the core keeps the two in step.)
+  function bodyOf(n: SimNode, pl: PlacementState): Uint8Array {
+    if (n.sent && placement.announcementEquals(pl, n.sent.ann)) return n.sent.body;
+    const a = placement.announcement(pl);
     n.sent = { ann: a, body: encodeBody(a), decoded: null };
     return n.sent.body;
   }
@@ -795,21 +798,4 @@ export function runPlacementSeed(
     if (ev.op === "stop" && ev.ok) n.active[ev.group] = false;
     plApply(ev.node, { type: "agent_done", group: groups[ev.group]!.id, action: ev.op, ok: ev.ok, detail: ev.detail });
   }
-}
-
-function sameAnnouncement(a: Announcement, b: Announcement): boolean {
-  if (a.nodes_hash !== b.nodes_hash || a.ann_seq !== b.ann_seq || a.shutting_down !== b.shutting_down) return false;
-  if (a.standby !== b.standby || a.takeover !== b.takeover || a.ping_score !== b.ping_score) return false;
-  if (a.groups.length !== b.groups.length || a.acks.length !== b.acks.length) return false;
-  for (let i = 0; i < a.groups.length; i++) {
-    const x = a.groups[i]!;
-    const y = b.groups[i]!;
-    if (x.id !== y.id || x.state !== y.state || x.failures !== y.failures || x.blocked !== y.blocked) return false;
-  }
-  for (let i = 0; i < a.acks.length; i++) {
-    const x = a.acks[i]!;
-    const y = b.acks[i]!;
-    if (x.node_index !== y.node_index || x.generation !== y.generation || x.ann_seq !== y.ann_seq) return false;
-  }
-  return true;
 }
