@@ -81,7 +81,7 @@ interface SimNode {
   /** the node's wake-up entry in the queue, moved when re-armed (see queue.ts) */
   timer: Timer<SimEvent>;
   /** local arrival time of the newest frame (highest seq) from each peer */
-  last_arrival_local: Map<number, { generation: number; seq: number; at: number }>;
+  last_arrival_local: ({ generation: number; seq: number; at: number } | undefined)[];
 }
 
 export interface SimResult {
@@ -126,7 +126,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     stalled_until: 0,
     wake_token: 0,
     timer: q.timer({ kind: "wake", node: i, token: 0 }),
-    last_arrival_local: new Map(),
+    last_arrival_local: names.map(() => undefined),
   }));
   const local = (n: SimNode, t: number) => n.offset_ms + t * (1 + n.drift);
   const fail = (msg: string) => {
@@ -194,7 +194,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     } else if (a.type === "node_dead" && a.reason === "deadtime") {
       deaths++;
       const peer = names.indexOf(a.node);
-      const arrival = n.last_arrival_local.get(peer);
+      const arrival = n.last_arrival_local[peer];
       // Safety: never declared dead while its packets arrive within deadtime.
       if (arrival && t - arrival.at < o.deadtime_ms) {
         fail(`${n.name} declared ${a.node} dead ${(t - arrival.at).toFixed(3)}ms after a packet arrived (deadtime ${o.deadtime_ms})`);
@@ -222,8 +222,9 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     const jitter = o.timer_jitter_max_ms > 0 ? r.next() * o.timer_jitter_max_ms : 0;
     // local -> global: invert the drift, and never wake before the local deadline
     const at = now + wait_local / (1 + n.drift) + jitter + 1e-9;
-    // a fresh event object: a copy re-queued by a stall or the heal stays stale
-    n.timer.ev = { kind: "wake", node: i, token: ++n.wake_token };
+    // the timer's own event gets the new token: a wake-up re-queued by a stall
+    // is a copy (below), so it stays stale
+    (n.timer.ev as Extract<SimEvent, { kind: "wake" }>).token = ++n.wake_token;
     q.arm(n.timer, at, q.reserve());
   }
 
@@ -315,7 +316,9 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     }
     const n = nodes[ev.node]!;
     if (now < n.stalled_until) {
-      q.push(n.stalled_until, ev); // a stalled process handles nothing until it runs again
+      // a stalled process handles nothing until it runs again (a wake-up as a
+      // copy: the timer's event object is re-armed with new tokens in place)
+      q.push(n.stalled_until, ev.kind === "wake" ? { ...ev } : ev);
       continue;
     }
     if (ev.kind === "wake") {
@@ -324,9 +327,9 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
       const f = ev.ev as Extract<MembershipEvent, { type: "frame" }>;
       // Only new evidence counts: a duplicate or a late reordered copy
       // says nothing about the sender being alive now.
-      const prev = n.last_arrival_local.get(ev.from);
+      const prev = n.last_arrival_local[ev.from];
       const same_gen = prev !== undefined && prev.generation === f.generation;
-      if (prev === undefined) n.last_arrival_local.set(ev.from, { generation: f.generation, seq: f.seq, at: local(n, now) });
+      if (prev === undefined) n.last_arrival_local[ev.from] = { generation: f.generation, seq: f.seq, at: local(n, now) };
       else if (!same_gen || f.seq > prev.seq) {
         prev.generation = f.generation;
         prev.seq = f.seq;

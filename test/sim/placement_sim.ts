@@ -593,7 +593,8 @@ export function runPlacementSeed(
       const deadline = Math.min(membership.nextDeadline(n.mem), placement.nextDeadline(n.pl), n.fc ? fencing.fencingDeadline(n.fc) : Infinity);
       if (!Number.isFinite(deadline)) continue;
       const wait = Math.max(0, deadline - local(n));
-      n.timer.ev = { kind: "wake", node: i, token: ++n.wake_token };
+      // in place: a popped wake-up is handled before the next flush and never kept
+      (n.timer.ev as Extract<SimEvent, { kind: "wake" }>).token = ++n.wake_token;
       q.arm(n.timer, now + wait / (1 + n.drift) + 1e-9, order);
     }
     dirty.length = 0;

@@ -24,6 +24,8 @@ export interface Timer<E> {
   ev: E;
   /** queued (armed and not yet popped) */
   armed: boolean;
+  /** rank * 2^52 + order, as in the heap */
+  ro: number;
 }
 
 /** What pop() returns: one record, overwritten by the next pop. */
@@ -42,6 +44,8 @@ export class EventQueue<E> {
   private n = 0;
   private timers: Timer<E>[] = [];
   private armed = 0;
+  /** the earliest armed timer; undefined when not known */
+  private first: Timer<E> | null | undefined = null;
   private order = 0;
   private readonly popped: Popped<E> = { at: 0, ev: undefined as E };
   constructor(
@@ -78,7 +82,7 @@ export class EventQueue<E> {
 
   /** A timer entry, not queued until armed. */
   timer(ev: E): Timer<E> {
-    const t: Timer<E> = { at: 0, order: 0, rank: this.rankOf(ev), ev, armed: false };
+    const t: Timer<E> = { at: 0, order: 0, rank: this.rankOf(ev), ev, armed: false, ro: 0 };
     this.timers.push(t);
     return t;
   }
@@ -97,6 +101,11 @@ export class EventQueue<E> {
     }
     t.at = at;
     t.order = order;
+    t.ro = t.rank * rank_unit + order;
+    // keep the earliest timer known where that is cheap
+    const f = this.first;
+    if (f === t) this.first = undefined; // moved: another may be first now
+    else if (f === null || (f !== undefined && (at < f.at || (at === f.at && t.ro < f.ro)))) this.first = t;
   }
 
   /** The time of the entry pop() would return next; Infinity when empty. */
@@ -111,9 +120,10 @@ export class EventQueue<E> {
     const t = this.firstTimer();
     if (this.n === 0 && t === null) return null;
     const out = this.popped;
-    if (t !== null && (this.n === 0 || timerFirst(t, this.at[0]!, this.ro[0]!))) {
+    if (t !== null && (this.n === 0 || t.at < this.at[0]! || (t.at === this.at[0]! && t.ro < this.ro[0]!))) {
       t.armed = false;
       this.armed--;
+      this.first = this.armed === 0 ? null : undefined;
       out.at = t.at;
       out.ev = t.ev;
       return out;
@@ -125,12 +135,14 @@ export class EventQueue<E> {
   }
 
   private firstTimer(): Timer<E> | null {
-    if (this.armed === 0) return null;
+    if (this.first !== undefined) return this.first;
     let best: Timer<E> | null = null;
-    for (const t of this.timers) {
-      if (!t.armed) continue;
-      if (best === null || t.at < best.at || (t.at === best.at && t.rank * rank_unit + t.order < best.rank * rank_unit + best.order)) best = t;
+    const ts = this.timers;
+    for (let i = 0; i < ts.length; i++) {
+      const t = ts[i]!;
+      if (t.armed && (best === null || t.at < best.at || (t.at === best.at && t.ro < best.ro))) best = t;
     }
+    this.first = best;
     return best;
   }
 
@@ -176,8 +188,4 @@ export class EventQueue<E> {
     ro.set(this.ro);
     this.ro = ro;
   }
-}
-
-function timerFirst<E>(t: Timer<E>, at: number, ro: number): boolean {
-  return t.at < at || (t.at === at && t.rank * rank_unit + t.order < ro);
 }
