@@ -98,6 +98,8 @@ export interface SimResult {
 export type StepFn = typeof step;
 
 const events_max = 5_000_000;
+/** shared: cores never mutate events */
+const tick: MembershipEvent = { type: "tick" };
 
 export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn: StepFn = step): SimResult {
   const o = { ...swarmOptions(seed), ...opts };
@@ -151,7 +153,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
       },
       local(n, now),
     );
-    apply(i, { type: "tick" });
+    apply(i, tick);
   }
 
   function down(i: number): void {
@@ -322,7 +324,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
       continue;
     }
     if (ev.kind === "wake") {
-      if (ev.token === n.wake_token) apply(ev.node, { type: "tick" });
+      if (ev.token === n.wake_token) apply(ev.node, tick);
     } else if (n.core) {
       const f = ev.ev as Extract<MembershipEvent, { type: "frame" }>;
       // Only new evidence counts: a duplicate or a late reordered copy

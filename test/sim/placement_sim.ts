@@ -141,7 +141,12 @@ interface Frame {
   generation: number;
   seq: number;
   body: Uint8Array;
+  /** the membership event of its copies on each link (cores never mutate events, so copies share it) */
+  on_link: MembershipEvent[];
 }
+
+// Events without fields are shared (cores never mutate events).
+const tick = { type: "tick" } as const;
 
 
 interface SimNode {
@@ -161,8 +166,8 @@ interface SimNode {
   timer: Timer<SimEvent>;
   /** insertion number of the last schedule() call since the queue was last flushed; -1 if none */
   wake_order: number;
-  /** the last body sent, the announcement it encodes and (once a peer needed it) its decoding */
-  sent: { ann: Announcement; body: Uint8Array; decoded: BodyDecodeResult | null } | null;
+  /** the last body sent, the announcement it encodes and (once a peer needed it) its decoding and peer_state event */
+  sent: { ann: Announcement; body: Uint8Array; decoded: BodyDecodeResult | null; peer_state: PlacementEvent | null } | null;
   /** ground truth: the resource may be active (set at start, cleared by a successful stop or power-off) */
   active: boolean[];
   /** per group: the nodes this one saw dead at its last start of it */
@@ -304,8 +309,8 @@ export function runPlacementSeed(
     );
     if (o.ping_units > 0) setPing(i, n.ping_score);
     updateMinority();
-    plApply(i, { type: "tick" });
-    memApply(i, { type: "tick" });
+    plApply(i, tick);
+    memApply(i, tick);
   }
 
   /** what the ping adapter would report after deadping */
@@ -516,7 +521,9 @@ export function runPlacementSeed(
   function send(from: number, kind: "heartbeat" | "leave", seq: number): void {
     const n = nodes[from]!;
     const body = kind === "heartbeat" && n.pl ? bodyOf(n, n.pl) : new Uint8Array();
-    const frame: Frame = { kind, generation: n.generation, seq, body };
+    const from_name = names[from]!;
+    const on_link = link_names.map((link): MembershipEvent => ({ type: "frame", kind, from: from_name, link, generation: n.generation, seq }));
+    const frame: Frame = { kind, generation: n.generation, seq, body, on_link };
     for (let l = 0; l < o.links; l++) {
       for (let to = 0; to < nodes.length; to++) {
         if (to === from || cut[l]![from * o.nodes + to]) continue;
@@ -539,7 +546,7 @@ export function runPlacementSeed(
   function bodyOf(n: SimNode, pl: PlacementState): Uint8Array {
     if (n.sent && placement.announcementEquals(pl, n.sent.ann)) return n.sent.body;
     const a = placement.announcement(pl);
-    n.sent = { ann: a, body: encodeBody(a), decoded: null };
+    n.sent = { ann: a, body: encodeBody(a), decoded: null, peer_state: null };
     return n.sent.body;
   }
 
@@ -555,16 +562,22 @@ export function runPlacementSeed(
     if (!n.mem) return;
     const from = names[ev.from]!;
     const before = n.mem.peers.get(from)!;
-    const was = { generation: before.generation, seq_max: before.seq_max };
-    memApply(ev.node, { type: "frame", kind: ev.frame.kind, from, link: link_names[ev.link]!, generation: ev.frame.generation, seq: ev.frame.seq });
+    const was_generation = before.generation;
+    const was_seq_max = before.seq_max;
+    memApply(ev.node, ev.frame.on_link[ev.link]!);
     const after = n.mem?.peers.get(from);
     // Only a frame newer than any seen from this incarnation carries news:
     // an older copy on another link must not roll the announcement back.
-    const newer = after && after.seq_max === ev.frame.seq && (was.generation !== after.generation || was.seq_max < ev.frame.seq);
+    const newer = after && after.seq_max === ev.frame.seq && (was_generation !== after.generation || was_seq_max < ev.frame.seq);
     if (!newer || ev.frame.kind !== "heartbeat" || after.state !== "up") return;
+    const sent = nodes[ev.from]!.sent;
+    if (sent !== null && sent.body === ev.frame.body && sent.peer_state !== null) return plApply(ev.node, sent.peer_state);
     const d = decodeFrom(ev.from, ev.frame.body);
     if (!d.ok) return fail(`${n.name} could not decode ${from}'s body: ${d.reason}`);
-    plApply(ev.node, { type: "peer_state", node: from, announcement: d.value });
+    const peer_state: PlacementEvent = { type: "peer_state", node: from, announcement: d.value };
+    // the same bytes from the same sender: every receiver gets the same event
+    if (sent !== null && sent.body === ev.frame.body) sent.peer_state = peer_state;
+    plApply(ev.node, peer_state);
   }
 
   // A node's cores are stepped several times per simulator event (a wake
@@ -764,9 +777,9 @@ export function runPlacementSeed(
     else if (ev.kind === "deliver") deliver(ev);
     else if (ev.kind === "wake") {
       if (ev.token === nodes[ev.node]!.wake_token) {
-        fcApply(ev.node, { type: "tick" });
-        plApply(ev.node, { type: "tick" });
-        memApply(ev.node, { type: "tick" });
+        fcApply(ev.node, tick);
+        plApply(ev.node, tick);
+        memApply(ev.node, tick);
       }
     } else if (ev.kind === "agent") agentDone(ev);
   }
@@ -780,9 +793,9 @@ export function runPlacementSeed(
     updateMinority();
     // a thawed node knows nothing newer than its freeze: its stale view may count anyone for a while
     n.audible_until.fill(now);
-    memApply(ev.node, { type: "tick" });
-    fcApply(ev.node, { type: "tick" });
-    plApply(ev.node, { type: "tick" });
+    memApply(ev.node, tick);
+    fcApply(ev.node, tick);
+    plApply(ev.node, tick);
     const backlog = n.backlog.splice(0);
     for (const b of backlog) {
       if (!n.up || n.incarnation !== ev.incarnation) return;
