@@ -587,17 +587,20 @@ export function runPlacementSeed(
   // the deadline once and arms the node's timer with it. Exact: `now` does
   // not move in between, and every change to a node's cores ends in a
   // schedule() call, so the last call would have computed the same deadline.
+  // (a count, not `dirty.length = 0`: truncating an array on every event was 5% of a run)
   const dirty: number[] = [];
+  let dirty_n = 0;
 
   function schedule(i: number): void {
     const n = nodes[i]!;
     if (!n.mem || !n.pl) return;
-    if (n.wake_order < 0) dirty.push(i);
+    if (n.wake_order < 0) dirty[dirty_n++] = i;
     n.wake_order = q.reserve();
   }
 
   function flushWakes(): void {
-    for (const i of dirty) {
+    for (let k = 0; k < dirty_n; k++) {
+      const i = dirty[k]!;
       const n = nodes[i]!;
       const order = n.wake_order;
       n.wake_order = -1;
@@ -610,7 +613,7 @@ export function runPlacementSeed(
       (n.timer.ev as Extract<SimEvent, { kind: "wake" }>).token = ++n.wake_token;
       q.arm(n.timer, now + wait / (1 + n.drift) + 1e-9, order);
     }
-    dirty.length = 0;
+    dirty_n = 0;
   }
 
   function fence(ev: Extract<SimEvent, { kind: "fence" }>): void {
