@@ -211,7 +211,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     for (let c = 0; c < copies; c++) {
       if (lossy && r.chance(o.loss_probability)) continue;
       const delay = o.one_way_delay_min_ms + r.next() * (o.one_way_delay_max_ms - o.one_way_delay_min_ms);
-      q.push(now + delay, { kind: "deliver", node: to, from, link: l, ev });
+      q.push(now + delay, { kind: "deliver", node: to, from, link: l, ev }, 0);
     }
   }
 

@@ -522,7 +522,8 @@ export function runPlacementSeed(
     const n = nodes[from]!;
     const body = kind === "heartbeat" && n.pl ? bodyOf(n, n.pl) : new Uint8Array();
     const from_name = names[from]!;
-    const on_link = link_names.map((link): MembershipEvent => ({ type: "frame", kind, from: from_name, link, generation: n.generation, seq }));
+    const on_link: MembershipEvent[] = [];
+    for (let l = 0; l < o.links; l++) on_link.push({ type: "frame", kind, from: from_name, link: link_names[l]!, generation: n.generation, seq });
     const frame: Frame = { kind, generation: n.generation, seq, body, on_link };
     for (let l = 0; l < o.links; l++) {
       for (let to = 0; to < nodes.length; to++) {
@@ -530,7 +531,7 @@ export function runPlacementSeed(
         const copies = !healed && r.chance(o.duplicate_probability) ? 2 : 1;
         for (let c = 0; c < copies; c++) {
           if (!healed && r.chance(o.loss_probability)) continue;
-          q.push(now + r.next() * delay_max, { kind: "deliver", node: to, from, link: l, frame });
+          q.push(now + r.next() * delay_max, { kind: "deliver", node: to, from, link: l, frame }, 0);
         }
       }
     }

@@ -57,9 +57,10 @@ export class EventQueue<E> {
     return this.n + this.armed;
   }
 
-  push(at: number, ev: E): void {
+  /** Queue ev at `at`; `rank` is rankOf(ev), given by hot callers that know it. */
+  push(at: number, ev: E, rank: number = this.rankOf(ev)): void {
     if (this.n + this.armed >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
-    const ro = this.rankOf(ev) * rank_unit + this.order++;
+    const ro = rank * rank_unit + this.order++;
     if (this.n === this.at.length) this.grow();
     // sift up with a hole: parents move down, the entry is written once
     const A = this.at;
