@@ -365,8 +365,9 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
       break;
   }
   if (s.cfg.quorum) {
-    const q = quorumView(s);
-    if (q.quorate !== s.quorate_reported) {
+    // (isQuorate first: the view is an object, built only for the action)
+    if (isQuorate(s) !== s.quorate_reported) {
+      const q = quorumView(s);
       s.quorate_reported = q.quorate;
       // first: a fence_node of this same step must meet the new verdict
       out.unshift({ type: "quorum", quorate: q.quorate, votes: q.votes, needed: q.needed });
@@ -656,7 +657,8 @@ function onPeerState(s: PlacementState, node: string, a: Announcement, out: Plac
   // Escalation: a failed stop leaves resources in an unknown state there.
   // Fence the node, then its groups are free (onFenceDone).
   if (!s.cfg.fencing_required || p.fence !== "none") return;
-  const failed = a.groups.find((x) => x.state === "stop_failed");
+  let failed: GroupAnnouncement | undefined;
+  for (const x of a.groups) if (x.state === "stop_failed" && failed === undefined) failed = x;
   if (failed) {
     p.fence = "pending";
     out.push({ type: "fence_node", node, reason: "stop_failed", self_held: selfHeld(s), peer_held: a.groups.filter((x) => !isRest(x.state)).length });
@@ -706,7 +708,7 @@ function stopDone(s: PlacementState, g: GroupRun, ok: boolean, detail: string, n
   g.stop_failed = false;
   // Not while a peer we see up holds g too (a partition healed into a
   // conflict): then it is an ordinary stop, and the target rule decides.
-  if (g.restart_after_stop && !s.shutting_down && !heldByPeer(s, g) && quorumView(s).quorate) {
+  if (g.restart_after_stop && !s.shutting_down && !heldByPeer(s, g) && isQuorate(s)) {
     // Restart in place: never announced stopped, so no peer can have claimed.
     g.restart_after_stop = false;
     setState(g, "starting", now_ms);
@@ -781,7 +783,7 @@ function selfHeld(s: PlacementState): number {
 function decide(s: PlacementState, now_ms: number, out: PlacementAction[]): void {
   const targets: (string | null)[] = [];
   const views = fillNodeViews(s);
-  const quorate = quorumView(s).quorate;
+  const quorate = isQuorate(s);
   for (const g of s.groups) targets.push(quorate ? chooseTarget(s, g, views) : noQuorumTarget(s, g));
   stopPass(s, targets, now_ms, out);
   claimPass(s, targets, now_ms);
@@ -908,6 +910,14 @@ export interface QuorumView {
   total: number;
 }
 
+/** quorumView(s).quorate, without building the view */
+function isQuorate(s: PlacementState): boolean {
+  if (s.cfg.quorum !== true) return true;
+  let votes = 1;
+  for (const p of s.peer_list) if (p.status === "up") votes++;
+  return votes >= Math.floor(s.cfg.nodes.length / 2) + 1;
+}
+
 export function quorumView(s: PlacementState): QuorumView {
   const total = s.cfg.nodes.length;
   let votes = 1;
@@ -988,7 +998,7 @@ interface NodeView {
 
 /** The node that should run g, from our view; null if none can. */
 export function target(s: PlacementState, g: GroupRun): string | null {
-  if (!quorumView(s).quorate) return noQuorumTarget(s, g);
+  if (!isQuorate(s)) return noQuorumTarget(s, g);
   return chooseTarget(s, g, fillNodeViews(s));
 }
 
