@@ -15,7 +15,7 @@
 // ocf:linbit:drbd is Pacemaker's master/slave agent; in a haresources group
 // there is no master/slave, so "started" means Primary here, as drbddisk.
 
-import { DrbdNetlink, type DrbdStatus, retCodeText, roleChangeOk, roleChangeTransient, checkResourceName } from "./drbd_netlink.ts";
+import { DrbdNetlink, DrbdNetlinkError, type DrbdStatus, retCodeText, roleChangeOk, roleChangeTransient, checkResourceName } from "./drbd_netlink.ts";
 
 export interface DrbdSpec {
   /** DRBD resource name (drbd.conf `resource r0 { ... }`) */
@@ -205,9 +205,20 @@ export class DrbdResource {
     return this.changeRole("primary", "start");
   }
 
-  /** Demote every volume; a resource that is not up counts as stopped. */
+  /**
+   * Demote every volume; a resource that is not up counts as stopped, and so
+   * does a kernel without DRBD's netlink family (module not loaded): no
+   * device exists that could be Primary. Failing that stop would leave the
+   * group in stop_failed and have the peer fence a node that holds nothing.
+   */
   async stop(): Promise<string | null> {
-    const vols = await this.read("stop");
+    let vols: DrbdStatus[];
+    try {
+      vols = await this.read("stop");
+    } catch (e) {
+      if (e instanceof DrbdNetlinkError && e.code === "ENOENT") return null;
+      throw e;
+    }
     if (vols.length === 0) return null;
     return this.changeRole("secondary", "stop");
   }

@@ -67,6 +67,9 @@ if (netnsAvailable("drbd_status.test.ts")) {
           const st0 = await statusJson();
           expect(validate(st0)).toEqual([]);
           expect(st0.drbd?.events).toEqual([]);
+          // no module means no device that could be Primary: stopping r0 succeeds, nothing is stuck
+          for (const g of st0.groups) expect(g.state).not.toBe("stop_failed");
+          for (const n of [d.node1!, d.node2!]) expect(n.find({ event: "resource_failed", action: "stop" })).toEqual([]);
           expect(st0.drbd?.resources).toHaveLength(1);
           const r0 = st0.drbd!.resources[0]!;
           expect(r0).toMatchObject({ name: "r0", groups: ["drbddisk::r0"], volumes: null, read_at: null });

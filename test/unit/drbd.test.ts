@@ -12,6 +12,7 @@ import {
   decodeState,
   decodeStatus,
   DrbdNetlink,
+  DrbdNetlinkError,
   drbdHeader,
   type DrbdStatus,
   type GenlAddon,
@@ -262,6 +263,14 @@ describe("DrbdResource: promote, demote, retries", () => {
     await expect(down.start()).rejects.toThrow(/drbdadm up r0/);
     const secondary = new DrbdResource({ resource: "r0" }, { control: { resourceStatus: async () => [vol({})], setRole: async () => ({ code: 1, text: null }) } });
     expect(await secondary.monitor()).toMatch(/not Primary/);
+  });
+
+  test("stop without the DRBD module (no netlink family) is stopped; other read errors and start still fail", async () => {
+    const failing = (code: string) =>
+      new DrbdResource({ resource: "r0" }, { control: { resourceStatus: async () => { throw new DrbdNetlinkError(`kernel: ${code}`, code); }, setRole: async () => ({ code: 1, text: null }) } });
+    expect(await failing("ENOENT").stop()).toBeNull();
+    await expect(failing("ENOENT").start()).rejects.toThrow(/ENOENT/);
+    await expect(failing("EPERM").stop()).rejects.toThrow(/EPERM/);
   });
 
   test("promote retries SS_PRIMARY_NOP twice (fence-peer raced the connection teardown), not more", async () => {
