@@ -13,19 +13,10 @@ import { join } from "node:path";
 import { LabDaemon, until } from "../../src/lab/daemons.ts";
 import { authkeys, type Cluster, createCluster, haCf, writeConfigDir } from "../../src/lab/netns.ts";
 import { type StatusV2, validate } from "../../src/daemon/status_schema.ts";
-import { netnsAvailable, tandem } from "./support.ts";
+import { cli, netnsAvailable, tandem } from "./support.ts";
 
 /** Run the real CLI with DRBD's environment (host namespace: the socket is a path). Bounded. */
-async function run(args: string[], env: Record<string, string> = {}, timeout_ms = 20_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = Bun.spawn([...tandem.argv, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } });
-  const timer = setTimeout(() => p.kill("SIGKILL"), timeout_ms);
-  try {
-    const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
-    return { code, stdout, stderr };
-  } finally {
-    clearTimeout(timer);
-  }
-}
+const run = (args: string[], env: Record<string, string> = {}) => cli(args, 20_000, env);
 
 if (netnsAvailable("drbd_status.test.ts")) {
   describe("DRBD in tandem status: the resource's state read and DRBD's handler calls", () => {

@@ -129,9 +129,9 @@ export class TestCluster {
   }
 }
 
-/** Run the real CLI (host namespace: the control socket is a filesystem path). */
-export async function cli(args: string[], timeout_ms = 10_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const p = Bun.spawn([...tandem.argv, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe" });
+/** Run the real CLI (host namespace: the control socket is a filesystem path); env: only PATH and these (as DRBD runs its handlers). */
+export async function cli(args: string[], timeout_ms = 10_000, env?: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const p = Bun.spawn([...tandem.argv, ...args], { stdin: "ignore", stdout: "pipe", stderr: "pipe", ...(env ? { env: { PATH: process.env.PATH ?? "/usr/bin:/bin", ...env } } : {}) });
   const timer = setTimeout(() => p.kill("SIGKILL"), timeout_ms);
   try {
     const [stdout, stderr, code] = await Promise.all([new Response(p.stdout).text(), new Response(p.stderr).text(), p.exited]);
