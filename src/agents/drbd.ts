@@ -70,11 +70,16 @@ export interface DrbdResourceOptions {
   log?: (event: string, fields: Record<string, string | number | boolean | null>) => void;
   /** where each read is recorded for `tandem status` (default: the process's book) */
   book?: DrbdStateBook;
+  /** promote: how long to wait for DRBD to notice that a peer it still sees as a connected Primary is gone */
+  peer_gone_wait_ms?: number;
 }
 
 export const attempts_max_default = 10;
 export const retry_delay_ms_default = 500;
 export const call_timeout_ms_default = 60_000;
+/** DRBD 8.4 notices a silent peer within ping-int (default 10 s) + ping-timeout (0.5 s). */
+export const peer_gone_wait_ms_default = 15_000;
+const peer_gone_poll_ms = 100;
 
 /** One summary line per volume for logs and status. */
 export function describeStatus(s: DrbdStatus): string {
@@ -163,6 +168,7 @@ export class DrbdResource {
   private call_timeout_ms: number;
   private last_conn = new Map<number, string>();
   private book: DrbdStateBook;
+  private peer_gone_wait_ms: number;
 
   constructor(
     readonly spec: DrbdSpec,
@@ -174,6 +180,7 @@ export class DrbdResource {
     this.retry_delay_ms = opts.retry_delay_ms ?? retry_delay_ms_default;
     this.call_timeout_ms = opts.call_timeout_ms ?? call_timeout_ms_default;
     this.book = opts.book ?? drbdStateBook();
+    this.peer_gone_wait_ms = opts.peer_gone_wait_ms ?? peer_gone_wait_ms_default;
     if (!(this.attempts_max >= 1 && this.attempts_max <= 100)) throw new RangeError("attempts_max: 1..100");
   }
 
@@ -202,7 +209,35 @@ export class DrbdResource {
 
   /** Promote every volume; null on success, else why not. */
   async start(): Promise<string | null> {
+    await this.waitPeerGone();
     return this.changeRole("primary", "start");
+  }
+
+  /**
+   * tandem promotes once its membership (and fencing) says the peer is gone,
+   * which can be before DRBD's own ping notices it. A promote issued while
+   * DRBD still sees a connected Primary peer races the connection teardown:
+   * DRBD runs fence-peer during it and may not count the answer (seen in the
+   * storage bench: 6.2 s inside the call, then SS_PRIMARY_NOP). So wait,
+   * boundedly, until DRBD no longer sees that; a peer that really is a live
+   * Primary is refused by the promote afterwards, as before.
+   */
+  private async waitPeerGone(): Promise<void> {
+    const t0 = performance.now();
+    for (let polls = 0; ; polls++) {
+      const live = (await this.volumes("start")).filter((v) => v.conn === "Connected" && v.peer === "Primary");
+      const waited_ms = Math.round(performance.now() - t0);
+      if (live.length === 0) {
+        if (polls > 0) this.opts.log?.("drbd_peer_gone", { resource: this.spec.resource, waited_ms });
+        return;
+      }
+      if (waited_ms >= this.peer_gone_wait_ms) {
+        this.opts.log?.("drbd_peer_still_primary", { resource: this.spec.resource, waited_ms, state: live.map(describeStatus).join("; ") });
+        return;
+      }
+      if (polls === 0) this.opts.log?.("drbd_wait_peer", { resource: this.spec.resource, state: live.map(describeStatus).join("; "), max_ms: this.peer_gone_wait_ms });
+      await Bun.sleep(peer_gone_poll_ms);
+    }
   }
 
   /**

@@ -273,6 +273,48 @@ describe("DrbdResource: promote, demote, retries", () => {
     await expect(failing("EPERM").stop()).rejects.toThrow(/EPERM/);
   });
 
+  test("promote waits (bounded) until DRBD no longer sees a connected Primary peer, then promotes", async () => {
+    const events: string[] = [];
+    const seq: string[] = [];
+    let reads = 0;
+    const r = new DrbdResource(
+      { resource: "r0" },
+      {
+        retry_delay_ms: 1,
+        log: (e) => events.push(e),
+        control: {
+          // DRBD notices the silent peer on its third read
+          resourceStatus: async () => (seq.push("read"), ++reads < 3 ? [vol({ peer: "Primary" })] : [vol({ peer: "Unknown", conn: "WFConnection", pdsk: "DUnknown" })]),
+          setRole: async () => (seq.push("primary"), { code: 1, text: null }),
+        },
+      },
+    );
+    expect(await r.start()).toBeNull();
+    expect(seq.slice(0, 4)).toEqual(["read", "read", "read", "read"]);
+    expect(seq.indexOf("primary")).toBe(4);
+    expect(events).toEqual(["drbd_wait_peer", "drbd_peer_gone", "drbd_role"]);
+
+    // a peer that stays a connected Primary: give up waiting after peer_gone_wait_ms and let DRBD refuse
+    const stuck_events: string[] = [];
+    let calls = 0;
+    const stuck = new DrbdResource(
+      { resource: "r0" },
+      { retry_delay_ms: 1, attempts_max: 2, peer_gone_wait_ms: 250, log: (e) => stuck_events.push(e), control: { resourceStatus: async () => [vol({ peer: "Primary" })], setRole: async () => (calls++, { code: -1, text: null }) } },
+    );
+    const t0 = performance.now();
+    expect(await stuck.start()).toMatch(/SS_TWO_PRIMARIES/);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(240);
+    expect(stuck_events[0]).toBe("drbd_wait_peer");
+    expect(stuck_events).toContain("drbd_peer_still_primary");
+    expect(calls).toBe(2);
+
+    // a handover: the peer demoted itself (Secondary): no wait at all
+    const ho: string[] = [];
+    const handover = new DrbdResource({ resource: "r0" }, { log: (e) => ho.push(e), control: { resourceStatus: async () => [vol({})], setRole: async () => ({ code: 1, text: null }) } });
+    expect(await handover.start()).toBeNull();
+    expect(ho).toEqual(["drbd_role"]);
+  });
+
   test("promote retries SS_PRIMARY_NOP twice (fence-peer raced the connection teardown), not more", async () => {
     const run = async (codes: number[]) => {
       let n = 0;
