@@ -139,7 +139,8 @@ if (enabled) {
         await expectPlaced({ svc1: "node1", svc2: "node2" }, "failback to the restarted Heartbeat node");
         expect(td.output.slice(-200).join("\n"), `no ip-request from Heartbeat seen${dump()}`).toMatch(/ip-request/);
         // (a `node_dead reason=restarted` for the old incarnation is expected: Heartbeat came back with a new generation)
-        expect(td.find({ event: "node_dead", reason: "deadtime" }, mark)).toEqual([]);
+        // (on failure the message carries both logs: one CI run saw a deadtime death 600 ms after the failback, not reproduced)
+        expect(td.find({ event: "node_dead", reason: "deadtime" }, mark), `deadtime death after Heartbeat's restart${dump()}`).toEqual([]);
 
         // tandem crashes: Heartbeat takes svc2 (mach_down); tandem back: it asks Heartbeat for svc2 and gets it
         mark = hb.logLines();
