@@ -12,7 +12,7 @@ import { dirname, join } from "node:path";
 import { request } from "../../src/cli/client.ts";
 import { until } from "../../src/lab/daemons.ts";
 import { writeIpmiSimFiles } from "../../src/lab/bmc.ts";
-import { authkeys, type Cluster, type Proc, writeConfigDir } from "../../src/lab/netns.ts";
+import { authkeys, type Cluster, haCf, type Proc, writeConfigDir } from "../../src/lab/netns.ts";
 import { pidAlive } from "../../src/lab/vm.ts";
 
 export { pidAlive };
@@ -48,6 +48,23 @@ export function safeRead(path: string, chars = 2000): string {
 }
 
 /** `fence NODE fence_ipmilan ...` for this BMC */
+/** The machines' Heartbeat-style service: state in HOME/svc.running, every call logged with a timestamp to HOME/svc.log. */
+function svcScript(home: string): string {
+  const state = join(home, "svc.running");
+  const log = join(home, "svc.log");
+  return [
+    "#!/bin/sh",
+    `echo "$(date +%s%N) $1" >> ${log}`,
+    'case "$1" in',
+    ` start) touch ${state} ;;`,
+    ` stop) rm -f ${state} ;;`,
+    ` status) [ -e ${state} ] && echo running || echo stopped ;;`,
+    "esac",
+    "exit 0",
+    "",
+  ].join("\n");
+}
+
 export function ipmiFenceLine(node: string, ip: string, password = bmc_password): string {
   return `fence ${node} fence_ipmilan ip=${ip} username=${bmc_user} password=${password} lanplus=1 cipher=3`;
 }
@@ -149,4 +166,26 @@ export class SimMachine {
   kill(): void {
     killOwn(this.pid);
   }
+}
+
+/** Where a cluster node's BMC listens: its second link's IPv4 address. */
+export const bmcAddress = (c: Cluster, node: string): string => c.node(node).links[1]!.v4;
+
+/**
+ * node1 and node2 as SimMachines (into `m`) behind BMCs on link 1, fencing
+ * each other with fence_ipmilan after `fence_delay_s`, wait_for_all on, and
+ * node1 preferred for `svc` (svcScript, monitored every second).
+ */
+export async function startFencedPair(c: Cluster, m: Record<string, SimMachine>, argv: string[], secret: string, fence_delay_s: number): Promise<void> {
+  const text = [
+    haCf(c, { keepalive_ms: 100, deadtime_ms: 1000, initdead_ms: 2000, media: ["ucast", null] }).trimEnd(),
+    ipmiFenceLine("node1", bmcAddress(c, "node1")),
+    ipmiFenceLine("node2", bmcAddress(c, "node2")),
+    "fence_timeout 30",
+    `fence_delay ${fence_delay_s}`,
+    "wait_for_all on",
+    "",
+  ].join("\n");
+  for (const node of ["node1", "node2"]) m[node] = new SimMachine(c, node, bmcAddress(c, node), argv);
+  await Promise.all(Object.values(m).map((x) => x.start(text, secret, { haresources: "# tandem: monitor interval=1s timeout=5s\nnode1 svc\n", "resource.d/svc": svcScript(x.home) })));
 }

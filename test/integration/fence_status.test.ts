@@ -14,33 +14,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { until } from "../../src/lab/daemons.ts";
-import { type Cluster, createCluster, haCf } from "../../src/lab/netns.ts";
-import { bmc_password, bmc_user, ipmiFenceLine, pidAlive, SimMachine } from "./bmc.ts";
+import type { StatusFenceV2 } from "../../src/daemon/status_schema.ts";
+import { type Cluster, createCluster } from "../../src/lab/netns.ts";
+import { bmc_password, bmc_user, bmcAddress, pidAlive, type SimMachine, startFencedPair } from "./bmc.ts";
 import { netnsAvailable, tandem } from "./support.ts";
 
 const secret = "fence-status-secret";
 const fence_delay_s = 15;
-
-function script(home: string): string {
-  const state = join(home, "svc.running");
-  return [
-    "#!/bin/sh",
-    'case "$1" in',
-    ` start) touch ${state} ;;`,
-    ` stop) rm -f ${state} ;;`,
-    ` status) [ -e ${state} ] && echo running || echo stopped ;;`,
-    "esac",
-    "exit 0",
-    "",
-  ].join("\n");
-}
-
-interface FenceRow {
-  node: string;
-  phase: string;
-  attempts: number;
-  last_result: { ok: boolean; detail: string } | null;
-}
 
 /** wall-clock ms of `node`'s first log line `EVENT node=PEER` at or after `from_ms`, or null */
 function logTime(log: string, event: string, peer: string, from_ms: number, match = ""): number | null {
@@ -57,9 +37,9 @@ if (netnsAvailable("fence_status.test.ts")) {
   describe("fence delay vs. a power status from fence_ipmilan (ipmi_sim BMCs)", () => {
     let c: Cluster;
     const m: Record<string, SimMachine> = {};
-    const bmc = (node: string) => c.node(node).links[1]!.v4;
+    const bmc = (node: string) => bmcAddress(c, node);
     const running = (node: string) => existsSync(join(m[node]!.home, "svc.running"));
-    const fencing = async (node: string, peer: string) => (((await m[node]!.status())?.fencing ?? []) as FenceRow[]).find((f) => f.node === peer);
+    const fencing = async (node: string, peer: string) => (((await m[node]!.status())?.fencing ?? []) as StatusFenceV2[]).find((f) => f.node === peer);
     const peerState = async (node: string, peer: string) =>
       (((await m[node]!.status())?.nodes ?? []) as { name: string; state: string }[]).find((n) => n.name === peer)?.state;
     const dump = () => Object.values(m).map((x) => `--- ${x.node}\n${x.log(4000)}`).join("\n");
@@ -74,19 +54,7 @@ if (netnsAvailable("fence_status.test.ts")) {
 
     beforeAll(async () => {
       c = await createCluster({ nodes: 2, links: 2 });
-      const text = [
-        haCf(c, { keepalive_ms: 100, deadtime_ms: 1000, initdead_ms: 2000, media: ["ucast", null] }).trimEnd(),
-        ipmiFenceLine("node1", bmc("node1")),
-        ipmiFenceLine("node2", bmc("node2")),
-        "fence_timeout 30",
-        `fence_delay ${fence_delay_s}`,
-        "wait_for_all on",
-        "",
-      ].join("\n");
-      for (const node of ["node1", "node2"]) m[node] = new SimMachine(c, node, bmc(node), tandem.argv);
-      await Promise.all(
-        Object.values(m).map((x) => x.start(text, secret, { haresources: "# tandem: monitor interval=1s timeout=5s\nnode1 svc\n", "resource.d/svc": script(x.home) })),
-      );
+      await startFencedPair(c, m, tandem.argv, secret, fence_delay_s);
       const ok = await until(async () => (await peerState("node1", "node2")) === "up" && (await peerState("node2", "node1")) === "up" && running("node1"), 15_000);
       if (!ok) throw new Error(`cluster did not come up:\n${dump()}`);
     }, 60_000);

@@ -16,36 +16,13 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { until } from "../../src/lab/daemons.ts";
-import { type Cluster, createCluster, haCf } from "../../src/lab/netns.ts";
-import { ipmiFenceLine, pidAlive, SimMachine } from "./bmc.ts";
+import type { StatusFenceV2 } from "../../src/daemon/status_schema.ts";
+import { type Cluster, createCluster } from "../../src/lab/netns.ts";
+import { pidAlive, type SimMachine, startFencedPair } from "./bmc.ts";
 import { netnsAvailable, tandem } from "./support.ts";
 
 const secret = "split-brain-secret";
 const fence_delay_s = 6;
-
-/** a Heartbeat-style script that records every call with a timestamp */
-function script(home: string): string {
-  const state = join(home, "svc.running");
-  const log = join(home, "svc.log");
-  return [
-    "#!/bin/sh",
-    `echo "$(date +%s%N) $1" >> ${log}`,
-    'case "$1" in',
-    ` start) touch ${state} ;;`,
-    ` stop) rm -f ${state} ;;`,
-    ` status) [ -e ${state} ] && echo running || echo stopped ;;`,
-    "esac",
-    "exit 0",
-    "",
-  ].join("\n");
-}
-
-interface FenceRow {
-  node: string;
-  phase: string;
-  attempts: number;
-  last_result: { ok: boolean; detail: string } | null;
-}
 
 if (netnsAvailable("split_brain.test.ts")) {
   describe("split brain with real fencing (fence_ipmilan + ipmi_sim): the holder wins, no death match", () => {
@@ -56,31 +33,14 @@ if (netnsAvailable("split_brain.test.ts")) {
       (existsSync(join(m[node]!.home, "svc.log")) ? readFileSync(join(m[node]!.home, "svc.log"), "utf8") : "").split("\n").filter((l) => l.endsWith(" start")).length;
     const running = (node: string) => existsSync(join(m[node]!.home, "svc.running"));
     const fencing = async (node: string, peer: string) =>
-      (((await m[node]!.status())?.fencing ?? []) as FenceRow[]).find((f) => f.node === peer);
+      (((await m[node]!.status())?.fencing ?? []) as StatusFenceV2[]).find((f) => f.node === peer);
     const peerState = async (node: string, peer: string) =>
       (((await m[node]!.status())?.nodes ?? []) as { name: string; state: string }[]).find((n) => n.name === peer)?.state;
     const dump = () => Object.values(m).map((x) => `--- ${x.node}\n${x.log(2500)}`).join("\n");
 
     beforeAll(async () => {
       c = await createCluster({ nodes: 2, links: 2 });
-      const bmc = (node: string) => c.node(node).links[1]!.v4;
-      const text = [
-        haCf(c, { keepalive_ms: 100, deadtime_ms: 1000, initdead_ms: 2000, media: ["ucast", null] }).trimEnd(),
-        ipmiFenceLine("node1", bmc("node1")),
-        ipmiFenceLine("node2", bmc("node2")),
-        "fence_timeout 30",
-        `fence_delay ${fence_delay_s}`,
-        "wait_for_all on",
-        "",
-      ].join("\n");
-      for (const node of ["node1", "node2"]) {
-        m[node] = new SimMachine(c, node, bmc(node), tandem.argv);
-      }
-      await Promise.all(
-        Object.values(m).map((x) =>
-          x.start(text, secret, { haresources: "# tandem: monitor interval=1s timeout=5s\nnode1 svc\n", "resource.d/svc": script(x.home) }),
-        ),
-      );
+      await startFencedPair(c, m, tandem.argv, secret, fence_delay_s);
     }, 60_000);
 
     afterAll(async () => {
