@@ -93,11 +93,6 @@ export async function drbdStatusFor(groups: readonly ResourceGroup[]): Promise<D
   return new DrbdStatusReader({ resources, book: drbdStateBook(), read: (r, t) => nl.resourceStatus(r, t), notUp: notUpError });
 }
 
-/** A section without DRBD resources in haresources (handlers may still call). */
-export function eventsOnly(events: DrbdEventRecord[] | null): NonNullable<StatusV2["drbd"]> {
-  return { resources: [], events: events ?? [] };
-}
-
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function resourceView(name: string, groups: string[], r: DrbdReading | null): StatusDrbdResourceV2 {

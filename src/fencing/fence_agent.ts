@@ -17,6 +17,23 @@ export function agentStdin(spec: FenceDeviceSpec, action: FenceAction | "status"
   return [`action=${action}`, ...spec.params.map(([k, v]) => `${k}=${v}`)].join("\n") + "\n";
 }
 
+/** One run of the agent with `act` on stdin, killed after budget_ms. */
+function runAgent(path: string, spec: FenceDeviceSpec, act: FenceAction | "status", budget_ms: number, opts: AttemptOptions) {
+  return execAgent({
+    argv: [path],
+    wrap: opts.wrap,
+    env: { ...baseEnv(), ...opts.env },
+    stdin: agentStdin(spec, act),
+    timeout_ms: childTimeout(budget_ms),
+    kill_grace_ms,
+    drain_ms,
+    limiter: opts.limiter,
+  });
+}
+
+/** action=status says the node is off: exit 2 or "Status: OFF". */
+const saysOff = (r: { code: number | null; stdout: string }): boolean => r.code === status_off || /Status: OFF/i.test(r.stdout);
+
 /**
  * Read-only action=status: off true (exit 2 or "Status: OFF"), false (exit 0),
  * null otherwise (an error, a timeout: the child is killed). Never an off.
@@ -24,20 +41,11 @@ export function agentStdin(spec: FenceDeviceSpec, action: FenceAction | "status"
 export async function fenceAgentStatus(spec: FenceDeviceSpec, opts: AttemptOptions): Promise<{ off: boolean | null; detail: string }> {
   const path = findFenceAgent(spec.agent);
   if (path === null) return { off: null, detail: `${spec.agent} is not installed on this host` };
-  const r = await execAgent({
-    argv: [path],
-    wrap: opts.wrap,
-    env: { ...baseEnv(), ...opts.env },
-    stdin: agentStdin(spec, "status"),
-    timeout_ms: childTimeout(opts.timeout_ms),
-    kill_grace_ms,
-    drain_ms,
-    limiter: opts.limiter,
-  });
+  const r = await runAgent(path, spec, "status", opts.timeout_ms, opts);
   const tail = outputTail(r.stdout);
   const what = `action=status ${describeExit(r, childTimeout(opts.timeout_ms))}${tail ? `: ${tail}` : ""}`;
   if (r.timed_out) return { off: null, detail: what };
-  if (r.code === status_off || /Status: OFF/i.test(r.stdout)) return { off: true, detail: what };
+  if (saysOff(r)) return { off: true, detail: what };
   if (r.code === status_on && /Status: ON/i.test(r.stdout)) return { off: false, detail: what };
   return { off: null, detail: what };
 }
@@ -47,17 +55,7 @@ export async function fenceAgentAttempt(spec: FenceDeviceSpec, action: FenceActi
   const elapsed = () => Math.round(performance.now() - started);
   const path = findFenceAgent(spec.agent);
   if (path === null) return { ok: false, detail: `${spec.agent} is not installed on this host`, code: null, timed_out: false, duration_ms: 0 };
-  const run = (act: FenceAction | "status", budget_ms: number) =>
-    execAgent({
-      argv: [path],
-      wrap: opts.wrap,
-      env: { ...baseEnv(), ...opts.env },
-      stdin: agentStdin(spec, act),
-      timeout_ms: childTimeout(budget_ms),
-      kill_grace_ms,
-      drain_ms,
-      limiter: opts.limiter,
-    });
+  const run = (act: FenceAction | "status", budget_ms: number) => runAgent(path, spec, act, budget_ms, opts);
   const r = await run(action, opts.timeout_ms);
   const tail = outputTail(r.output);
   const what = `${describeExit(r, childTimeout(opts.timeout_ms))}${tail ? `: ${tail}` : ""}`;
@@ -67,7 +65,7 @@ export async function fenceAgentAttempt(spec: FenceDeviceSpec, action: FenceActi
   if (left_ms < 500) return { ok: true, detail: `action=off ${what} (no time left to confirm with action=status)`, code: 0, timed_out: false, duration_ms: elapsed() };
   const s = await run("status", left_ms);
   const s_tail = outputTail(s.stdout);
-  if (s.code === status_off || /Status: OFF/i.test(s.stdout)) {
+  if (saysOff(s)) {
     return { ok: true, detail: `action=off ${what}; status: ${s_tail || "OFF"}`, code: 0, timed_out: false, duration_ms: elapsed() };
   }
   if (s.code === status_on) {
