@@ -657,8 +657,13 @@ function onPeerState(s: PlacementState, node: string, a: Announcement, out: Plac
   // Escalation: a failed stop leaves resources in an unknown state there.
   // Fence the node, then its groups are free (onFenceDone).
   if (!s.cfg.fencing_required || p.fence !== "none") return;
-  let failed: GroupAnnouncement | undefined;
-  for (const x of a.groups) if (x.state === "stop_failed" && failed === undefined) failed = x;
+  let failed: GroupAnnouncement | undefined; // the first stop_failed group (a loop: no closure per peer_state)
+  for (const x of a.groups) {
+    if (x.state === "stop_failed") {
+      failed = x;
+      break;
+    }
+  }
   if (failed) {
     p.fence = "pending";
     out.push({ type: "fence_node", node, reason: "stop_failed", self_held: selfHeld(s), peer_held: a.groups.filter((x) => !isRest(x.state)).length });
@@ -910,21 +915,26 @@ export interface QuorumView {
   total: number;
 }
 
-/** quorumView(s).quorate, without building the view */
-function isQuorate(s: PlacementState): boolean {
-  if (s.cfg.quorum !== true) return true;
+/** Self plus the peers up. */
+function quorumVotes(s: PlacementState): number {
   let votes = 1;
   for (const p of s.peer_list) if (p.status === "up") votes++;
-  return votes >= Math.floor(s.cfg.nodes.length / 2) + 1;
+  return votes;
+}
+
+/** A strict majority of the configured nodes. */
+const quorumNeeded = (s: PlacementState): number => Math.floor(s.cfg.nodes.length / 2) + 1;
+
+/** quorumView(s).quorate, without building the view (every step asks) */
+function isQuorate(s: PlacementState): boolean {
+  return s.cfg.quorum !== true || quorumVotes(s) >= quorumNeeded(s);
 }
 
 export function quorumView(s: PlacementState): QuorumView {
-  const total = s.cfg.nodes.length;
-  let votes = 1;
-  for (const p of s.peer_list) if (p.status === "up") votes++;
-  const needed = Math.floor(total / 2) + 1;
+  const votes = quorumVotes(s);
+  const needed = quorumNeeded(s);
   const required = s.cfg.quorum === true;
-  return { required, quorate: !required || votes >= needed, votes, needed, total };
+  return { required, quorate: !required || votes >= needed, votes, needed, total: s.cfg.nodes.length };
 }
 
 /** Without quorum: freeze keeps what runs (or is starting) here, stop keeps nothing. */
