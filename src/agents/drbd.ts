@@ -209,8 +209,7 @@ export class DrbdResource {
 
   /** Promote every volume; null on success, else why not. */
   async start(): Promise<string | null> {
-    await this.waitPeerGone();
-    return this.changeRole("primary", "start");
+    return this.changeRole("primary", "start", await this.waitPeerGone());
   }
 
   /**
@@ -222,18 +221,19 @@ export class DrbdResource {
    * boundedly, until DRBD no longer sees that; a peer that really is a live
    * Primary is refused by the promote afterwards, as before.
    */
-  private async waitPeerGone(): Promise<void> {
+  private async waitPeerGone(): Promise<DrbdStatus[]> {
     const t0 = performance.now();
     for (let polls = 0; ; polls++) {
-      const live = (await this.volumes("start")).filter((v) => v.conn === "Connected" && v.peer === "Primary");
+      const vols = await this.volumes("start");
+      const live = vols.filter((v) => v.conn === "Connected" && v.peer === "Primary");
       const waited_ms = Math.round(performance.now() - t0);
       if (live.length === 0) {
         if (polls > 0) this.opts.log?.("drbd_peer_gone", { resource: this.spec.resource, waited_ms });
-        return;
+        return vols; // the promote starts from this read: no second one on the takeover path
       }
       if (waited_ms >= this.peer_gone_wait_ms) {
         this.opts.log?.("drbd_peer_still_primary", { resource: this.spec.resource, waited_ms, state: live.map(describeStatus).join("; ") });
-        return;
+        return vols;
       }
       if (polls === 0) this.opts.log?.("drbd_wait_peer", { resource: this.spec.resource, state: live.map(describeStatus).join("; "), max_ms: this.peer_gone_wait_ms });
       await Bun.sleep(peer_gone_poll_ms);
@@ -255,7 +255,7 @@ export class DrbdResource {
       throw e;
     }
     if (vols.length === 0) return null;
-    return this.changeRole("secondary", "stop");
+    return this.changeRole("secondary", "stop", vols);
   }
 
   /** null = Primary everywhere (running); else why not. Logs connection changes (split brain shows as StandAlone). */
@@ -285,9 +285,9 @@ export class DrbdResource {
     }
   }
 
-  private async changeRole(role: "primary" | "secondary", by: DrbdReadBy): Promise<string | null> {
+  private async changeRole(role: "primary" | "secondary", by: DrbdReadBy, read?: DrbdStatus[]): Promise<string | null> {
     const want = role === "primary" ? "Primary" : "Secondary";
-    const vols = await this.volumes(by);
+    const vols = read ?? (await this.volumes(by));
     let changed = false;
     for (const v of vols) {
       if (v.role === want) continue;
