@@ -264,9 +264,10 @@ export function renderTable(st: StatusV2, colour = false): string {
 
 /** `WARNING: DRBD r0 split brain reported by DRBD at ... (2 times): ...` */
 export function splitBrainWarning(e: StatusDrbdEventV2, colour = false): string {
-  const times = e.count === 1 ? "once" : `${e.count} times`;
-  return `${paint(colour, "red", `WARNING: DRBD ${e.resource} split brain reported by DRBD at ${e.at} (${times}, peer ${e.peer})`)}: resolve per drbd.conf after-sb-* policies and the DRBD guide (on the node whose changes are discarded: drbdadm connect --discard-my-data ${e.resource}; on the other: drbdadm connect ${e.resource})`;
+  return `${paint(colour, "red", `WARNING: DRBD ${e.resource} split brain reported by DRBD at ${e.at} (${times(e.count)}, peer ${e.peer})`)}: resolve per drbd.conf after-sb-* policies and the DRBD guide (on the node whose changes are discarded: drbdadm connect --discard-my-data ${e.resource}; on the other: drbdadm connect ${e.resource})`;
 }
+
+const times = (n: number) => (n === 1 ? "once" : `${n} times`);
 
 const drbd_colour: Record<string, Colour> = {
   Primary: "green",
@@ -296,7 +297,7 @@ export function drbdBlock(d: NonNullable<StatusV2["drbd"]>, now_ms: number, colo
     text += `\n${table(rows, colour)}`;
   }
   const calls = events.filter((e) => e.event === "fence-peer");
-  for (const e of calls) text += `${text === "" ? "\n" : ""}drbd: ${e.resource} fence-peer handler asked about ${e.peer} at ${e.at} (${e.count === 1 ? "once" : `${e.count} times`}, ${since(e.at)})\n`;
+  for (const e of calls) text += `${text === "" ? "\n" : ""}drbd: ${e.resource} fence-peer handler asked about ${e.peer} at ${e.at} (${times(e.count)}, ${since(e.at)})\n`;
   const sb = events.filter((e) => e.event === "split-brain");
   // repeated under the table too, where someone looking at DRBD looks
   for (const e of sb) text += `${text === "" ? "\n" : ""}drbd: ${e.resource} split brain (${since(e.at)}): see the WARNING above\n`;
