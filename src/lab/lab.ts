@@ -342,6 +342,7 @@ export const steps: LabStep[] = [
       await showStatus(ctx, survivor);
 
       act(ctx, `restore ${holder}'s link 1`);
+      await c.forgetNeighbours(holder); // the killed daemon's queued datagrams die with the "machine"
       await c.restore(holder, 0);
     },
   },

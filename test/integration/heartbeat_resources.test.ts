@@ -124,6 +124,8 @@ if (enabled) {
         await td.proc?.wait(5000);
       }
       for (const svc of svcs) await crashLeftovers(n, svc);
+      // the dead instance's datagrams queued behind the cut cable die with the machine
+      await c.forgetNeighbours(n);
       await c.restore(n, 0);
     }
 

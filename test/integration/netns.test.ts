@@ -78,6 +78,33 @@ if (netnsAvailable("netns.test.ts")) {
       expect(() => c.spawn(c.node(1).ns, ["true"])).toThrow();
     });
 
+    test("datagrams sent behind a cut cable wait in the neighbour entry and leave at restore(), unless forgetNeighbours() drops them", async () => {
+      // Why crash tests call forgetNeighbours(): a killed daemon's last datagrams would
+      // otherwise reach the peer seconds later, under the dead incarnation's generation.
+      const c = await createCluster({ nodes: 2, links: 1 });
+      try {
+        const n1 = c.node("node1");
+        const n2 = c.node("node2");
+        const rx = c.spawn(n2.ns, [process.execPath, "-e", `const s=require("node:dgram").createSocket("udp4");s.on("message",m=>console.log("got "+m));s.bind(7000,()=>console.log("bound"));`]);
+        expect(await rx.waitLine(/bound/, 5000)).toBe("bound");
+        const late = async (forget: boolean, tag: string): Promise<boolean> => {
+          await c.exec(n1.ns, ["ip", "neigh", "flush", "dev", n1.links[0]!.iface]); // start unresolved
+          await c.cut("node1", 0);
+          // the sender exits at once: nothing of it is left but what the kernel queued
+          const send = await c.exec(n1.ns, [process.execPath, "-e", `const s=require("node:dgram").createSocket("udp4");s.send("${tag}",7000,"${n2.links[0]!.v4}",()=>process.exit(0));`]);
+          expect(send.code).toBe(0);
+          expect((await c.exec(n1.ns, ["ip", "neigh", "show", "dev", n1.links[0]!.iface])).stdout).toContain("INCOMPLETE");
+          if (forget) await c.forgetNeighbours("node1");
+          await c.restore("node1", 0);
+          return (await rx.waitLine(new RegExp(`got ${tag}`), 3000)) !== null;
+        };
+        expect(await late(false, "kept")).toBe(true);
+        expect(await late(true, "dropped")).toBe(false);
+      } finally {
+        await c.destroy();
+      }
+    });
+
     test("sweep() removes namespaces of dead runs in tandem's format only", async () => {
       // a PID that is certainly gone: a finished child of ours
       const child = Bun.spawn(["true"]);
