@@ -27,7 +27,22 @@
 //  1. Failover, --fault power (default; the same for both systems): node1's
 //     qemu is SIGKILLed, a power loss. With --fault hang (tandem only) its
 //     qemu is SIGSTOPped instead: nothing is sent or answered but the box is
-//     not off, so only a fence makes a takeover safe.
+//     not off, so only a fence makes a takeover safe. With --fault partition
+//     (tandem only) node1 keeps running and serving: every node1<->node2 path
+//     is cut at once (the eth1 cable on both VMs, and node-to-node traffic on
+//     the bridge: both node taps become isolated ports, which still reach the
+//     client VM, the client address and the BMCs), and node2's BMC stops
+//     answering (its ipmi_sim SIGSTOPped), so node1, which holds the group and
+//     fences at once, cannot fence node2, while node2 fences node1 after
+//     fence_delay: node1 LOSES the fence race. Until its power-off node1 still
+//     has the VIP and the client's writes. With DRBD `fencing resource-only`
+//     node1 acknowledges writes after its DRBD has lost node2, and node2 takes
+//     over from its older copy: those records are lost (exit 1 names them).
+//     With `resource-and-stonith` (the seed's, the default of --drbd-fencing)
+//     node1's DRBD freezes I/O from the disconnect until fence-peer returns,
+//     which it never does before node1 is off: nothing acknowledged is lost.
+//     The cut and the BMC are restored once node2 serves, before node1 is
+//     powered on again.
 //     tandem: node2 sees node1 dead after deadtime, fences it through its
 //     BMC (fence_ipmilan action=off, then status) and only after "Status:
 //     OFF" promotes r0 over DRBD's netlink (fence-peer: peer fenced, exit 7),
@@ -55,14 +70,15 @@
 // damaged, or if tandem's node2 promoted or started anything before the BMC
 // had node1 off.
 //
-//   ./node_modules/.bin/bun bench/storage.ts [--systems tandem,heartbeat] [--fault power|hang]
+//   ./node_modules/.bin/bun bench/storage.ts [--systems tandem,heartbeat] [--fault power|hang|partition]
+//       [--drbd-fencing resource-and-stonith|resource-only]   (tandem: r0.res rewritten + drbdadm adjust after each boot)
 //       [--after-s 20] [--before-records 20] [--no-overhead]   (root; ./run storage)
 // Takes about 15 minutes per system under TCG on a loaded 2-core machine (four boots).
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { ensureImage, type Image } from "../image/build.ts";
-import { ApplianceCluster, type NodeName, vip } from "../src/lab/appliance.ts";
+import { ApplianceCluster, bmcAddr, client_vm_addr, type NodeName, vip } from "../src/lab/appliance.ts";
 import { pidAlive, type Vm, vmUnavailableReason } from "../src/lab/vm.ts";
 
 const root = join(import.meta.dir, "..");
@@ -75,6 +91,7 @@ const { values: args } = parseArgs({
     "no-overhead": { type: "boolean", default: false },
     systems: { type: "string", default: "tandem,heartbeat" },
     fault: { type: "string", default: "power" },
+    "drbd-fencing": { type: "string", default: "resource-and-stonith" },
   },
 });
 const after_s = Number(args["after-s"]);
@@ -90,15 +107,21 @@ if (systems.length === 0 || systems.length > 2 || systems.some((x) => x !== "tan
   console.error(`bench/storage: --systems ${JSON.stringify(args.systems)}: a comma-separated list of tandem and heartbeat, e.g. --systems tandem,heartbeat`);
   process.exit(2);
 }
-const fault = args.fault as "power" | "hang";
-if (fault !== "power" && fault !== "hang") {
-  console.error(`bench/storage: --fault ${JSON.stringify(args.fault)}: power (qemu SIGKILLed) or hang (qemu SIGSTOPped, then fenced)`);
+const fault = args.fault as "power" | "hang" | "partition";
+if (fault !== "power" && fault !== "hang" && fault !== "partition") {
+  console.error(`bench/storage: --fault ${JSON.stringify(args.fault)}: power (qemu SIGKILLed), hang (qemu SIGSTOPped, then fenced) or partition (node1 and node2 cut apart, node1 loses the fence race)`);
   process.exit(2);
 }
-if (fault === "hang" && systems.includes("heartbeat")) {
-  // a hung primary that nobody powers off stays Primary with r0 mounted; Heartbeat without
+if (fault !== "power" && systems.includes("heartbeat")) {
+  // a hung or cut-off primary that nobody powers off stays Primary with r0 mounted; Heartbeat without
   // stonith would mount the same data on node2 beside it: that is a split brain, not a benchmark
-  console.error("bench/storage: --fault hang needs fencing, which the Heartbeat setup here has not (no stonith, as in the seeds): use --systems tandem, or --fault power");
+  console.error(`bench/storage: --fault ${fault} needs fencing, which the Heartbeat setup here has not (no stonith, as in the seeds): use --systems tandem, or --fault power`);
+  process.exit(2);
+}
+type DrbdFencing = "resource-and-stonith" | "resource-only";
+const drbd_fencing = args["drbd-fencing"] as DrbdFencing;
+if (drbd_fencing !== "resource-and-stonith" && drbd_fencing !== "resource-only") {
+  console.error(`bench/storage: --drbd-fencing ${JSON.stringify(args["drbd-fencing"])}: resource-and-stonith (the seed's: I/O frozen while fence-peer runs) or resource-only (I/O goes on while it runs)`);
   process.exit(2);
 }
 /** The writer stops by itself after this many records, whatever happens to the host. */
@@ -238,19 +261,27 @@ interface Stamp {
  * seconds with microseconds), shifted by the guest's clock offset.
  */
 async function guestTimeline(n: NodeName, since_ns: bigint, offset_ns: bigint, system: System): Promise<Stamp[]> {
+  return parseTimeline(await journalSince(n, since_ns, offset_ns, system), since_ns, offset_ns);
+}
+
+/** node n's tandem (or heartbeat) and kernel journal since host time since_ns (guest clock = host + offset_ns). */
+async function journalSince(n: NodeName, since_ns: bigint, offset_ns: bigint, system: System, timeout_ms = 60_000): Promise<string> {
   const since_s = Number((since_ns + offset_ns) / 1_000_000_000n) - 2;
   // two queries: -u and -k are different journal fields, which journalctl would AND
-  const text = [
-    await c!.vm(n).journal(`-o short-unix --since @${since_s} -u ${system}`).catch(() => ""),
-    await c!.vm(n).journal(`-o short-unix --since @${since_s} -k`).catch(() => ""),
+  return [
+    await c!.vm(n).journal(`-o short-unix --since @${since_s} -u ${system}`, timeout_ms).catch(() => ""),
+    await c!.vm(n).journal(`-o short-unix --since @${since_s} -k`, timeout_ms).catch(() => ""),
   ].join("\n");
+}
+
+function parseTimeline(text: string, since_ns: bigint, offset_ns: bigint): Stamp[] {
   const out: Stamp[] = [];
   for (const line of text.split("\n")) {
     const m = /^(\d+)\.(\d{6}) \S+ (.*)$/.exec(line);
     if (!m) continue;
     const msg = m[3]!;
     const interesting =
-      /node_dead|node_up|fence_\w+|resource_ok .*action=start|resource_ok .*action=stop|resource_failed|drbd_\w+|role\( \w+ -> \w+ \)|group_state|helper command|conn\( \w+ -> \w+ \)|pdsk\( \w+ -> \w+ \)/.exec(msg) ??
+      /node_dead|node_up|fence_\w+|resource_ok .*action=start|resource_ok .*action=stop|resource_failed|drbd_\w+|role\( \w+ -> \w+ \)|group_state|helper command|fence-peer helper|PingAck|susp\w*\( \d -> \d \)|conn\( \w+ -> \w+ \)|pdsk\( \w+ -> \w+ \)/.exec(msg) ??
       // Heartbeat's haresources mode (heartbeat, ResourceManager, hb_takeover lines)
       /is dead|[Tt]aking over|Running \/etc\/(ha\.d\/+resource\.d|init\.d)\/+\S+ .*(start|stop)\s*$|takeover complete|acquisition complete|[Rr]eleasing resource|[Aa]cquiring resource|foreign resources|standby/.exec(msg);
     if (!interesting) continue;
@@ -313,12 +344,27 @@ const heartbeat_haresources = `node1 drbddisk::r0 Filesystem::/dev/drbd0::/srv/d
 async function heartbeatDrbd(n: NodeName): Promise<string> {
   const vm = c!.vm(n);
   await vm.sh(
-    "sed -e '/^  disk /s/fencing resource-only; //' -e '/^  handlers {/,/^  }/d' /etc/drbd.d/r0.res > /etc/drbd.d/r0.res.hb && mv /etc/drbd.d/r0.res.hb /etc/drbd.d/r0.res && drbdadm adjust r0",
+    "sed -e '/^  disk /s/fencing [a-z-]*; //' -e '/^  handlers {/,/^  }/d' /etc/drbd.d/r0.res > /etc/drbd.d/r0.res.hb && mv /etc/drbd.d/r0.res.hb /etc/drbd.d/r0.res && drbdadm adjust r0",
     { timeout_ms: 120_000 },
   );
   const show = (await vm.sh("drbdsetup show r0", { timeout_ms: 60_000 })).out;
   if (/fence-peer|fencing\s+resource/.test(show)) throw new Error(`${n}: r0 still has tandem's fencing after adjust:\n${show}`);
   return (await vm.sh("grep -E 'fencing|handlers|fence-peer' /etc/drbd.d/r0.res || echo 'no fencing, no handlers'", { check: false })).out.trim();
+}
+
+/**
+ * tandem's r0 with the fencing policy of --drbd-fencing (the seed writes resource-and-stonith at
+ * every boot, so this runs after each boot), applied with `drbdadm adjust`; returns DRBD's own
+ * view (`drbdsetup show`: fencing and the fence-peer handler).
+ */
+async function tandemDrbdFencing(n: NodeName): Promise<string> {
+  const vm = c!.vm(n);
+  await vm.sh(`sed -i -e '/^  disk /s/fencing [a-z-]*;/fencing ${drbd_fencing};/' /etc/drbd.d/r0.res && drbdadm adjust r0`, { timeout_ms: 120_000 });
+  const show = (await vm.sh("drbdsetup show r0", { timeout_ms: 60_000 })).out;
+  const got = /fencing\s+([a-z-]+)/.exec(show)?.[1] ?? "dont-care";
+  if (got !== drbd_fencing) throw new Error(`${n}: r0 has fencing ${got} after adjust, not ${drbd_fencing}:\n${show}`);
+  const handler = /fence-peer\s+"([^"]*)"/.exec(show)?.[1] ?? (await vm.sh("grep fence-peer /etc/drbd.d/r0.res", { check: false })).out.trim();
+  return `fencing ${got}; fence-peer ${handler}`;
 }
 
 async function startHeartbeat(n: NodeName): Promise<void> {
@@ -361,6 +407,9 @@ interface ProtoResult {
   during: number;
   after: number;
   mount_opts: string;
+  /** partition: acked between the cut and node1's power-off / between node1's DRBD disconnect and its power-off (client clock) */
+  acked_by_a_after_cut: number;
+  acked_by_a_after_disc: number | null;
 }
 
 interface SystemResult {
@@ -457,7 +506,12 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
   if (A !== "node1") log(`the group came up on ${A}, not on the preferred node1 (a failed start there: see its journal); ${A} plays node1's part below, ${B} node2's`);
   await c.waitFor("initial sync (UpToDate/UpToDate)", async () => (await procDrbd(A)).includes("ds:UpToDate/UpToDate"), 600_000);
   log(`[${system}] ${A} serves /srv/data, r0 in sync, ${Math.round((performance.now() - t_boot) / 1000)} s after qemu start: ${await procDrbd(A)}`);
-  if (!hb) log(`${B}'s ha.cf fence lines: ${(await c.vm(B).sh("grep -E '^fence' /etc/ha.d/ha.cf")).out.trim().replace(/password=\S+/g, "password=***").replace(/\n/g, " | ")}`);
+  let fencing_shown = "";
+  if (!hb) {
+    log(`${B}'s ha.cf fence lines: ${(await c.vm(B).sh("grep -E '^fence' /etc/ha.d/ha.cf")).out.trim().replace(/password=\S+/g, "password=***").replace(/\n/g, " | ")}`);
+    for (const n of ["node1", "node2"] as const) fencing_shown = await tandemDrbdFencing(n);
+    log(`[${system}] r0 on both nodes (drbdsetup show): ${fencing_shown}`);
+  }
 
   const client = c.client!;
   const opts = await clientMounts(client, A);
@@ -479,16 +533,59 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
       throw e;
     });
 
-  // ---- 1. the fault on node1: power loss (SIGKILL of its qemu) or a hang (SIGSTOP: only its BMC can end it)
+  // ---- 1. the fault on node1: power loss (SIGKILL of its qemu), a hang (SIGSTOP: only its BMC can
+  // end it) or a partition that node1 loses (see the top of this file)
   const n1 = c.vm(A);
   const n1_pid = n1.pid!;
   const off2 = await clockOffset(c.vm(B));
+  const off1_fault = await clockOffset(n1);
   const offc = await clockOffset(client);
+  // partition: node2's BMC stops answering first, so that no fence attempt of node1's ever gets through
+  if (fault === "partition") c.bmc(B).pause();
   const freeze_ns = hostNs();
   if (fault === "hang") n1.sigstop();
-  else await n1.kill();
+  else if (fault === "power") await n1.kill();
+  else await Promise.all([c.isolateNodes(true), n1.setLink(1, false), c.vm(B).setLink(1, false)]);
+  const cut_ns = hostNs();
   const at_fault = { nfs: await countAcks("nfs"), smb: await countAcks("smb") };
-  log(`[${system}] ${A} ${fault === "hang" ? "frozen (SIGSTOP" : "powered off (SIGKILL"} of qemu ${n1_pid}); acknowledged so far: NFS ${at_fault.nfs}, SMB ${at_fault.smb}`);
+  log(`[${system}] ${A} ${fault === "hang" ? `frozen (SIGSTOP of qemu ${n1_pid})` : fault === "power" ? `powered off (SIGKILL of qemu ${n1_pid})` : `cut off from ${B} (eth1 down on both, node taps isolated on the bridge, in ${ms(cut_ns - freeze_ns)} ms; ${B}'s BMC paused)`}; acknowledged so far: NFS ${at_fault.nfs}, SMB ${at_fault.smb}`);
+  if (fault === "partition") {
+    // the cut must really separate the nodes, and only them
+    const ping = async (from: NodeName, to: string) => (await c!.vm(from).sh(`ping -c 2 -i 0.3 -W 1 ${to} >/dev/null 2>&1`, { check: false, timeout_ms: 30_000 })).code === 0;
+    const peer_of = { [A]: B, [B]: A } as Record<NodeName, NodeName>;
+    const addr_of = (n: NodeName, link: 0 | 1) => `192.0.2.${(link === 0 ? 11 : 129) + (n === "node1" ? 0 : 1)}`;
+    const seen: string[] = [];
+    // node2 first: node1 may be fenced while its pings run (then its half of the check is missing)
+    for (const n of [B, A]) {
+      const p = peer_of[n]!;
+      let r: { peer_eth0: boolean; peer_eth1: boolean; client: boolean; bmc_of_peer: boolean };
+      try {
+        r = { peer_eth0: await ping(n, addr_of(p, 0)), peer_eth1: await ping(n, addr_of(p, 1)), client: await ping(n, client_vm_addr), bmc_of_peer: await ping(n, bmcAddr(p)) };
+      } catch (e) {
+        if (n === A && !n1.running) {
+          seen.push(`${n}: powered off before its pings were done`);
+          continue;
+        }
+        throw e;
+      }
+      seen.push(`${n}: ${p} eth0 ${r.peer_eth0 ? "REACHABLE" : "cut"}, eth1 ${r.peer_eth1 ? "REACHABLE" : "cut"}, client VM ${r.client ? "reachable" : "UNREACHABLE"}, ${p}'s BMC address ${r.bmc_of_peer ? "reachable" : "UNREACHABLE"}`);
+      if (r.peer_eth0 || r.peer_eth1 || !r.client || !r.bmc_of_peer) {
+        throw new Error(`the partition is not what it should be: ${seen.join("; ")}`);
+      }
+    }
+    log(`[${system}] partition checked with ping (${ms(hostNs() - freeze_ns)} ms after the cut): ${seen.join("; ")}`);
+  }
+  // partition: node1's own journal is read while it still runs (its last seconds die with it: a
+  // power-off loses what is not on its disk yet); the last read is kept. One shell: after the pings.
+  let tl_a_text = "";
+  let watching_a = fault === "partition";
+  const watch_a = (async () => {
+    while (watching_a && n1.running) {
+      const t = await journalSince(A, freeze_ns, off1_fault, system, 20_000).catch(() => "");
+      if (t.trim() !== "" && n1.running) tl_a_text = t;
+      await Bun.sleep(1000);
+    }
+  })();
 
   // Poll node2 until Primary; at each poll note whether node1's qemu still exists.
   let primary_seen_ns = 0n;
@@ -513,7 +610,12 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
   const resumed1: Record<Proto, bigint | null> = { nfs: null, smb: null };
   const t_wait = performance.now();
   while ((resumed1.nfs === null || resumed1.smb === null) && performance.now() - t_wait < 600_000) {
-    for (const p of ["nfs", "smb"] as const) if (resumed1[p] === null && (await countAcks(p)) > at_fault[p] + 1) resumed1[p] = hostNs();
+    for (const p of ["nfs", "smb"] as const) {
+      if (resumed1[p] !== null) continue;
+      // partition: node1 may go on acknowledging after the cut; only an ack after node2 exports is node2's
+      const again = fault === "partition" ? (await countAcksAfter(client, p, export2_ns, offc)) > 0 : (await countAcks(p)) > at_fault[p] + 1;
+      if (again) resumed1[p] = hostNs();
+    }
     await Bun.sleep(250);
   }
   for (const p of ["nfs", "smb"] as const) if (resumed1[p] === null) log(`[${system}] ${p.toUpperCase()}: no ack within 600 s after the takeover (writer stderr: ${(await client.sh(`tail -c 300 /var/tmp/writer-${p}.err`, { check: false })).out.trim()}; client dmesg: ${(await client.sh("dmesg | tail -n 8", { check: false })).out.trim()})`);
@@ -521,10 +623,27 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
   const off_req = power1.find((e) => e.what === "off-requested" && e.at_ns > freeze_ns);
   const off_done = power1.find((e) => (e.what === "off" || e.what === "exited") && e.at_ns > freeze_ns - 1_000_000_000n);
   const tl1 = await guestTimeline(B, freeze_ns, off2, system);
+  watching_a = false;
+  await watch_a;
+  // node1's side (partition): the handler's daemon requests come 4 a second; the first and the last are kept
+  const tl_a_all = parseTimeline(tl_a_text, freeze_ns, off1_fault);
+  const tl_a = tl_a_all.filter((x, i) => {
+    if (!/drbd_fence_peer /.test(x.what)) return true;
+    const same = tl_a_all.filter((y) => y.what === x.what);
+    return same[0] === x || same[same.length - 1] === x;
+  });
+  if (fault === "partition") {
+    // the cut ends before node1 is powered on again: node2's eth1 back, the taps no longer isolated, node2's BMC answering
+    c.bmc(B).resume();
+    await c.isolateNodes(false);
+    await c.vm(B).setLink(1, true);
+    log(`[${system}] partition undone ${ms(hostNs() - freeze_ns)} ms after the cut (${A} is off): ${B}'s eth1 up, taps not isolated, ${B}'s BMC resumed`);
+  }
   const rel = (t: bigint | undefined | null) => (t === undefined || t === null ? "-" : `${ms(t - freeze_ns)} ms`);
-  log(`[${system}] failover timeline (host clock, from the fault; ${B}'s journal shifted by its clock offset ${ms(off2)} ms):`);
+  log(`[${system}] failover timeline (host clock, from the fault; ${B}'s journal shifted by its clock offset ${ms(off2)} ms${fault === "partition" ? `, ${A}'s by ${ms(off1_fault)} ms (read while it ran: its last second may be missing)` : ""}):`);
   const timeline: Stamp[] = [
     ...tl1.map((x) => ({ what: `${B}: ${x.what}`, at_ns: x.at_ns })),
+    ...tl_a.map((x) => ({ what: `${A}: ${x.what}`, at_ns: x.at_ns })),
     ...(off_req ? [{ what: `${A}'s BMC: chassis power-off requested (ipmi_sim SIGTERMs the machine)`, at_ns: off_req.at_ns }] : []),
     ...(off_done ? [{ what: `${A}'s BMC: qemu gone (${off_done.what}); the BMC reports off from here`, at_ns: off_done.at_ns }] : []),
     { what: `host: ${B} seen Primary`, at_ns: primary_seen_ns },
@@ -540,6 +659,14 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
   const dead = tl1.find((x) => /node_dead|is dead/.test(x.what));
   const promote = tl1.find((x) => /role\( Secondary -> Primary \)/.test(x.what));
   const first_start = tl1.find((x) => /resource_ok .*action=start|Running \/etc\/ha\.d\/+resource\.d\/drbddisk .*start/.test(x.what));
+  // node1's side of a partition: when its DRBD lost node2, froze (resource-and-stonith), ran fence-peer; its own fence attempts
+  const a_disc = tl_a.find((x) => /conn\( (Connected|WFBitMap\w*|Sync\w+) -> /.test(x.what));
+  const a_susp = tl_a.find((x) => /susp\w*\( 0 -> 1 \)/.test(x.what));
+  const a_helper = tl_a.find((x) => /helper command: \S+ fence-peer/.test(x.what) && !/exit code/.test(x.what));
+  const a_helper_done = tl_a.find((x) => /fence-peer.*exit code|fence-peer helper/.test(x.what));
+  const a_dead = tl_a.find((x) => /node_dead/.test(x.what));
+  const a_fence_start = tl_a.find((x) => /^tandem\[\S+\]: fence_start /.test(x.what));
+  const a_fence_end = tl_a.filter((x) => /^tandem\[\S+\]: fence_(failed|ok) /.test(x.what));
   // The guarantee (tandem): node2 started nothing (and DRBD was not promoted) before the BMC had node1 off.
   const fenced_first =
     off_done !== undefined &&
@@ -563,6 +690,7 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
     await heartbeatFormed();
   } else {
     await c.waitFormed();
+    log(`[${system}] ${A} r0 after the boot: ${await tandemDrbdFencing(A)}`);
   }
   const formed_again_ms = performance.now() - t_on;
   log(`[${system}] ${A} powered on through its BMC (ipmitool chassis power on), booted ${Math.round(boot_again_ms)} ms, both up ${Math.round(formed_again_ms)} ms; ${A}: ${await procDrbd(A)}`);
@@ -642,6 +770,9 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
     const s2 = r2 === null ? null : stallAround(acks, toClient(failback_ns), toClient(r2));
     const during = acks.filter((a) => a.ack_ns > toClient(freeze_ns) && a.ack_ns <= toClient(failback_ns)).length;
     const after = acks.filter((a) => a.ack_ns > toClient(failback_ns)).length;
+    const a_off_ns = off_done?.at_ns ?? freeze_ns;
+    const acked_by_a_after_cut = fault === "partition" ? acks.filter((a) => a.ack_ns > toClient(freeze_ns) && a.ack_ns <= toClient(a_off_ns)).length : 0;
+    const acked_by_a_after_disc = a_disc ? acks.filter((a) => a.ack_ns > toClient(a_disc.at_ns) && a.ack_ns <= toClient(a_off_ns)).length : null;
     let gaps: number[] = [];
     for (let i = 1; i < acks.length; i++) gaps.push(Number(acks[i]!.ack_ns - acks[i - 1]!.ack_ns) / 1e6);
     gaps = gaps.sort((x, y) => x - y);
@@ -661,6 +792,8 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
       during,
       after,
       mount_opts: opts[p.proto],
+      acked_by_a_after_cut,
+      acked_by_a_after_disc,
     });
   }
   const final2 = await procDrbd(B);
@@ -681,7 +814,10 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
   for (const r of protos) {
     const P = r.proto.toUpperCase();
     rows.push(
-      [`${P} (${r.mount_opts}): records acknowledged before the fault / on ${B} / after the failback`, `${r.before} / ${r.during} / ${r.after}`],
+      [`${P} (${r.mount_opts}): records acknowledged before the fault / ${fault === "partition" ? `after it until the failback (${A}, then ${B})` : `on ${B}`} / after the failback`, `${r.before} / ${r.during} / ${r.after}`],
+      ...(fault === "partition"
+        ? ([[`${P}: acknowledged by ${A} after the cut / after its DRBD lost ${B} (until its power-off)`, `${r.acked_by_a_after_cut} / ${r.acked_by_a_after_disc ?? `- (${A}'s disconnect not in its journal)`}`]] as [string, string][])
+        : []),
       [`${P}: write errors seen by the client (when the first ones returned)`, `${r.errors}${r.error_when.length ? ` (${r.error_when.join("; ")})` : ""}`],
       [`${P}: lines in its file on ${A}'s disk at the end / acknowledged but missing or changed / bad checksum`, `${r.lines} / ${r.missing.length} / ${r.bad_sum}`],
       [`${P}: failover stall (largest gap between acks around the fault) / fault -> first ack`, `${msOr(r.stall1_ms)} / ${msOr(r.freeze_to_first_ms)}`],
@@ -698,6 +834,13 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
       [`failover: fence confirmed (${B}'s tandem: Status OFF) / DRBD Primary (kernel log) / first resource started`, `${rel(fence_ok?.at_ns)} / ${rel(promote?.at_ns)} / ${rel(first_start?.at_ns)}`],
       [`takeover only after the BMC reported ${A} off`, fenced_first ? "yes" : "NO"],
     );
+    if (fault === "partition") {
+      const fence_tries = a_fence_end.map((x) => `${/fence_(failed|ok)/.exec(x.what)?.[0]} ${rel(x.at_ns)}`).join(", ");
+      rows.push(
+        [`partition: ${A}'s DRBD lost ${B} / I/O frozen (susp) / fence-peer called / fence-peer returned (${A}'s kernel log)`, `${rel(a_disc?.at_ns)} / ${a_susp ? rel(a_susp.at_ns) : "not frozen"} / ${rel(a_helper?.at_ns)} / ${a_helper_done ? `${rel(a_helper_done.at_ns)} (${a_helper_done.what.replace(/^.*?(exit code \d+|returned \d+).*$/, "$1")})` : "not before its power-off"}`],
+        [`partition: ${A}'s tandem: ${B} dead / fence attempt on ${B} started / results (${B}'s BMC paused)`, `${rel(a_dead?.at_ns)} / ${rel(a_fence_start?.at_ns)} / ${fence_tries || "none before its power-off"}`],
+      );
+    }
   }
   rows.push(
     [`failover: ${B} mounted + VIP / exporting (host polls)`, `${rel(mount2_ns)} / ${rel(export2_ns)}`],
@@ -705,10 +848,11 @@ async function scenario(system: System, image: Image): Promise<SystemResult> {
     [`failback: DRBD's resync (${A}'s kernel log)`, resync_log.replace(/^.*?(Resync done[^|]*)$/, "$1").slice(0, 100) || "-"],
     [`failback: ${A} Primary / serving after \`${failback_cmd}\``, `${ms(primary1_ns - failback_ns)} ms / ${ms(serve1_ns - failback_ns)} ms`],
     [`${B} at the end`, final2.replace(/\s+/g, " ").slice(0, 90)],
+    ...(hb ? [] : ([[`DRBD r0 (drbdsetup show, set by --drbd-fencing)`, fencing_shown]] as [string, string][])),
   );
   for (const o of overhead) rows.push([`${o.what}: bare disk / DRBD r0 (protocol C, peer connected)`, `${o.bare} / ${o.drbd} (${o.ratio})`]);
   const ok = protos.every((r) => r.missing.length === 0 && r.during > 0 && r.after > 0) && (hb || fenced_first);
-  const title = `${hb ? "Heartbeat 3.0.6 (haresources, no stonith, DRBD fencing dont-care)" : "tandem (fence through the BMC, DRBD resource-only + tandem's fence-peer)"}: NFS and SMB clients writing through ${vip}; the DRBD primary ${fault === "hang" ? "hangs and is fenced through its BMC" : "loses power"}, comes back and takes the group back (TCG VMs, loadavg ${(await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")})`;
+  const title = `${hb ? "Heartbeat 3.0.6 (haresources, no stonith, DRBD fencing dont-care)" : `tandem (fence through the BMC, DRBD ${drbd_fencing} + tandem's fence-peer)`}: NFS and SMB clients writing through ${vip}; the DRBD primary ${fault === "hang" ? "hangs and is fenced through its BMC" : fault === "partition" ? `is cut off from ${B}, cannot fence it (${B}'s BMC paused) and is fenced by it` : "loses power"}, comes back and takes the group back (TCG VMs, loadavg ${(await Bun.file("/proc/loadavg").text()).split(" ").slice(0, 3).join(" ")})`;
   if (!hb && !fenced_first) rows.push(["FENCING ORDER NOT SHOWN", `BMC off ${rel(off_done?.at_ns)}, fence_ok ${rel(fence_ok?.at_ns)}, promote ${rel(promote?.at_ns)}, first start ${rel(first_start?.at_ns)}, ${A} alive when Primary seen: ${n1_alive_when_primary}`]);
   await c.destroy();
   c = null;

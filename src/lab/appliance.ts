@@ -192,6 +192,20 @@ export class ApplianceCluster {
     return this.vms.get(n)!;
   }
 
+  /**
+   * node1 <-> node2 over eth0 blocked (on) or allowed again (off): both node taps become
+   * isolated bridge ports, which still reach br0 itself (the client address 192.0.2.100 and
+   * the BMCs) and non-isolated ports (the client VM), but not each other. With setLink(1, false)
+   * on both VMs (the eth1 cable) that is a full partition of the two nodes, each still serving
+   * clients and reaching the BMCs.
+   */
+  async isolateNodes(on: boolean): Promise<void> {
+    for (const n of nodes) {
+      const r = await this.nsRun(["bridge", "link", "set", "dev", `tap-${n}`, "isolated", on ? "on" : "off"]);
+      if (r.code !== 0) throw new VmError(`bridge link set dev tap-${n} isolated ${on ? "on" : "off"} in ${this.ns}: ${r.stderr.trim()}`);
+    }
+  }
+
   /** node n's BMC (option bmc) */
   bmc(n: NodeName): VmBmc {
     const b = this.bmcs.get(n);

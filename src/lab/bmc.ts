@@ -79,6 +79,8 @@ export interface PowerEvent {
 export class VmBmc {
   sim: Proc | null = null;
   readonly dir: string;
+  /** pause(): ipmi_sim's PID while it is SIGSTOPped */
+  private paused_pid: number | null = null;
 
   constructor(
     /** the network namespace ipmi_sim (and so the VM's qemu) runs in */
@@ -185,7 +187,30 @@ export class VmBmc {
     return out;
   }
 
+  /**
+   * An unresponsive BMC: SIGSTOP of this BMC's ipmi_sim (the PID we spawned: `ip netns exec`
+   * and setpriv exec, so it is ipmi_sim itself, which is checked). Requests queue in its
+   * socket and get no answer, so a fence agent's session never opens and its attempt fails
+   * on its own timeouts; the machine it powers keeps running. resume() (or stop()) SIGCONTs it.
+   */
+  pause(): void {
+    const pid = this.sim?.running ? this.sim.pid : null;
+    if (pid === null) throw new Error(`${this.name}'s BMC is not running (pause)`);
+    const comm = readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+    if (comm !== "ipmi_sim") throw new Error(`${this.name}'s BMC: PID ${pid} is ${comm}, not ipmi_sim (pause)`);
+    process.kill(pid, "SIGSTOP");
+    this.paused_pid = pid;
+  }
+
+  resume(): void {
+    const pid = this.paused_pid;
+    this.paused_pid = null;
+    if (pid !== null && this.sim?.running && this.sim.pid === pid) process.kill(pid, "SIGCONT");
+  }
+
   async stop(): Promise<void> {
+    // a stopped ipmi_sim would hold SIGTERM until killed
+    this.resume();
     await this.sim?.stop(1000);
     this.sim = null;
   }
