@@ -14,7 +14,7 @@
 //     the header marks it mandatory; receivers mask the flag off.
 //   - commands: DRBD_ADM_GET_STATUS 2 (doit by minor; dumpit for all, or
 //     one resource given T_ctx_resource_name), DRBD_ADM_PRIMARY 14,
-//     DRBD_ADM_SECONDARY 15 (by minor; reply ret_code is the state change
+//     DRBD_ADM_SECONDARY 15, DRBD_ADM_OUTDATE 25 (by minor; reply ret_code is the state change
 //     result, SS_SUCCESS 1 / SS_NOTHING_TO_DO 2 or a negative SS_* code, or an
 //     ERR_* code >= 100 from request checking; NO_ERROR is 101).
 //   - T_current_state is `union drbd_state` as a u32, bitfields from bit 0:
@@ -50,6 +50,8 @@ export const NLA_F_NESTED = 0x8000;
 export const DRBD_ADM_GET_STATUS = 2;
 export const DRBD_ADM_PRIMARY = 14;
 export const DRBD_ADM_SECONDARY = 15;
+/** drbd_genl.h: GENL_op(DRBD_ADM_OUTDATE, 25, drbd_adm_outdate): NS(disk, D_OUTDATED) on one minor, as `drbdsetup outdate` */
+export const DRBD_ADM_OUTDATE = 25;
 export const DRBD_NLA_CFG_REPLY = 1;
 export const DRBD_NLA_CFG_CONTEXT = 2;
 export const DRBD_NLA_SET_ROLE_PARMS = 6;
@@ -434,6 +436,17 @@ export class DrbdNetlink {
     // DRBD_NLA_SET_ROLE_PARMS is optional for the kernel; sent empty, as drbdsetup does without --force.
     const [r] = await this.drbd(cmd, minor, nla(DRBD_NLA_SET_ROLE_PARMS | NLA_F_NESTED, new Uint8Array(0)), { timeout_ms });
     if (!r) throw new DrbdNetlinkError(`DRBD minor ${minor}: no reply to ${role}`, "EPROTO");
+    return { code: r.ret_code, text: replyText(r) };
+  }
+
+  /**
+   * OUTDATE of one minor (drbd_adm_outdate: a state change to disk Outdated):
+   * DRBD's result code, SS_SUCCESS 1 or a negative SS_* (SS_CONNECTED_OUTDATES
+   * while connected, SS_LOWER_THAN_OUTDATED for an Inconsistent disk).
+   */
+  async outdate(minor: number, timeout_ms: number): Promise<{ code: number; text: string | null }> {
+    const [r] = await this.drbd(DRBD_ADM_OUTDATE, minor, new Uint8Array(0), { timeout_ms });
+    if (!r) throw new DrbdNetlinkError(`DRBD minor ${minor}: no reply to outdate`, "EPROTO");
     return { code: r.ret_code, text: replyText(r) };
   }
 

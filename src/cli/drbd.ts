@@ -17,20 +17,32 @@
 // tandem answers from its membership and fencing: the peer declared dead and
 // fenced by a fence device -> 7; declared dead with no fence device
 // configured -> 5 (DRBD then marks it Outdated only if our disk is
-// UpToDate). While the peer is still alive to tandem it waits, up to
-// --timeout, for the deadtime verdict and the fence; a peer that stays
-// alive cannot be outdated from here (tandem has no outdate channel to the
-// peer, as Heartbeat's dopd had), so that is exit 1 and DRBD does not
-// assume anything about the peer's data.
+// UpToDate). While the peer is alive to tandem (only DRBD's path broke), the
+// daemon asks the peer's daemon over tandem's own authenticated links to
+// outdate its disk (Heartbeat's dopd; src/core/outdate.ts), repeated every
+// keepalive until it answers:
+//   outdated now, or already Outdated            -> 4
+//   the peer is Primary                          -> 6 (DRBD outdates us)
+//   the peer's disk is Inconsistent or Diskless  -> 3
+//   no DRBD module or no such resource there     -> 1 at once: nothing
+//       vouches for the peer's data (DRBD keeps I/O frozen with
+//       resource-and-stonith)
+//   DRBD there still connected, or busy          -> asked again
+// If the peer dies meanwhile, its verdict decides (7 / 5). Nothing decided
+// within --timeout (default 60 s): exit 1, with the last answer.
 import { parseArgs } from "node:util";
 import { defaults } from "../daemon/daemon.ts";
 import { request } from "./client.ts";
 import type { Out } from "./status.ts";
+import { exitForAnswer, FencePeerExit, type OutdateResultName } from "../core/outdate.ts";
+import type { OutdateReport } from "../daemon/drbd_control.ts";
 
-export const exit_peer_outdated = 4;
-export const exit_peer_unreachable = 5;
-export const exit_peer_fenced = 7;
-export const exit_failed = 1;
+export const exit_peer_inconsistent = FencePeerExit.inconsistent;
+export const exit_peer_outdated = FencePeerExit.outdated;
+export const exit_peer_unreachable = FencePeerExit.unreachable;
+export const exit_peer_primary = FencePeerExit.peer_primary;
+export const exit_peer_fenced = FencePeerExit.fenced;
+export const exit_failed = FencePeerExit.failed;
 
 /** What the daemon says about the peer (control command drbd-fence-peer). */
 export interface PeerReport {
@@ -41,6 +53,10 @@ export interface PeerReport {
   fencing: boolean;
   /** the fencing phase for the peer ("done": fenced since it died) */
   fence_phase: string | null;
+  /** the outdate request to the live peer (absent from older daemons; null while the peer is not up) */
+  outdate?: OutdateReport | null;
+  /** why the daemon cannot ask the peer (`wire heartbeat`) */
+  outdate_unavailable?: string | null;
 }
 
 /** The exit code for one report; null: not decided yet (keep asking until the timeout). */
@@ -49,6 +65,18 @@ export function fencePeerVerdict(r: PeerReport): { code: number; why: string } |
     if (!r.fencing) return { code: exit_peer_unreachable, why: `${r.peer} is dead to tandem (deadtime passed; no fence device configured)` };
     if (r.fence_phase === "done") return { code: exit_peer_fenced, why: `${r.peer} is dead and was fenced` };
     return null; // fencing in progress
+  }
+  const a = r.state === "up" ? r.outdate?.answer : null;
+  if (a?.final) {
+    const code = exitForAnswer(a.result as OutdateResultName);
+    const said = `${r.peer} is alive and answered ${a.result}${a.detail ? ` (${a.detail})` : ""}`;
+    const meaning: Record<number, string> = {
+      [exit_peer_outdated]: "its disk is Outdated",
+      [exit_peer_primary]: "it is Primary: DRBD outdates this node",
+      [exit_peer_inconsistent]: "its disk is not UpToDate",
+      [exit_failed]: "it could not outdate its disk, so nothing vouches for its data",
+    };
+    return { code, why: `${said}: ${meaning[code] ?? ""}` };
   }
   return null;
 }
@@ -95,11 +123,15 @@ export async function runDrbdHandler(kind: "fence-peer" | "split-brain", argv: s
     }
     const v = fencePeerVerdict(reply as PeerReport);
     if (v) {
-      out.stdout(`${resource}: ${v.why}: exit ${v.code}\n`);
+      const line = `${resource}: ${v.why}: exit ${v.code}\n`;
+      if (v.code === exit_failed) out.stderr(line);
+      else out.stdout(line);
       return v.code;
     }
     if (performance.now() >= deadline) {
-      out.stderr(`${resource}: ${reply.peer} is ${reply.state}${reply.fencing ? `, fence phase ${reply.fence_phase}` : ""} after ${timeout_s} s: tandem cannot outdate a live peer; DRBD decides by its fencing policy\n`);
+      const o = reply.outdate;
+      const asked = o ? (o.answer ? `; asked to outdate ${o.sends} times, last answer ${o.answer.result}${o.answer.detail ? ` (${o.answer.detail})` : ""}` : `; asked to outdate ${o.sends} times, no answer`) : reply.outdate_unavailable ? `; cannot ask it to outdate: ${reply.outdate_unavailable}` : "";
+      out.stderr(`${resource}: ${reply.peer} is ${reply.state}${reply.fencing ? `, fence phase ${reply.fence_phase}` : ""} after ${timeout_s} s${asked}: exit ${exit_failed} (DRBD assumes nothing about the peer's data)\n`);
       return exit_failed;
     }
     await Bun.sleep(250);

@@ -288,7 +288,8 @@ const drbd_colour: Record<string, Colour> = {
 export function drbdBlock(d: NonNullable<StatusV2["drbd"]>, now_ms: number, colour = false): string {
   const resources = d.resources ?? [];
   const events = d.events ?? [];
-  if (resources.length === 0 && events.length === 0) return "";
+  const outdates = d.outdates ?? [];
+  if (resources.length === 0 && events.length === 0 && outdates.length === 0) return "";
   const since = (iso: string | null) => (iso ? age(now_ms - Date.parse(iso)) : "never");
   let text = "";
   if (resources.length > 0) {
@@ -298,6 +299,12 @@ export function drbdBlock(d: NonNullable<StatusV2["drbd"]>, now_ms: number, colo
   }
   const calls = events.filter((e) => e.event === "fence-peer");
   for (const e of calls) text += `${text === "" ? "\n" : ""}drbd: ${e.resource} fence-peer handler asked about ${e.peer} at ${e.at} (${times(e.count)}, ${since(e.at)})\n`;
+  // the outdate channel (tandem's dopd): what this node asked of a live peer, and what peers asked of it
+  for (const o of outdates) {
+    const what = o.direction === "asked" ? `asked ${o.peer} to outdate its disk` : `${o.peer} asked this node to outdate its disk`;
+    const answer = o.result === null ? "no answer yet" : `${o.result}${o.detail ? ` (${o.detail})` : ""}`;
+    text += `${text === "" ? "\n" : ""}drbd: ${o.resource} ${what} at ${o.at} (request ${o.id}, ${o.direction === "asked" ? "sent" : "handled"} ${times(o.count)}, ${since(o.at)}): ${answer}\n`;
+  }
   const sb = events.filter((e) => e.event === "split-brain");
   // repeated under the table too, where someone looking at DRBD looks
   for (const e of sb) text += `${text === "" ? "\n" : ""}drbd: ${e.resource} split brain (${since(e.at)}): see the WARNING above\n`;

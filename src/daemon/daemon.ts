@@ -45,6 +45,7 @@ import type { LoopHook, Watchdog } from "./watchdog.ts";
 import { SystemdNotifier } from "./notify.ts";
 import { releaseIdlePagesLogged } from "./pages.ts";
 import { DrbdControl } from "./drbd_control.ts";
+import { DrbdOutdater } from "./drbd_outdate.ts";
 import type { DrbdStatusReader } from "./drbd_status.ts";
 import { shouldSelfFence, type SelfFenceReason } from "../core/selffence.ts";
 
@@ -475,6 +476,8 @@ class Daemon {
   }
 
   private onFrame(link: string, f: Frame): void {
+    // DRBD's outdate channel: its own replay window, checked against membership (src/core/outdate.ts)
+    if (f.kind === "drbd_outdate_request" || f.kind === "drbd_outdate_reply") return this.outdater()?.onFrame(f);
     if (f.kind !== "heartbeat" && f.kind !== "leave") return;
     const before = this.core.peers.get(f.node);
     const seen = before ? { generation: before.generation, seq_max: before.seq_max } : null;
@@ -515,6 +518,7 @@ class Daemon {
     for (const a of actions) this.act(a, now);
     if (ev.type === "tick") {
       this.rm?.tick();
+      this.drbd_outdater?.tick();
       this.tickLiveness(now);
     }
     this.arm(now);
@@ -572,7 +576,7 @@ class Daemon {
 
   /** One timer, at the core's next deadline. */
   private arm(now: number): void {
-    const at = Math.min(nextDeadline(this.core), this.rm?.nextDeadline() ?? Infinity, ...this.hooks.map((h) => h.nextDeadline()));
+    const at = Math.min(nextDeadline(this.core), this.rm?.nextDeadline() ?? Infinity, this.drbd_outdater?.nextDeadline() ?? Infinity, ...this.hooks.map((h) => h.nextDeadline()));
     if (at === this.timer_at && this.timer) return;
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
@@ -731,8 +735,26 @@ class Daemon {
       nodes: () => statusView(this.core, performance.now()),
       fencing: () => (this.rm?.fencingStatus() ?? []) as { node: string; phase: string }[],
       log: (event, fields) => this.log.event(event, fields),
+      outdate: (resource, peer, fresh) => this.outdater()?.ask(resource, peer, fresh) ?? "wire heartbeat: Heartbeat's message format has no outdate request",
     });
     return this.drbd_control;
+  }
+
+  private drbd_outdater: DrbdOutdater | null = null;
+  /** DRBD's outdate channel to the peers (native wire only: Heartbeat's format cannot carry it). */
+  private outdater(): DrbdOutdater | null {
+    if (this.codec.name !== "native") return null;
+    this.drbd_outdater ??= new DrbdOutdater({
+      self: this.opts.node,
+      keepalive_ms: this.hacf.keepalive_ms,
+      send: (kind, seq, body) => {
+        if (!this.stopping_membership) this.broadcast(this.codec.encode({ kind, node: this.opts.node, generation: this.generation, seq, body }));
+      },
+      member: (node) => this.core.peers.get(node),
+      log: (event, fields) => this.log.event(event, fields),
+      changed: () => this.rearm(),
+    });
+    return this.drbd_outdater;
   }
 
   /** Membership's quorum: self and the peers up, against a majority of ha.cf's nodes. */
@@ -788,7 +810,10 @@ class Daemon {
         ...("stats" in this.codec ? { wire: { format: this.codec.name, ...(this.codec.stats as object) } } : {}),
         log_lines_dropped: this.log.dropped_lines,
       },
-      drbd: this.drbd_status?.section(this.drbd_control?.status() ?? null) ?? { resources: [], events: this.drbd_control?.status() ?? [] },
+      drbd: {
+        ...(this.drbd_status?.section(this.drbd_control?.status() ?? null) ?? { resources: [], events: this.drbd_control?.status() ?? [] }),
+        ...(this.drbd_outdater ? { outdates: this.drbd_outdater.status() } : {}),
+      },
     };
   }
 }

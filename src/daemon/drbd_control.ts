@@ -1,8 +1,11 @@
 // Control commands for DRBD's handlers (src/cli/drbd.ts):
-//   drbd-fence-peer  {resource, peer} -> what membership and fencing say about the peer
+//   drbd-fence-peer  {resource, peer} -> what membership and fencing say about the peer;
+//                    while the peer is up, also the outdate request made to it
+//                    (src/daemon/drbd_outdate.ts) and its answer so far
 //   drbd-split-brain {resource, peer} -> recorded, logged, shown in `tandem status`
 // The answers are facts; the exit code DRBD gets is decided in the CLI
 // (fencePeerVerdict), so a DRBD handler never blocks the daemon.
+import { isFinal, type OutdateRequest } from "../core/outdate.ts";
 
 export interface DrbdControlContext {
   self: string;
@@ -11,6 +14,20 @@ export interface DrbdControlContext {
   /** fencing view: one entry per peer a fence device is configured for */
   fencing: () => { node: string; phase: string }[];
   log: (event: string, fields: Record<string, string | number | boolean | null>) => void;
+  /**
+   * Ask the live peer to outdate its disk of `resource` (fresh: a new handler
+   * run, a new request id); a string says why this daemon cannot (`wire heartbeat`).
+   */
+  outdate?: (resource: string, peer: string, fresh: boolean) => OutdateRequest | string;
+}
+
+/** The outdate part of a drbd-fence-peer reply (src/cli/drbd.ts reads it). */
+export interface OutdateReport {
+  id: number;
+  /** request frames sent so far */
+  sends: number;
+  /** the newest answer: result (src/core/outdate.ts OutdateResult names), DRBD's detail, final or asked again */
+  answer: { result: string; detail: string; final: boolean } | null;
 }
 
 export interface DrbdEventRecord {
@@ -44,8 +61,19 @@ export class DrbdControl {
       const state = this.ctx.nodes().find((n) => n.name === peer)?.state ?? "unknown";
       const f = this.ctx.fencing().find((x) => x.node === peer);
       if (req.repeat !== true) this.note(resource, peer, "fence-peer");
-      this.ctx.log("drbd_fence_peer", { resource, peer, peer_state: state, fencing: Boolean(f), fence_phase: f?.phase ?? null });
-      return { ok: true, peer, state, fencing: Boolean(f), fence_phase: f?.phase ?? null };
+      // a live peer can outdate its own disk (tandem's dopd); a dead one is for membership and fencing
+      let outdate: OutdateReport | null = null;
+      let outdate_unavailable: string | null = null;
+      if (state === "up") {
+        const r = this.ctx.outdate?.(resource, peer, req.repeat !== true) ?? "this daemon has no outdate channel";
+        if (typeof r === "string") outdate_unavailable = r;
+        else outdate = { id: r.id, sends: r.sends, answer: r.answer ? { result: r.answer.result, detail: r.answer.detail, final: isFinal(r.answer.result) } : null };
+      }
+      // while the peer is up and the outdate pending, only the run's first poll is logged (4 polls a second)
+      if (req.repeat !== true || state !== "up" || outdate?.answer?.final) {
+        this.ctx.log("drbd_fence_peer", { resource, peer, peer_state: state, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate: outdate?.answer?.result ?? null });
+      }
+      return { ok: true, peer, state, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate, outdate_unavailable };
     }
     return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: drbd-fence-peer, drbd-split-brain` };
   }

@@ -95,6 +95,24 @@ export interface StatusDrbdEventV2 {
   count: number;
 }
 
+/** An exchange over the DRBD outdate channel (tandem's dopd): this node asked a live peer to outdate its disk, or a peer asked this node. */
+export interface StatusDrbdOutdateV2 {
+  resource: string;
+  peer: string;
+  /** asked: this node's fence-peer handler asked the peer; served: the peer asked this node */
+  direction: "asked" | "served";
+  /** the request id (one per fence-peer handler run) */
+  id: number;
+  /** the latest request sent (asked) or handled (served) */
+  at: string;
+  /** requests sent (asked) or handled on the kernel (served) for this id */
+  count: number;
+  /** src/core/outdate.ts OutdateResult: outdated, already_outdated, primary, inconsistent, diskless, no_drbd, unknown_resource, connected, busy, error; null: no answer yet */
+  result: string | null;
+  detail: string | null;
+  answered_at: string | null;
+}
+
 export interface StatusV2 {
   schema_version: number;
   schema: number;
@@ -116,7 +134,7 @@ export interface StatusV2 {
   links: { name: string }[];
   counters: Record<string, unknown>;
   /** added within v2: absent from older daemons */
-  drbd?: { resources: StatusDrbdResourceV2[]; events: StatusDrbdEventV2[] };
+  drbd?: { resources: StatusDrbdResourceV2[]; events: StatusDrbdEventV2[]; outdates?: StatusDrbdOutdateV2[] };
 }
 
 type S = Record<string, unknown>;
@@ -160,7 +178,22 @@ const added_in_v2: S = {
       type: "array",
       items: obj({ resource: str, peer: str, event: { enum: ["split-brain", "fence-peer"] }, at: iso, count: { type: "integer", minimum: 1 } }),
     },
-  }),
+    // added later within v2: absent from older daemons, and before this node's first outdate exchange
+    outdates: {
+      type: "array",
+      items: obj({
+        resource: str,
+        peer: str,
+        direction: { enum: ["asked", "served"] },
+        id: int,
+        at: iso,
+        count: int,
+        result: str_or_null,
+        detail: str_or_null,
+        answered_at: iso_or_null,
+      }),
+    },
+  }, ["resources", "events"]),
 };
 
 export const status_json_schema: S = {

@@ -9,6 +9,10 @@ import type { HbDelivered } from "./heartbeat.ts";
 export const FrameKind = {
   heartbeat: 1,
   leave: 2,
+  /** DRBD: please outdate your disk of a resource (src/core/outdate.ts); peers without it drop it as unknown_kind */
+  drbd_outdate_request: 3,
+  /** DRBD: what the peer did about a drbd_outdate_request */
+  drbd_outdate_reply: 4,
 } as const;
 export type FrameKindName = keyof typeof FrameKind;
 
