@@ -5,8 +5,10 @@
 // `tandem drbd-fence-peer`) given DRBD's environment (DRBD_RESOURCE,
 // DRBD_PEER), as the kernel's usermode helper runs them through drbdadm;
 // their calls must show in `status --json` (schema-valid) and in the table,
-// a split brain as a WARNING line. The real module's roles and connection
-// states are checked in test/vm/drbd.test.ts.
+// a split brain as a WARNING line. fence-peer with the peer alive crosses
+// the wire: node2's daemon is asked to outdate r0 and, without the module,
+// answers no_drbd. The real module's roles, connection states and the
+// outdate itself are checked in test/vm/drbd.test.ts.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
@@ -89,10 +91,26 @@ if (netnsAvailable("drbd_status.test.ts")) {
           // the other node heard nothing: the record is the reporting node's
           expect((await d.node2!.status()).drbd?.events).toEqual([]);
 
-          // fence-peer while the peer is up: tandem cannot outdate a live peer, exit 1 after --timeout
-          const fp1 = await run(["drbd-fence-peer", "--socket", d.node1!.socket, "--timeout", "1"], env);
+          // fence-peer while the peer is up: node1's daemon asks node2's over the link to outdate r0
+          // (tandem's dopd). node2 has no DRBD module: it answers no_drbd, a final answer, so the
+          // handler exits 1 at once (well inside --timeout 60 and run()'s 20 s bound) and says why.
+          // That answer exists only if the request crossed the wire and the reply came back.
+          const fp1 = await run(["drbd-fence-peer", "--socket", d.node1!.socket, "--timeout", "60"], env);
           expect(fp1.code).toBe(1);
-          expect(fp1.stderr).toContain("node2 is up after 1 s");
+          expect(fp1.stderr).toContain("r0: node2 is alive and answered no_drbd (kernel: no generic netlink family drbd: load the module (modprobe drbd)): it could not outdate its disk");
+          // node2 handled it (its own log and status), node1 recorded the exchange
+          const asked = d.node2!.find({ event: "drbd_outdate_asked", resource: "r0", peer: "node1" });
+          expect(asked.length).toBeGreaterThan(0);
+          expect(d.node2!.find({ event: "drbd_outdate_done", resource: "r0", result: "no_drbd" }).length).toBeGreaterThan(0);
+          expect(d.node1!.find({ event: "drbd_outdate_answer", resource: "r0", peer: "node2", result: "no_drbd", final: true })).toHaveLength(1);
+          const served = (await d.node2!.status()) as unknown as StatusV2;
+          expect(validate(served)).toEqual([]);
+          expect(served.drbd?.outdates).toEqual([expect.objectContaining({ resource: "r0", peer: "node1", direction: "served", count: 1, result: "no_drbd" })]);
+          const sto = await statusJson();
+          expect(validate(sto)).toEqual([]);
+          expect(sto.drbd?.outdates).toEqual([expect.objectContaining({ resource: "r0", peer: "node2", direction: "asked", result: "no_drbd", id: served.drbd!.outdates![0]!.id })]);
+          const tto = await run(["status", "--socket", d.node1!.socket]);
+          expect(tto.stdout).toMatch(/^drbd: r0 asked node2 to outdate its disk at \S+ \(request \d+, sent once, .* ago\): no_drbd \(kernel: no generic netlink family drbd/m);
           // the peer dies (no fence device): exit 5, peer unreachable
           await d.node2!.stop();
           const dead = await until(async () => (await d.node1!.tryStatus(3000))?.nodes.find((n) => n.name === "node2")?.state === "dead", 10_000);
