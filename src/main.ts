@@ -12,7 +12,7 @@ commands:
   standby   give this node's groups to the peer: standby [all|local|foreign|none]
   takeover  take groups from the peer: takeover [all|local|foreign|none]
   fence-confirm  NODE is powered off (checked by hand): its groups may start
-  drbd-fence-peer  DRBD's fence-peer handler: asks the daemon whether the peer is dead and fenced
+  drbd-fence-peer  DRBD's fence-peer handler: peer dead and fenced (7), dead (5), alive: outdated through its daemon (4)
   drbd-split-brain DRBD's split-brain handler: reports the split brain to the daemon (status, log)
   fence     fence a node now with ha.cf's fence devices, without the daemon (tests the setup)
   check     validate /etc/ha.d (ha.cf, authkeys) and print file:line problems
