@@ -16,6 +16,7 @@ import { checkHaCf, directives } from "../../src/config/hacf.ts";
 import { parseHaResources } from "../../src/config/haresources.ts";
 import type { AuthKey, AuthKeys, Diagnostic } from "../../src/config/types.ts";
 import { decodeBody, encodeBody } from "../../src/core/body.ts";
+import * as outdate from "../../src/core/outdate.ts";
 import * as membership from "../../src/core/membership.ts";
 import * as placement from "../../src/core/placement.ts";
 import { outputTail } from "../../src/fencing/attempt.ts";
@@ -220,6 +221,37 @@ const placementBody: FuzzTarget = {
     };
   },
 };
+
+const outdateBody: FuzzTarget = {
+  name: "drbd outdate body",
+  contract: "decodeOutdateBody returns {ok:false, reason}, never throws; what it accepts re-encodes to the same bytes; onRequest/onReply never throw",
+  setup() {
+    const seeds = [
+      outdate.encodeOutdateBody({ id: 7, result: null, node: "b", resource: "r0", detail: "" }),
+      outdate.encodeOutdateBody({ id: 0xffff_ffff, result: "connected", node: "a", resource: "r0", detail: "minor 0: SS_CONNECTED_OUTDATES" }),
+      outdate.encodeOutdateBody({ id: 1, result: "outdated", node: "a".repeat(64), resource: "r".repeat(127), detail: "d".repeat(200) }),
+    ];
+    const s = outdate.initialOutdateState({ self: "a", keepalive_ms: 100, first_id: 7 });
+    outdate.ask(s, { resource: "r0", peer: "b", fresh: true }, 0);
+    return {
+      input: (r) => (r.chance(0.1) ? randomBytes(r, 500) : mutateBytes(r, r.pick(seeds), seeds, 600)),
+      run(input) {
+        const b = asBytes(input);
+        for (const kind of ["request", "reply"] as const) {
+          const d = outdate.decodeOutdateBody(b, kind);
+          if (d.ok && !equalBytes(outdate.encodeOutdateBody(d.body), b)) violation("accepted outdate body does not re-encode to its bytes");
+        }
+        outdate.onRequest(s, "b", b);
+        outdate.onReply(s, "b", b, 1);
+        for (const r of [...s.serving.keys()]) outdate.outdateDone(s, r, "busy", "");
+      },
+    };
+  },
+};
+
+function equalBytes(x: Uint8Array, y: Uint8Array): boolean {
+  return x.length === y.length && x.every((v, i) => v === y[i]);
+}
 
 // ---- Heartbeat 3.0.6 wire ----
 
@@ -586,6 +618,7 @@ const agentOutput: FuzzTarget = {
 export const targets: FuzzTarget[] = [
   nativeWire,
   placementBody,
+  outdateBody,
   hbWire,
   hbMsg,
   serialNative,
