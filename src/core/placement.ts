@@ -227,6 +227,20 @@ export interface PlacementState {
   /** the last decide() changed nothing and said nothing; it stays so on these inputs until quiet_until_ms */
   quiet: boolean;
   quiet_until_ms: number;
+  /**
+   * Counts the steps that may have changed the state; a step proven to
+   * change nothing (see stepWith) leaves it. Nothing else mutates the state
+   * (the adapter only steps and reads), so a result computed from the state
+   * at one count holds while the count stands: nextDeadline and
+   * announcementEquals keep theirs.
+   */
+  changes: number;
+  /** nextDeadline's result at `changes` = deadline_of (-1: none) */
+  deadline_of: number;
+  deadline_ms: number;
+  /** announcementEquals(s, equal_ann) was true at `changes` = equal_of (-1: none) */
+  equal_ann: Announcement | null;
+  equal_of: number;
 }
 
 export function validateConfig(cfg: PlacementConfig): string | null {
@@ -320,6 +334,11 @@ export function initialState(cfg: PlacementConfig, now_ms: number): PlacementSta
     decide_inputs: [],
     quiet: false,
     quiet_until_ms: -Infinity,
+    changes: 0,
+    deadline_of: -1,
+    deadline_ms: Infinity,
+    equal_ann: null,
+    equal_of: -1,
   };
   contentChanged(s);
   return s;
@@ -336,8 +355,12 @@ export function stepDecidingAlways(s: PlacementState, ev: PlacementEvent, now_ms
 
 function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_quiet: boolean): PlacementAction[] {
   const out: PlacementAction[] = [];
+  // untouched: this event changed nothing decide() reads (a tick; a peer's
+  // announcement already held, which moved no last_holder and asked no fence)
+  let untouched = false;
   switch (ev.type) {
     case "tick":
+      untouched = true;
       break;
     case "node_up":
       onNodeUp(s, ev.node, ev.generation);
@@ -346,7 +369,7 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
       onNodeDead(s, ev.node, ev.reason, out);
       break;
     case "peer_state":
-      onPeerState(s, ev.node, ev.announcement, out);
+      untouched = !onPeerState(s, ev.node, ev.announcement, out);
       break;
     case "agent_done":
       onAgentDone(s, ev, now_ms, out);
@@ -371,6 +394,7 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
       s.quorate_reported = q.quorate;
       // first: a fence_node of this same step must meet the new verdict
       out.unshift({ type: "quorum", quorate: q.quorate, votes: q.votes, needed: q.needed });
+      untouched = false;
     }
   }
   // decide() is a function of its inputs and of `now` only through the
@@ -379,14 +403,20 @@ function stepWith(s: PlacementState, ev: PlacementEvent, now_ms: number, skip_qu
   // tick between heartbeats, an unchanged announcement), it would do the
   // same again: nothing. Skipping it is exact, and keeps a quiet cluster's
   // steps cheap.
-  const inputs_changed = decideInputsChanged(s);
+  // While quiet, decide_inputs holds the inputs as the previous step left
+  // them (a quiet step either recorded them or skipped decide), and only
+  // steps change the state: after an untouched event they are unchanged,
+  // so the comparison (75 inputs and more) would find nothing.
+  const inputs_changed = untouched && s.quiet ? false : decideInputsChanged(s);
   if (inputs_changed || !s.quiet || !(now_ms < s.quiet_until_ms) || !skip_quiet) {
     const said = out.length;
     decide(s, now_ms, out);
     // (an acting decide is not quiet, and the next step records its inputs anyway)
     s.quiet = out.length === said && !decideInputsChanged(s);
     if (s.quiet) s.quiet_until_ms = quietUntil(s);
+    untouched = false;
   }
+  if (!untouched) s.changes++;
   assert(out.length <= 9 + 6 * s.groups.length + 2 * s.peers.size, "action bound");
   return out;
 }
@@ -547,6 +577,7 @@ function quietUntil(s: PlacementState): number {
 
 /** When the adapter must call step({type:"tick"}) next (ms, same clock). */
 export function nextDeadline(s: PlacementState): number {
+  if (s.deadline_of === s.changes) return s.deadline_ms; // no step changed anything since
   let t = Infinity;
   const slot_free = !busy(s); // a retry waiting for the slot wakes on agent_done, not on time
   for (const g of s.groups) {
@@ -554,6 +585,8 @@ export function nextDeadline(s: PlacementState): number {
     if (g.state === "running" && g.next_monitor_ms !== null) t = Math.min(t, g.next_monitor_ms);
     if (g.state === "stopping" && g.stop_retry_ms !== null && slot_free) t = Math.min(t, g.stop_retry_ms);
   }
+  s.deadline_of = s.changes;
+  s.deadline_ms = t;
   return t;
 }
 
@@ -587,6 +620,15 @@ export function announcement(s: PlacementState): Announcement {
  * step with announcement() (test/sim/announce_equal.test.ts compares them).
  */
 export function announcementEquals(s: PlacementState, a: Announcement): boolean {
+  // the same (unchanged: announcements are values) `a` found equal, and no step changed anything since
+  if (a === s.equal_ann && s.equal_of === s.changes) return true;
+  if (!announcementEqualsScan(s, a)) return false;
+  s.equal_ann = a;
+  s.equal_of = s.changes;
+  return true;
+}
+
+function announcementEqualsScan(s: PlacementState, a: Announcement): boolean {
   if (a.nodes_hash !== s.nodes_hash || a.ann_seq !== s.ann_seq || a.shutting_down !== s.shutting_down) return false;
   if (a.standby !== s.standby || a.takeover !== s.takeover || a.ping_score !== (s.cfg.ping_units > 0 ? s.ping_score : null)) return false;
   const groups = s.groups;
@@ -639,24 +681,33 @@ function onNodeDead(s: PlacementState, node: string, reason: DeadReason, out: Pl
   } else p.fence = "none";
 }
 
-function onPeerState(s: PlacementState, node: string, a: Announcement, out: PlacementAction[]): void {
+/** Did it change anything decide() reads (the announcement held, a last_holder, a fence asked)? */
+function onPeerState(s: PlacementState, node: string, a: Announcement, out: PlacementAction[]): boolean {
   const p = s.peers.get(node);
-  if (!p || p.status !== "up") return;
+  if (!p || p.status !== "up") return false;
   if (a.nodes_hash !== s.nodes_hash) {
     if (!p.mismatch_logged) log(out, "config_mismatch", null, node, "different nodes/groups/auto_failback: never starting while it is up");
     p.mismatch_logged = true;
-    return;
+    return false;
   }
-  if (p.ann && a.ann_seq < p.ann.ann_seq) return; // older content: keep the newer
+  if (p.ann && a.ann_seq < p.ann.ann_seq) return false; // older content: keep the newer
+  let changed = p.ann !== a;
   p.ann = a;
-  indexAnnouncement(s, p);
+  // the index is a function of the announcement (our group ids are fixed)
+  if (p.ann_groups_of !== a) indexAnnouncement(s, p);
   for (let gi = 0; gi < s.groups.length; gi++) {
     const st = p.ann_groups[gi]?.state;
-    if (st === "running" || st === "starting") s.groups[gi]!.last_holder = node;
+    if (st === "running" || st === "starting") {
+      const g = s.groups[gi]!;
+      if (g.last_holder !== node) {
+        g.last_holder = node;
+        changed = true;
+      }
+    }
   }
   // Escalation: a failed stop leaves resources in an unknown state there.
   // Fence the node, then its groups are free (onFenceDone).
-  if (!s.cfg.fencing_required || p.fence !== "none") return;
+  if (!s.cfg.fencing_required || p.fence !== "none") return changed;
   let failed: GroupAnnouncement | undefined; // the first stop_failed group (a loop: no closure per peer_state)
   for (const x of a.groups) {
     if (x.state === "stop_failed") {
@@ -668,7 +719,9 @@ function onPeerState(s: PlacementState, node: string, a: Announcement, out: Plac
     p.fence = "pending";
     out.push({ type: "fence_node", node, reason: "stop_failed", self_held: selfHeld(s), peer_held: a.groups.filter((x) => !isRest(x.state)).length });
     log(out, "fence", failed.id, node, "failed to stop: fencing it before anyone runs its groups");
+    return true;
   }
+  return changed;
 }
 
 function onAgentDone(

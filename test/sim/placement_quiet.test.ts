@@ -2,7 +2,8 @@
 // decide that changed nothing and said nothing (see step). This checks the
 // skip is exact: on simulator schedules of every class, each step's actions
 // and resulting state equal those of the same step that always decides, run
-// on a deep copy of the state taken just before.
+// on a deep copy of the state taken just before; so is nextDeadline (cached
+// while no step changes anything).
 import { describe, expect, test } from "bun:test";
 import * as placement from "../../src/core/placement.ts";
 import { classOptions } from "./classes.ts";
@@ -10,7 +11,7 @@ import { runPlacementSeed } from "./placement_sim.ts";
 
 /** the state without the skip's own bookkeeping and caches */
 function comparable(s: placement.PlacementState): string {
-  const { decide_inputs: _i, quiet: _q, quiet_until_ms: _u, peers, peer_at: _a, peer_list: _l, ...rest } = s;
+  const { decide_inputs: _i, quiet: _q, quiet_until_ms: _u, changes: _c, deadline_of: _do, deadline_ms: _dm, equal_ann: _ea, equal_of: _eo, peers, peer_at: _a, peer_list: _l, ...rest } = s;
   const ps = [...peers.values()].map(({ ann_groups: _g, ann_groups_of: _o, ...p }) => p);
   return JSON.stringify([rest, ps]);
 }
@@ -31,7 +32,9 @@ describe("placement: skipping a quiet decide", () => {
         const ref = placement.stepDecidingAlways(copy, ev, now);
         steps++;
         if (quiet_before && s.quiet) quiet++; // quiet on both sides of the step: decide was skipped if its inputs held
-        if (mismatches.length < 5 && (JSON.stringify(out) !== JSON.stringify(ref) || comparable(s) !== comparable(copy))) {
+        // nextDeadline is cached while no step changes anything; the copy's always decided, so computes afresh
+        const deadlines_differ = placement.nextDeadline(s) !== placement.nextDeadline(copy);
+        if (mismatches.length < 5 && (JSON.stringify(out) !== JSON.stringify(ref) || comparable(s) !== comparable(copy) || deadlines_differ)) {
           mismatches.push(`seed ${seed} t=${now} ${JSON.stringify(ev).slice(0, 200)}: ${JSON.stringify(out)} vs ${JSON.stringify(ref)}`);
         }
         return out;
