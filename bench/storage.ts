@@ -363,8 +363,9 @@ async function tandemDrbdFencing(n: NodeName): Promise<string> {
   const show = (await vm.sh("drbdsetup show r0", { timeout_ms: 60_000 })).out;
   const got = /fencing\s+([a-z-]+)/.exec(show)?.[1] ?? "dont-care";
   if (got !== drbd_fencing) throw new Error(`${n}: r0 has fencing ${got} after adjust, not ${drbd_fencing}:\n${show}`);
-  const handler = /fence-peer\s+"([^"]*)"/.exec(show)?.[1] ?? (await vm.sh("grep fence-peer /etc/drbd.d/r0.res", { check: false })).out.trim();
-  return `fencing ${got}; fence-peer ${handler}`;
+  // drbdsetup show has no handlers (drbdadm runs them): the line from r0.res
+  const handler = (await vm.sh("grep -o 'fence-peer .*' /etc/drbd.d/r0.res", { check: false })).out.trim();
+  return `fencing ${got}; ${handler}`;
 }
 
 async function startHeartbeat(n: NodeName): Promise<void> {
