@@ -127,7 +127,8 @@ export function swarmWith(seed: number, opts: Partial<PlacementSwarm>): Placemen
 type AgentOp = placement.AgentOp;
 type SimEvent =
   | { kind: "wake"; node: number; token: number }
-  | { kind: "deliver"; node: number; from: number; link: number; frame: Frame }
+  /** every copy of a frame: the receiver and link of each ride in the queue's aux (see deliverAux) */
+  | Frame
   | { kind: "agent"; node: number; incarnation: number; group: number; op: AgentOp; ok: boolean; detail: string }
   | { kind: "fence"; requester: number; incarnation: number; target: number; ok: boolean }
   /** a read-only power status query of `target` answers (ground truth read at the answer) */
@@ -136,8 +137,11 @@ type SimEvent =
   | { kind: "thaw"; node: number; incarnation: number }
   | { kind: "converge" };
 
+/** A heartbeat or goodbye as sent: one object queued for all its copies. */
 interface Frame {
-  kind: "heartbeat" | "leave";
+  kind: "deliver";
+  from: number;
+  frame_kind: "heartbeat" | "leave";
   generation: number;
   seq: number;
   body: Uint8Array;
@@ -147,6 +151,9 @@ interface Frame {
 
 // Events without fields are shared (cores never mutate events).
 const tick = { type: "tick" } as const;
+
+/** a copy's receiver and link, as the queue's aux beside the shared Frame */
+const deliverAux = (to: number, link: number): number => to * 8 + link;
 
 
 interface SimNode {
@@ -174,9 +181,10 @@ interface SimNode {
   started_over: Set<number>[];
   /** ping units this node reaches (ground truth, survives reboots) */
   ping_score: number;
-  /** SIGSTOPped until this sim time (-Infinity: running); its events wait in `backlog` */
+  /** SIGSTOPped until this sim time (-Infinity: running); its events wait in `backlog` (aux beside) */
   frozen_until: number;
   backlog: SimEvent[];
+  backlog_aux: number[];
   /** ground truth, per peer: can this node hear it now (up, not frozen, a link uncut that way) */
   audible: boolean[];
   /** per peer: until when it was last audible (-Infinity: never) */
@@ -244,6 +252,7 @@ export function runPlacementSeed(
     ping_score: o.ping_units,
     frozen_until: -Infinity,
     backlog: [],
+    backlog_aux: [],
     audible: names.map(() => false),
     audible_until: names.map(() => -Infinity),
   }));
@@ -337,6 +346,7 @@ export function runPlacementSeed(
     n.wake_token++;
     n.frozen_until = -Infinity;
     n.backlog.length = 0;
+    n.backlog_aux.length = 0;
     updateMinority();
   }
 
@@ -524,14 +534,14 @@ export function runPlacementSeed(
     const from_name = names[from]!;
     const on_link: MembershipEvent[] = [];
     for (let l = 0; l < o.links; l++) on_link.push({ type: "frame", kind, from: from_name, link: link_names[l]!, generation: n.generation, seq });
-    const frame: Frame = { kind, generation: n.generation, seq, body, on_link };
+    const frame: Frame = { kind: "deliver", from, frame_kind: kind, generation: n.generation, seq, body, on_link };
     for (let l = 0; l < o.links; l++) {
       for (let to = 0; to < nodes.length; to++) {
         if (to === from || cut[l]![from * o.nodes + to]) continue;
         const copies = !healed && r.chance(o.duplicate_probability) ? 2 : 1;
         for (let c = 0; c < copies; c++) {
           if (!healed && r.chance(o.loss_probability)) continue;
-          q.push(now + r.next() * delay_max, { kind: "deliver", node: to, from, link: l, frame }, 0);
+          q.push(now + r.next() * delay_max, frame, 0, deliverAux(to, l));
         }
       }
     }
@@ -558,27 +568,28 @@ export function runPlacementSeed(
     return sent.decoded;
   }
 
-  function deliver(ev: Extract<SimEvent, { kind: "deliver" }>): void {
-    const n = nodes[ev.node]!;
+  /** The copy of `frame` on link `link` arrives at node `to`. */
+  function deliver(frame: Frame, to: number, link: number): void {
+    const n = nodes[to]!;
     if (!n.mem) return;
-    const from = names[ev.from]!;
+    const from = names[frame.from]!;
     const before = n.mem.peers.get(from)!;
     const was_generation = before.generation;
     const was_seq_max = before.seq_max;
-    memApply(ev.node, ev.frame.on_link[ev.link]!);
+    memApply(to, frame.on_link[link]!);
     const after = n.mem?.peers.get(from);
     // Only a frame newer than any seen from this incarnation carries news:
     // an older copy on another link must not roll the announcement back.
-    const newer = after && after.seq_max === ev.frame.seq && (was_generation !== after.generation || was_seq_max < ev.frame.seq);
-    if (!newer || ev.frame.kind !== "heartbeat" || after.state !== "up") return;
-    const sent = nodes[ev.from]!.sent;
-    if (sent !== null && sent.body === ev.frame.body && sent.peer_state !== null) return plApply(ev.node, sent.peer_state);
-    const d = decodeFrom(ev.from, ev.frame.body);
+    const newer = after && after.seq_max === frame.seq && (was_generation !== after.generation || was_seq_max < frame.seq);
+    if (!newer || frame.frame_kind !== "heartbeat" || after.state !== "up") return;
+    const sent = nodes[frame.from]!.sent;
+    if (sent !== null && sent.body === frame.body && sent.peer_state !== null) return plApply(to, sent.peer_state);
+    const d = decodeFrom(frame.from, frame.body);
     if (!d.ok) return fail(`${n.name} could not decode ${from}'s body: ${d.reason}`);
     const peer_state: PlacementEvent = { type: "peer_state", node: from, announcement: d.value };
     // the same bytes from the same sender: every receiver gets the same event
-    if (sent !== null && sent.body === ev.frame.body) sent.peer_state = peer_state;
-    plApply(ev.node, peer_state);
+    if (sent !== null && sent.body === frame.body) sent.peer_state = peer_state;
+    plApply(to, peer_state);
   }
 
   // A node's cores are stepped several times per simulator event (a wake
@@ -760,14 +771,19 @@ export function runPlacementSeed(
     }
     now = item.at;
     const ev = item.ev;
+    const aux = item.aux;
     if (ev.kind === "converge") {
       checkConverged();
       break;
     }
     // a frozen node handles nothing: its datagrams and results wait for the thaw
-    const target = ev.kind === "fence" || ev.kind === "status" ? ev.requester : ev.kind === "fault" || ev.kind === "thaw" ? -1 : ev.node;
+    const target =
+      ev.kind === "deliver" ? aux >> 3 : ev.kind === "fence" || ev.kind === "status" ? ev.requester : ev.kind === "fault" || ev.kind === "thaw" ? -1 : ev.node;
     if (target >= 0 && nodes[target]!.frozen_until > now && nodes[target]!.up) {
-      if (ev.kind !== "wake") nodes[target]!.backlog.push(ev);
+      if (ev.kind !== "wake") {
+        nodes[target]!.backlog.push(ev);
+        nodes[target]!.backlog_aux.push(aux);
+      }
       if (nodes[target]!.backlog.length > queue_size_max) fail("backlog bound");
       continue;
     }
@@ -778,7 +794,7 @@ export function runPlacementSeed(
     if (ev.kind === "fault") fault();
     else if (ev.kind === "fence") fence(ev);
     else if (ev.kind === "status") powerStatus(ev);
-    else if (ev.kind === "deliver") deliver(ev);
+    else if (ev.kind === "deliver") deliver(ev, aux >> 3, aux & 7);
     else if (ev.kind === "wake") {
       if (ev.token === nodes[ev.node]!.wake_token) {
         fcApply(ev.node, tick);
@@ -801,9 +817,11 @@ export function runPlacementSeed(
     fcApply(ev.node, tick);
     plApply(ev.node, tick);
     const backlog = n.backlog.splice(0);
-    for (const b of backlog) {
+    const backlog_aux = n.backlog_aux.splice(0);
+    for (let k = 0; k < backlog.length; k++) {
+      const b = backlog[k]!;
       if (!n.up || n.incarnation !== ev.incarnation) return;
-      if (b.kind === "deliver") deliver(b);
+      if (b.kind === "deliver") deliver(b, backlog_aux[k]! >> 3, backlog_aux[k]! & 7);
       else if (b.kind === "agent") agentDone(b);
       else if (b.kind === "fence") fence(b);
       else if (b.kind === "status") powerStatus(b);

@@ -32,6 +32,8 @@ export interface Timer<E> {
 export interface Popped<E> {
   at: number;
   ev: E;
+  /** the small integer pushed with ev (0 for timers) */
+  aux: number;
 }
 
 // rank * 2^52 + order is exact (order < 2^52) and orders as (rank, order)
@@ -41,13 +43,15 @@ export class EventQueue<E> {
   private at: Float64Array = new Float64Array(256);
   private ro: Float64Array = new Float64Array(256);
   private evs: E[] = [];
+  /** a small integer beside each event (a delivery's receiver and link), so events can be shared */
+  private aux: Int32Array = new Int32Array(256);
   private n = 0;
   private timers: Timer<E>[] = [];
   private armed = 0;
   /** the earliest armed timer; undefined when not known */
   private first: Timer<E> | null | undefined = null;
   private order = 0;
-  private readonly popped: Popped<E> = { at: 0, ev: undefined as E };
+  private readonly popped: Popped<E> = { at: 0, ev: undefined as E, aux: 0 };
   constructor(
     private readonly rankOf: (ev: E) => number,
     private readonly size_max = Number.POSITIVE_INFINITY,
@@ -57,8 +61,8 @@ export class EventQueue<E> {
     return this.n + this.armed;
   }
 
-  /** Queue ev at `at`; `rank` is rankOf(ev), given by hot callers that know it. */
-  push(at: number, ev: E, rank: number = this.rankOf(ev)): void {
+  /** Queue ev at `at`; `rank` is rankOf(ev), given by hot callers that know it; `aux` comes back with it. */
+  push(at: number, ev: E, rank: number = this.rankOf(ev), aux = 0): void {
     if (this.n + this.armed >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
     const ro = rank * rank_unit + this.order++;
     if (this.n === this.at.length) this.grow();
@@ -66,6 +70,7 @@ export class EventQueue<E> {
     const A = this.at;
     const R = this.ro;
     const V = this.evs;
+    const X = this.aux;
     let i = this.n++;
     while (i > 0) {
       const p = (i - 1) >> 1;
@@ -74,11 +79,13 @@ export class EventQueue<E> {
       A[i] = pa;
       R[i] = R[p]!;
       V[i] = V[p]!;
+      X[i] = X[p]!;
       i = p;
     }
     A[i] = at;
     R[i] = ro;
     V[i] = ev;
+    X[i] = aux;
   }
 
   /** A timer entry, not queued until armed. */
@@ -127,10 +134,12 @@ export class EventQueue<E> {
       this.first = this.armed === 0 ? null : undefined;
       out.at = t.at;
       out.ev = t.ev;
+      out.aux = 0;
       return out;
     }
     out.at = this.at[0]!;
     out.ev = this.evs[0]!;
+    out.aux = this.aux[0]!;
     this.removeTop();
     return out;
   }
@@ -151,10 +160,12 @@ export class EventQueue<E> {
     const A = this.at;
     const R = this.ro;
     const V = this.evs;
+    const X = this.aux;
     const n = --this.n;
     const at = A[n]!;
     const ro = R[n]!;
     const ev = V[n]!;
+    const aux = X[n]!;
     V[n] = undefined as E; // let the event go
     if (n === 0) return;
     // sift the last entry down from the root with a hole
@@ -174,11 +185,13 @@ export class EventQueue<E> {
       A[i] = ma;
       R[i] = mr;
       V[i] = V[m]!;
+      X[i] = X[m]!;
       i = m;
     }
     A[i] = at;
     R[i] = ro;
     V[i] = ev;
+    X[i] = aux;
   }
 
   private grow(): void {
@@ -188,5 +201,8 @@ export class EventQueue<E> {
     const ro = new Float64Array(this.ro.length * 2);
     ro.set(this.ro);
     this.ro = ro;
+    const aux = new Int32Array(this.aux.length * 2);
+    aux.set(this.aux);
+    this.aux = aux;
   }
 }
