@@ -61,9 +61,11 @@ export function swarmOptions(seed: number): SwarmOptions {
   };
 }
 
+type FrameEvent = Extract<MembershipEvent, { type: "frame" }>;
 type SimEvent =
   | { kind: "wake"; node: number; token: number }
-  | { kind: "deliver"; node: number; from: number; link: number; ev: MembershipEvent }
+  /** a delivery: the frame event itself, shared by every copy; receiver, sender and link ride in the queue's aux (deliverAux) */
+  | FrameEvent
   | { kind: "fault" }
   | { kind: "check_dead"; observer: number; peer: number; peer_incarnation: number };
 
@@ -101,10 +103,14 @@ const events_max = 5_000_000;
 /** shared: cores never mutate events */
 const tick: MembershipEvent = { type: "tick" };
 
+/** a copy's receiver, sender and link, beside the shared frame event in the queue */
+const deliverAux = (to: number, from: number, link: number): number => (to << 8) | (from << 4) | link;
+const isFrame = (ev: SimEvent): ev is FrameEvent => ev.kind === "heartbeat" || ev.kind === "leave";
+
 export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn: StepFn = step): SimResult {
   const o = { ...swarmOptions(seed), ...opts };
   const r = new Prng(seed);
-  const q = new EventQueue<SimEvent>((ev) => (ev.kind === "deliver" ? 0 : 1));
+  const q = new EventQueue<SimEvent>((ev) => (isFrame(ev) ? 0 : 1));
   const violations: string[] = [];
   const faults: Record<string, number> = {};
   const converge_at = o.duration_ms + o.initdead_ms + o.keepalive_ms + o.one_way_delay_max_ms + o.deadtime_ms;
@@ -190,7 +196,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     if (a.type === "send") {
       for (let l = 0; l < o.links; l++) {
         // one frame event per link, shared by every copy (cores never mutate events)
-        const ev: MembershipEvent = { type: "frame", kind: a.kind, from: names[i]!, link: link_names[l]!, generation: nodes[i]!.generation, seq: a.seq };
+        const ev: FrameEvent = { type: "frame", kind: a.kind, from: names[i]!, link: link_names[l]!, generation: nodes[i]!.generation, seq: a.seq };
         for (let j = 0; j < nodes.length; j++) if (j !== i) transmit(i, j, l, ev);
       }
     } else if (a.type === "node_dead" && a.reason === "deadtime") {
@@ -204,14 +210,14 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     }
   }
 
-  function transmit(from: number, to: number, l: number, ev: MembershipEvent): void {
+  function transmit(from: number, to: number, l: number, ev: FrameEvent): void {
     if (cut[l]![from * o.nodes + to]) return;
     const lossy = !healed;
     const copies = lossy && r.chance(o.duplicate_probability) ? 2 : 1;
     for (let c = 0; c < copies; c++) {
       if (lossy && r.chance(o.loss_probability)) continue;
       const delay = o.one_way_delay_min_ms + r.next() * (o.one_way_delay_max_ms - o.one_way_delay_min_ms);
-      q.push(now + delay, { kind: "deliver", node: to, from, link: l, ev }, 0);
+      q.push(now + delay, ev, 0, deliverAux(to, from, l));
     }
   }
 
@@ -298,6 +304,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
     }
     now = item.at;
     const ev = item.ev;
+    const aux = item.aux;
     if (ev.kind === "fault") {
       if (heal_done) checkConverged();
       else fault();
@@ -316,28 +323,30 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
       }
       continue;
     }
-    const n = nodes[ev.node]!;
+    const to = ev.kind === "wake" ? ev.node : aux >> 8;
+    const n = nodes[to]!;
     if (now < n.stalled_until) {
       // a stalled process handles nothing until it runs again (a wake-up as a
       // copy: the timer's event object is re-armed with new tokens in place)
-      q.push(n.stalled_until, ev.kind === "wake" ? { ...ev } : ev);
+      if (ev.kind === "wake") q.push(n.stalled_until, { ...ev }, 1);
+      else q.push(n.stalled_until, ev, 0, aux);
       continue;
     }
     if (ev.kind === "wake") {
       if (ev.token === n.wake_token) apply(ev.node, tick);
     } else if (n.core) {
-      const f = ev.ev as Extract<MembershipEvent, { type: "frame" }>;
+      const from = (aux >> 4) & 15;
       // Only new evidence counts: a duplicate or a late reordered copy
       // says nothing about the sender being alive now.
-      const prev = n.last_arrival_local[ev.from];
-      const same_gen = prev !== undefined && prev.generation === f.generation;
-      if (prev === undefined) n.last_arrival_local[ev.from] = { generation: f.generation, seq: f.seq, at: local(n, now) };
-      else if (!same_gen || f.seq > prev.seq) {
-        prev.generation = f.generation;
-        prev.seq = f.seq;
+      const prev = n.last_arrival_local[from];
+      const same_gen = prev !== undefined && prev.generation === ev.generation;
+      if (prev === undefined) n.last_arrival_local[from] = { generation: ev.generation, seq: ev.seq, at: local(n, now) };
+      else if (!same_gen || ev.seq > prev.seq) {
+        prev.generation = ev.generation;
+        prev.seq = ev.seq;
         prev.at = local(n, now);
       }
-      apply(ev.node, ev.ev);
+      apply(to, ev);
     }
   }
   return { seed, options: o, violations, events, simulated_ms: now, deaths_declared: deaths, faults };
