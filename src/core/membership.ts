@@ -80,6 +80,14 @@ export interface MembershipState {
    * step between heartbeats skips expire's scan, which would find nothing.
    */
   expiry_floor_ms: number;
+  /**
+   * expiry_floor_ms is exact (what expiryScan would return): set by a scan;
+   * kept by a frame heard, whose terms move to now + deadtime (the lowering
+   * takes those in) unless a term it moves or removes was the earliest;
+   * cleared then, and by a new generation or a goodbye. nextExpiry reuses
+   * it instead of scanning again.
+   */
+  expiry_exact: boolean;
 }
 
 export type MembershipEvent =
@@ -145,7 +153,7 @@ export function initialState(cfg: MembershipConfig, now_ms: number): MembershipS
     });
   }
   const expiry_floor_ms = peers.size > 0 ? now_ms + cfg.initdead_ms : Infinity;
-  return { cfg, started_ms: now_ms, seq_out: 0, next_send_ms: now_ms, stopping: false, peers, peer_list: [...peers.values()], dropped: {}, last_step_ms: null, settle_until_ms: -Infinity, expiry_floor_ms };
+  return { cfg, started_ms: now_ms, seq_out: 0, next_send_ms: now_ms, stopping: false, peers, peer_list: [...peers.values()], dropped: {}, last_step_ms: null, settle_until_ms: -Infinity, expiry_floor_ms, expiry_exact: false };
 }
 
 export function step(s: MembershipState, ev: MembershipEvent, now_ms: number): MembershipAction[] {
@@ -230,7 +238,11 @@ export function nextDeadline(s: MembershipState): number {
  */
 export function nextExpiry(s: MembershipState): number {
   if (s.settle_until_ms !== -Infinity) return s.settle_until_ms; // verdicts wait for the settle's end
-  return expiryScan(s);
+  if (s.expiry_exact) return s.expiry_floor_ms;
+  // exact, so also a floor: expire would find nothing before it
+  s.expiry_floor_ms = expiryScan(s);
+  s.expiry_exact = true;
+  return s.expiry_floor_ms;
 }
 
 /** The earliest instant a peer or link times out, settle aside. */
@@ -278,6 +290,7 @@ function expire(s: MembershipState, now_ms: number, out: MembershipAction[], spa
     }
   }
   s.expiry_floor_ms = expiryScan(s); // exact again: read after this pass's changes
+  s.expiry_exact = true;
 }
 
 type FrameEvent = Extract<MembershipEvent, { type: "frame" }>;
@@ -295,12 +308,17 @@ function onFrame(s: MembershipState, ev: FrameEvent, now_ms: number, out: Member
   const link = p?.links.get(ev.link);
   if (!p || !link) return reject(s, out, ev.from === s.cfg.self ? null : "unknown_node", ev);
   if (ev.generation <= p.left_generation || ev.generation < p.generation) return reject(s, out, "old_generation", ev);
-  if (ev.generation > p.generation) newGeneration(p, ev.generation, out);
+  if (ev.generation > p.generation) {
+    s.expiry_exact = false; // a peer up is dead now: its term goes
+    newGeneration(p, ev.generation, out);
+  }
   // Per-link replay window: each copy of a heartbeat travels every link with
   // the same seq, so freshness is judged per link; a copy already seen on
   // another link still proves this link works.
   if (ev.seq <= link.seq_max) return reject(s, out, "replay", ev);
   link.seq_max = ev.seq;
+  // the link's term moves to now + deadtime: was it the earliest?
+  if (link.up && link.last_heard_ms !== null && link.last_heard_ms + s.cfg.deadtime_ms <= s.expiry_floor_ms) s.expiry_exact = false;
   link.last_heard_ms = now_ms;
   // the link (and maybe the peer, heard at this same instant) now expires at now + deadtime
   if (now_ms + s.cfg.deadtime_ms < s.expiry_floor_ms) s.expiry_floor_ms = now_ms + s.cfg.deadtime_ms;
@@ -310,7 +328,14 @@ function onFrame(s: MembershipState, ev: FrameEvent, now_ms: number, out: Member
   }
   if (ev.seq <= p.seq_max) return; // duplicate across links: liveness already counted
   p.seq_max = ev.seq;
-  if (ev.kind === "leave") return peerLeft(p, now_ms, out);
+  if (ev.kind === "leave") {
+    s.expiry_exact = false; // every term of the peer goes
+    return peerLeft(p, now_ms, out);
+  }
+  // the peer's term moves to now + deadtime (up): was it the earliest?
+  if (p.state === "init" ? s.started_ms + s.cfg.initdead_ms <= s.expiry_floor_ms : p.state === "up" && p.last_heard_ms !== null && p.last_heard_ms + s.cfg.deadtime_ms <= s.expiry_floor_ms) {
+    s.expiry_exact = false;
+  }
   const gap_ms = p.last_heard_ms === null ? 0 : now_ms - p.last_heard_ms;
   if (p.state === "up" && gap_ms > s.cfg.warntime_ms) {
     p.late_count++;
