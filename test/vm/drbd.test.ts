@@ -10,7 +10,14 @@
 // The test: the cluster forms, node1 is Primary with /srv/data mounted and
 // NFS + Samba serving it on the VIP (exportfs in the guest; the client
 // connects to 2049 and 445 on the VIP: the host has no NFS/SMB client tools,
-// so no client mount yet); a file is written and synced; node1 loses power (SIGKILL
+// so no client mount yet). Then only DRBD's cable (eth1, the direct link) is
+// pulled on node1 while eth0 keeps both daemons in touch: node1's DRBD runs
+// fence-peer, tandem asks node2's daemon over eth0 to outdate r0 (tandem's
+// dopd, src/core/outdate.ts), node2's disk becomes Outdated, the handler
+// exits 4 and node1 keeps serving (a write completes; with the seed's
+// `fencing resource-and-stonith` its I/O would stay frozen otherwise); the
+// cable back, DRBD resyncs node2 and both are UpToDate again. Then a file is
+// written and synced; node1 loses power (SIGKILL
 // of qemu); node2 promotes r0 (DRBD asks `tandem drbd-fence-peer`, which
 // answers "peer dead, no fencing": exit 5), mounts it, takes the VIP, serves
 // NFS and SMB again, and the file is there. Timings are printed, never
@@ -80,6 +87,62 @@ async function serving(n: NodeName): Promise<boolean> {
   return exp.includes("/srv/data") && (await clientConnects(2049)) && (await clientConnects(445));
 }
 
+/**
+ * Only DRBD's link breaks (eth1 on node1; tandem still hears node2 on eth0):
+ * node1 (Primary) calls fence-peer, tandem outdates node2 through node2's
+ * daemon, node1 keeps serving; the cable back, DRBD resyncs.
+ */
+async function outdateOverTandem(): Promise<void> {
+  const before = { node1: await procDrbd("node1"), node2: await procDrbd("node2") };
+  log(`before the cut: node1 ${before.node1}`);
+  log(`before the cut: node2 ${before.node2}`);
+  const fencing = (await c!.vm("node1").sh("grep -o 'fencing [a-z-]*' /etc/drbd.d/r0.res", { check: false })).out.trim();
+  log(`node1 r0.res: ${fencing}`);
+  await c!.vm("node1").setLink(1, false);
+  const t_cut = performance.now();
+  // node2 Outdated by its own daemon, on node2's word; node1 sees the peer Outdated (fence-peer exit 4)
+  await c!.waitFor("node2's r0 Outdated", async () => (await procDrbd("node2")).includes("ds:Outdated/"), 120_000, 500);
+  const outdated_ms = performance.now() - t_cut;
+  await c!.waitFor("node1 sees its peer Outdated", async () => (await procDrbd("node1")).includes("ds:UpToDate/Outdated"), 120_000, 500);
+  const peer_outdated_ms = performance.now() - t_cut;
+  const during = { node1: await procDrbd("node1"), node2: await procDrbd("node2") };
+  log(`eth1 cut on node1: node2 Outdated at ${Math.round(outdated_ms)} ms, node1 sees it at ${Math.round(peer_outdated_ms)} ms`);
+  log(`during the cut: node1 ${during.node1}`);
+  log(`during the cut: node2 ${during.node2}`);
+  expect(during.node1).toContain("ro:Primary/Unknown");
+  expect(during.node2).toContain("ro:Secondary/Unknown");
+  // node2 is still up to tandem (eth0), and node1's groups never moved
+  const st1 = await tandemStatus("node1");
+  expect(st1.nodes.find((n) => n.name === "node2")?.state).toBe("up");
+  expect(st1.drbd?.outdates).toEqual(expect.arrayContaining([expect.objectContaining({ resource: "r0", peer: "node2", direction: "asked", result: expect.stringMatching(/^(already_)?outdated$/) })]));
+  const st2 = await tandemStatus("node2");
+  expect(st2.drbd?.outdates).toEqual(expect.arrayContaining([expect.objectContaining({ resource: "r0", peer: "node1", direction: "served", result: expect.stringMatching(/^(already_)?outdated$/) })]));
+  // node1 keeps serving: a write + fsync on /srv/data completes (in the background: a frozen
+  // device would hang the console's shell, so the test waits on a marker instead)
+  const t_write = performance.now();
+  await c!.vm("node1").sh("rm -f /run/outdate-write-done; (echo written-during-the-cut > /srv/data/during-cut.txt && sync /srv/data/during-cut.txt && touch /run/outdate-write-done) >/dev/null 2>&1 &");
+  await c!.waitFor("a write on node1's /srv/data completes while node2 is cut off", async () => (await c!.vm("node1").sh("test -e /run/outdate-write-done", { check: false })).code === 0, 60_000, 250);
+  log(`write + fsync on node1 during the cut: ${Math.round(performance.now() - t_write)} ms`);
+  expect(await serving("node1")).toBe(true);
+  const j1 = (await c!.vm("node1").journal("-u tandem -b")).split("\n").filter((l) => /drbd_fence_peer|drbd_outdate/.test(l));
+  for (const l of j1.slice(-8)) log(`node1 tandem: ${l}`);
+  const j2 = (await c!.vm("node2").journal("-u tandem -b")).split("\n").filter((l) => /drbd_outdate/.test(l));
+  for (const l of j2.slice(-8)) log(`node2 tandem: ${l}`);
+  const k1 = (await c!.vm("node1").sh("dmesg | grep -E 'fence-peer|helper' | tail -6", { check: false })).out.trim();
+  for (const l of k1.split("\n")) log(`node1 kernel: ${l}`);
+  expect(k1).toMatch(/fence-peer.*(exit code 4|returned 4)/);
+  expect(j2.some((l) => l.includes("drbd_outdate_done") && /result=(already_)?outdated/.test(l))).toBe(true);
+
+  // the cable back: DRBD reconnects and resyncs node2 from node1
+  await c!.vm("node1").setLink(1, true);
+  const t_back = performance.now();
+  await c!.waitFor("resync done (UpToDate/UpToDate on both)", async () => (await procDrbd("node1")).includes("ds:UpToDate/UpToDate") && (await procDrbd("node2")).includes("ds:UpToDate/UpToDate"), 300_000, 500);
+  log(`cable back: both UpToDate ${Math.round(performance.now() - t_back)} ms later`);
+  log(`after the resync: node1 ${await procDrbd("node1")}`);
+  log(`after the resync: node2 ${await procDrbd("node2")}`);
+  expect((await c!.vm("node1").sh("cat /srv/data/during-cut.txt")).out.trim()).toBe("written-during-the-cut");
+}
+
 if (why_not) {
   test.skip(`DRBD VM test skipped: ${why_not}`, () => {});
 } else {
@@ -136,6 +199,8 @@ if (why_not) {
         await c.vm("node1").sh(`echo '${payload}' > /srv/data/before-kill.txt && sync /srv/data/before-kill.txt`);
         const served_ms = await c.waitFor("NFS export and SMB share on the VIP", () => serving("node1"), 120_000);
         log(`node1 exports /srv/data; the client connects to NFS and SMB on ${vip} (${Math.round(served_ms)} ms)`);
+
+        await outdateOverTandem();
 
         // power loss of node1
         await c.vm("node1").kill();
