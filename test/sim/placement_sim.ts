@@ -573,11 +573,14 @@ export function runPlacementSeed(
     const n = nodes[to]!;
     if (!n.mem) return;
     const from = names[frame.from]!;
-    const before = n.mem.peers.get(from)!;
+    const mem = n.mem;
+    // peers.get(from), by position: peer_list is the other nodes in node order (fixed at start)
+    const before = mem.peer_list[frame.from < to ? frame.from : frame.from - 1]!;
     const was_generation = before.generation;
     const was_seq_max = before.seq_max;
     memApply(to, frame.on_link[link]!);
-    const after = n.mem?.peers.get(from);
+    // the same view, unless the daemon is gone meanwhile (or gone and booted again: a new state)
+    const after = n.mem === mem ? before : n.mem?.peers.get(from);
     // Only a frame newer than any seen from this incarnation carries news:
     // an older copy on another link must not roll the announcement back.
     const newer = after && after.seq_max === frame.seq && (was_generation !== after.generation || was_seq_max < frame.seq);
@@ -772,18 +775,36 @@ export function runPlacementSeed(
     now = item.at;
     const ev = item.ev;
     const aux = item.aux;
+    // Nearly every event is a delivery or a wake-up: those first, each with
+    // one read of `kind` (events come in eight shapes, so each read is slow).
+    const kind = ev.kind;
+    if (kind === "deliver" || kind === "wake") {
+      const i = kind === "deliver" ? aux >> 3 : (ev as Extract<SimEvent, { kind: "wake" }>).node;
+      const n = nodes[i]!;
+      // a frozen node handles nothing: its datagrams wait for the thaw (a wake-up is dropped: the thaw ticks)
+      if (n.frozen_until > now && n.up) {
+        if (kind === "deliver") {
+          n.backlog.push(ev);
+          n.backlog_aux.push(aux);
+        }
+        if (n.backlog.length > queue_size_max) fail("backlog bound");
+      } else if (kind === "deliver") deliver(ev as Frame, i, aux & 7);
+      else if ((ev as Extract<SimEvent, { kind: "wake" }>).token === n.wake_token) {
+        fcApply(i, tick);
+        plApply(i, tick);
+        memApply(i, tick);
+      }
+      continue;
+    }
     if (ev.kind === "converge") {
       checkConverged();
       break;
     }
-    // a frozen node handles nothing: its datagrams and results wait for the thaw
-    const target =
-      ev.kind === "deliver" ? aux >> 3 : ev.kind === "fence" || ev.kind === "status" ? ev.requester : ev.kind === "fault" || ev.kind === "thaw" ? -1 : ev.node;
+    // a frozen node handles nothing: its results wait for the thaw
+    const target = ev.kind === "fence" || ev.kind === "status" ? ev.requester : ev.kind === "fault" || ev.kind === "thaw" ? -1 : ev.node;
     if (target >= 0 && nodes[target]!.frozen_until > now && nodes[target]!.up) {
-      if (ev.kind !== "wake") {
-        nodes[target]!.backlog.push(ev);
-        nodes[target]!.backlog_aux.push(aux);
-      }
+      nodes[target]!.backlog.push(ev);
+      nodes[target]!.backlog_aux.push(aux);
       if (nodes[target]!.backlog.length > queue_size_max) fail("backlog bound");
       continue;
     }
@@ -794,14 +815,7 @@ export function runPlacementSeed(
     if (ev.kind === "fault") fault();
     else if (ev.kind === "fence") fence(ev);
     else if (ev.kind === "status") powerStatus(ev);
-    else if (ev.kind === "deliver") deliver(ev, aux >> 3, aux & 7);
-    else if (ev.kind === "wake") {
-      if (ev.token === nodes[ev.node]!.wake_token) {
-        fcApply(ev.node, tick);
-        plApply(ev.node, tick);
-        memApply(ev.node, tick);
-      }
-    } else if (ev.kind === "agent") agentDone(ev);
+    else if (ev.kind === "agent") agentDone(ev);
   }
   return { seed, options: o, violations, events, simulated_ms: now, faults, logs, starts };
 
