@@ -17,7 +17,9 @@
 // tandem answers from its membership and fencing: the peer declared dead and
 // fenced by a fence device -> 7; declared dead with no fence device
 // configured -> 5 (DRBD then marks it Outdated only if our disk is
-// UpToDate). While the peer is alive to tandem (only DRBD's path broke), the
+// UpToDate); gone by a graceful stop (its goodbye: it stopped its groups,
+// so r0 is Secondary there, and nobody fences it) -> 5 as well, unless a
+// fence of it is under way (a failed stop escalated) -> wait for it. While the peer is alive to tandem (only DRBD's path broke), the
 // daemon asks the peer's daemon over tandem's own authenticated links to
 // outdate its disk (Heartbeat's dopd; src/core/outdate.ts), repeated every
 // keepalive until it answers:
@@ -53,6 +55,8 @@ export interface PeerReport {
   fencing: boolean;
   /** the fencing phase for the peer ("done": fenced since it died) */
   fence_phase: string | null;
+  /** dead because it said goodbye (absent from older daemons) */
+  left?: boolean;
   /** the outdate request to the live peer (absent from older daemons; null while the peer is not up) */
   outdate?: OutdateReport | null;
   /** why the daemon cannot ask the peer (`wire heartbeat`) */
@@ -63,6 +67,12 @@ export interface PeerReport {
 export function fencePeerVerdict(r: PeerReport): { code: number; why: string } | null {
   if (r.state === "dead") {
     if (!r.fencing) return { code: exit_peer_unreachable, why: `${r.peer} is dead to tandem (deadtime passed; no fence device configured)` };
+    // A graceful leave comes after the peer's groups stopped (r0 demoted there):
+    // no fence is due, so waiting for one would freeze our I/O until --timeout.
+    // A fence under way (a failed stop escalated) still decides.
+    if (r.left && (r.fence_phase === null || r.fence_phase === "idle")) {
+      return { code: exit_peer_unreachable, why: `${r.peer} left the cluster gracefully (stopped its groups first; no fence due)` };
+    }
     if (r.fence_phase === "done") return { code: exit_peer_fenced, why: `${r.peer} is dead and was fenced` };
     return null; // fencing in progress
   }

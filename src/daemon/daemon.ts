@@ -734,6 +734,11 @@ class Daemon {
       self: this.opts.node,
       nodes: () => statusView(this.core, performance.now()),
       fencing: () => (this.rm?.fencingStatus() ?? []) as { node: string; phase: string }[],
+      // dead by its goodbye in its current incarnation (membership's peerLeft), not by deadtime
+      left: (node) => {
+        const p = this.core.peers.get(node);
+        return p !== undefined && p.state === "dead" && p.generation > 0 && p.left_generation === p.generation;
+      },
       log: (event, fields) => this.log.event(event, fields),
       outdate: (resource, peer, fresh) => this.outdater()?.ask(resource, peer, fresh) ?? "wire heartbeat: Heartbeat's message format has no outdate request",
     });

@@ -13,6 +13,8 @@ export interface DrbdControlContext {
   nodes: () => { name: string; state: string }[];
   /** fencing view: one entry per peer a fence device is configured for */
   fencing: () => { node: string; phase: string }[];
+  /** the peer is dead because it said goodbye (a graceful stop), not by deadtime */
+  left?: (node: string) => boolean;
   log: (event: string, fields: Record<string, string | number | boolean | null>) => void;
   /**
    * Ask the live peer to outdate its disk of `resource` (fresh: a new handler
@@ -60,6 +62,7 @@ export class DrbdControl {
     if (cmd === "drbd-fence-peer") {
       const state = this.ctx.nodes().find((n) => n.name === peer)?.state ?? "unknown";
       const f = this.ctx.fencing().find((x) => x.node === peer);
+      const left = state === "dead" && (this.ctx.left?.(peer) ?? false);
       if (req.repeat !== true) this.note(resource, peer, "fence-peer");
       // a live peer can outdate its own disk (tandem's dopd); a dead one is for membership and fencing
       let outdate: OutdateReport | null = null;
@@ -71,9 +74,9 @@ export class DrbdControl {
       }
       // while the peer is up and the outdate pending, only the run's first poll is logged (4 polls a second)
       if (req.repeat !== true || state !== "up" || outdate?.answer?.final) {
-        this.ctx.log("drbd_fence_peer", { resource, peer, peer_state: state, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate: outdate?.answer?.result ?? null });
+        this.ctx.log("drbd_fence_peer", { resource, peer, peer_state: state, left, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate: outdate?.answer?.result ?? null });
       }
-      return { ok: true, peer, state, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate, outdate_unavailable };
+      return { ok: true, peer, state, left, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate, outdate_unavailable };
     }
     return { ok: false, error: `unknown command ${JSON.stringify(cmd)}; known: drbd-fence-peer, drbd-split-brain` };
   }

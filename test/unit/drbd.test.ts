@@ -363,6 +363,57 @@ describe("drbd-fence-peer / drbd-split-brain: CLI and daemon side over a real co
     expect(fencePeerVerdict({ peer: "node1", state: "up", fencing: false, fence_phase: null })).toBeNull();
   });
 
+  test("a peer that left gracefully (goodbye after stopping its groups): 5 at once, fence device or not; a fence under way or done still decides", () => {
+    // fence devices configured: no fence is due for a goodbye, so waiting for one would freeze I/O until --timeout
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", left: true, fencing: true, fence_phase: "idle" })).toEqual({ code: 5, why: expect.stringContaining("left the cluster gracefully") });
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", left: true, fencing: false, fence_phase: null })?.code).toBe(5);
+    // a failed stop escalated to a fence before the goodbye: wait for it, then 7
+    for (const phase of ["waiting_for_all", "delay", "running", "backoff"]) expect(fencePeerVerdict({ peer: "node1", state: "dead", left: true, fencing: true, fence_phase: phase })).toBeNull();
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", left: true, fencing: true, fence_phase: "done" })?.code).toBe(7);
+    // dead by deadtime (not left), or an older daemon without the field: as before
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", left: false, fencing: true, fence_phase: "idle" })).toBeNull();
+    expect(fencePeerVerdict({ peer: "node1", state: "dead", fencing: true, fence_phase: "idle" })).toBeNull();
+  });
+
+  test("the daemon reports `left` only for a dead peer its context says left; the handler exits 5 at once", async () => {
+    const dir = mkdtempSync(`${tmpdir()}/tandem-drbd-`);
+    let peer_state = "up";
+    let left = false;
+    const logged: Record<string, unknown>[] = [];
+    const dc = new DrbdControl({
+      self: "node2",
+      nodes: () => [{ name: "node1", state: peer_state }, { name: "node2", state: "self" }],
+      fencing: () => [{ node: "node1", phase: "idle" }],
+      left: () => left,
+      log: (e, f) => logged.push({ e, ...f }),
+    });
+    // the context's answer counts only while membership has the peer dead
+    left = true;
+    expect(dc.handle("drbd-fence-peer", { resource: "r0", peer: "node1" })).toMatchObject({ ok: true, state: "up", left: false });
+    peer_state = "dead";
+    left = false;
+    expect(dc.handle("drbd-fence-peer", { resource: "r0", peer: "node1" })).toMatchObject({ ok: true, state: "dead", left: false, fencing: true, fence_phase: "idle" });
+    left = true;
+    expect(dc.handle("drbd-fence-peer", { resource: "r0", peer: "node1" })).toMatchObject({ ok: true, state: "dead", left: true });
+    expect(logged.at(-1)).toMatchObject({ e: "drbd_fence_peer", peer_state: "dead", left: true });
+    const server = await startControlServer({ path: `${dir}/s.sock`, handle: (req) => dc.handle((req as { cmd: string }).cmd, req as object), log: () => {} });
+    const lines: string[] = [];
+    const out = { stdout: (s: string) => lines.push(s), stderr: (s: string) => lines.push(s) };
+    try {
+      const env = { DRBD_RESOURCE: "r0", DRBD_PEER: "node1" };
+      const t0 = performance.now();
+      expect(await runDrbdHandler("fence-peer", ["--socket", `${dir}/s.sock`, "--timeout", "30"], out, env)).toBe(5);
+      expect(performance.now() - t0).toBeLessThan(5_000); // answered on the first poll, not at the timeout
+      expect(lines.at(-1)).toContain("node1 left the cluster gracefully");
+      // dead by deadtime with a fence device: undecided until the fence; times out with 1
+      left = false;
+      expect(await runDrbdHandler("fence-peer", ["--socket", `${dir}/s.sock`, "--timeout", "0.3"], out, env)).toBe(1);
+    } finally {
+      await server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test("the handler asks the daemon; DRBD's environment names resource and peer; a live peer times out with 1", async () => {
     const dir = mkdtempSync(`${tmpdir()}/tandem-drbd-`);
     let peer_state = "up";
