@@ -282,7 +282,7 @@ export function runSeed(seed: number, opts: Partial<SwarmOptions> = {}, step_fn:
 
   for (let i = 0; i < nodes.length; i++) if (i === 0 || r.chance(0.8)) boot(i);
   for (let t = r.next() * o.fault_interval_ms; t < o.duration_ms; t += r.next() * 2 * o.fault_interval_ms) {
-    q.push(t, { kind: "fault" });
+    q.pushSorted(t, { kind: "fault" }); // in time order: kept outside the heap
   }
   let heal_done = false;
   let events = 0;

@@ -752,8 +752,9 @@ export function runPlacementSeed(
   }
 
   for (let i = 0; i < nodes.length; i++) if (i === 0 || r.chance(0.8)) boot(i);
-  for (let t = r.next() * o.fault_interval_ms; t < o.duration_ms; t += r.next() * 2 * o.fault_interval_ms) q.push(t, { kind: "fault" });
-  q.push(converge_at, { kind: "converge" });
+  // in time order, so kept outside the heap (queue.ts)
+  for (let t = r.next() * o.fault_interval_ms; t < o.duration_ms; t += r.next() * 2 * o.fault_interval_ms) q.pushSorted(t, { kind: "fault" });
+  q.pushSorted(converge_at, { kind: "converge" });
   let heal_done = false;
   let events = 0;
   for (;;) {

@@ -13,9 +13,14 @@
 // Layout, for speed only (the order is the same total order, and every key
 // is unique, so any correct priority queue pops the same sequence): pushed
 // events sit in a binary heap of parallel arrays (time, and rank and order
-// folded into one exact number), with no entry object per push; the few
-// timers (one per node) sit outside it, and pop takes the earlier of the
-// heap's top and the earliest armed timer.
+// folded into one exact number), with no entry object per push, each with
+// a small integer beside it (aux: a delivery's receiver and link, so one
+// event object serves every copy); the few timers (one per node) sit
+// outside it; so do events queued up front in key order (pushSorted: the
+// faults a schedule draws at its start), in a FIFO, so the heap holds only
+// what is near (far-off faults in it made every push and pop sift through
+// more levels). pop takes the earliest of the heap's top, the earliest
+// armed timer and the FIFO's head.
 
 export interface Timer<E> {
   at: number;
@@ -46,6 +51,11 @@ export class EventQueue<E> {
   /** a small integer beside each event (a delivery's receiver and link), so events can be shared */
   private aux: Int32Array = new Int32Array(256);
   private n = 0;
+  /** the FIFO of pushSorted entries, consumed from s_head */
+  private s_at: number[] = [];
+  private s_ro: number[] = [];
+  private s_ev: E[] = [];
+  private s_head = 0;
   private timers: Timer<E>[] = [];
   private armed = 0;
   /** the earliest armed timer; undefined when not known */
@@ -58,12 +68,12 @@ export class EventQueue<E> {
   ) {}
 
   get size(): number {
-    return this.n + this.armed;
+    return this.n + this.armed + this.s_at.length - this.s_head;
   }
 
   /** Queue ev at `at`; `rank` is rankOf(ev), given by hot callers that know it; `aux` comes back with it. */
   push(at: number, ev: E, rank: number = this.rankOf(ev), aux = 0): void {
-    if (this.n + this.armed >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
+    if (this.size >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
     const ro = rank * rank_unit + this.order++;
     if (this.n === this.at.length) this.grow();
     // sift up with a hole: parents move down, the entry is written once
@@ -88,6 +98,22 @@ export class EventQueue<E> {
     X[i] = aux;
   }
 
+  /**
+   * Queue ev at `at` like push, into the FIFO: for a run of events queued in
+   * key order (each at or after the previous one), nothing consumed between.
+   */
+  pushSorted(at: number, ev: E, rank: number = this.rankOf(ev)): void {
+    if (this.size >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
+    const ro = rank * rank_unit + this.order++;
+    const k = this.s_at.length - 1;
+    if (k >= this.s_head && (this.s_at[k]! > at || (this.s_at[k] === at && this.s_ro[k]! > ro))) {
+      throw new Error("pushSorted: not in key order");
+    }
+    this.s_at.push(at);
+    this.s_ro.push(ro);
+    this.s_ev.push(ev);
+  }
+
   /** A timer entry, not queued until armed. */
   timer(ev: E): Timer<E> {
     const t: Timer<E> = { at: 0, order: 0, rank: this.rankOf(ev), ev, armed: false, ro: 0 };
@@ -103,7 +129,7 @@ export class EventQueue<E> {
   /** Queue t at `at` with insertion number `order` (from reserve()), moving it if queued. */
   arm(t: Timer<E>, at: number, order: number): void {
     if (!t.armed) {
-      if (this.n + this.armed >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
+      if (this.size >= this.size_max) throw new Error(`event queue exceeds ${this.size_max}`);
       t.armed = true;
       this.armed++;
     }
@@ -119,15 +145,35 @@ export class EventQueue<E> {
   /** The time of the entry pop() would return next; Infinity when empty. */
   peekAt(): number {
     const t = this.firstTimer();
-    const h = this.n > 0 ? this.at[0]! : Number.POSITIVE_INFINITY;
-    return t !== null && t.at < h ? t.at : h;
+    let a = this.n > 0 ? this.at[0]! : Number.POSITIVE_INFINITY;
+    if (t !== null && t.at < a) a = t.at;
+    const h = this.s_head;
+    if (h < this.s_at.length && this.s_at[h]! < a) a = this.s_at[h]!;
+    return a;
   }
 
   /** The earliest entry, removed; null when empty. The record is reused by the next pop. */
   pop(): Popped<E> | null {
     const t = this.firstTimer();
-    if (this.n === 0 && t === null) return null;
+    const h = this.s_head;
+    const sorted = h < this.s_at.length;
+    if (this.n === 0 && t === null && !sorted) return null;
     const out = this.popped;
+    // the FIFO's head, if it comes before the heap's top and the first timer
+    if (sorted) {
+      const sa = this.s_at[h]!;
+      const sr = this.s_ro[h]!;
+      const before_heap = this.n === 0 || sa < this.at[0]! || (sa === this.at[0]! && sr < this.ro[0]!);
+      const before_timer = t === null || sa < t.at || (sa === t.at && sr < t.ro);
+      if (before_heap && before_timer) {
+        out.at = sa;
+        out.ev = this.s_ev[h]!;
+        out.aux = 0;
+        this.s_ev[h] = undefined as E; // let the event go
+        this.s_head = h + 1;
+        return out;
+      }
+    }
     if (t !== null && (this.n === 0 || t.at < this.at[0]! || (t.at === this.at[0]! && t.ro < this.ro[0]!))) {
       t.armed = false;
       this.armed--;
