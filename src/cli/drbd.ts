@@ -132,17 +132,24 @@ export async function runDrbdHandler(kind: "fence-peer" | "split-brain", argv: s
       return 0;
     }
     const v = fencePeerVerdict(reply as PeerReport);
-    if (v) {
-      const line = `${resource}: ${v.why}: exit ${v.code}\n`;
-      if (v.code === exit_failed) out.stderr(line);
+    const timed_out = !v && performance.now() >= deadline;
+    if (v || timed_out) {
+      let code: number;
+      let why: string;
+      if (v) ({ code, why } = v);
+      else {
+        const o = reply.outdate;
+        const asked = o ? (o.answer ? `; asked to outdate ${o.sends} times, last answer ${o.answer.result}${o.answer.detail ? ` (${o.answer.detail})` : ""}` : `; asked to outdate ${o.sends} times, no answer`) : reply.outdate_unavailable ? `; cannot ask it to outdate: ${reply.outdate_unavailable}` : "";
+        code = exit_failed;
+        why = `${reply.peer} is ${reply.state}${reply.fencing ? `, fence phase ${reply.fence_phase}` : ""} after ${timeout_s} s${asked}`;
+      }
+      if (code === exit_failed) why += `; DRBD assumes nothing about the peer's data: with fencing resource-and-stonith, I/O on ${resource} here stays frozen until the connection to ${reply.peer} is back, or until \`drbdadm resume-io ${resource}\` once ${reply.peer} is off or Secondary with an Outdated disk (never while it is Primary: that is a split brain)`;
+      const line = `${resource}: ${why}: exit ${code}\n`;
+      if (code === exit_failed) out.stderr(line);
       else out.stdout(line);
-      return v.code;
-    }
-    if (performance.now() >= deadline) {
-      const o = reply.outdate;
-      const asked = o ? (o.answer ? `; asked to outdate ${o.sends} times, last answer ${o.answer.result}${o.answer.detail ? ` (${o.answer.detail})` : ""}` : `; asked to outdate ${o.sends} times, no answer`) : reply.outdate_unavailable ? `; cannot ask it to outdate: ${reply.outdate_unavailable}` : "";
-      out.stderr(`${resource}: ${reply.peer} is ${reply.state}${reply.fencing ? `, fence phase ${reply.fence_phase}` : ""} after ${timeout_s} s${asked}: exit ${exit_failed} (DRBD assumes nothing about the peer's data)\n`);
-      return exit_failed;
+      // DRBD starts the handler without a terminal: the daemon's log is where an admin finds this
+      await request(path, { cmd: `drbd-${kind}`, resource, peer, repeat: true, exit: code, why }).catch(() => null);
+      return code;
     }
     await Bun.sleep(250);
   }

@@ -48,8 +48,14 @@ export class DrbdControl {
 
   constructor(private ctx: DrbdControlContext) {}
 
-  /** `repeat`: the same handler run asking again (drbd-fence-peer polls until decided): answered, not counted. */
-  handle(cmd: string, req: { resource?: unknown; peer?: unknown; repeat?: unknown }): object {
+  /** per resource, the fence-peer answer last logged: a poll that learns nothing new is not logged again */
+  private logged = new Map<string, string>();
+
+  /**
+   * `repeat`: the same handler run asking again (drbd-fence-peer polls until decided): answered, not counted.
+   * `exit` + `why`: the handler's verdict, logged here because DRBD runs it without a terminal.
+   */
+  handle(cmd: string, req: { resource?: unknown; peer?: unknown; repeat?: unknown; exit?: unknown; why?: unknown }): object {
     const resource = typeof req.resource === "string" ? req.resource : "";
     if (!/^[A-Za-z0-9_.+-]{1,127}$/.test(resource)) return { ok: false, error: `${cmd} needs a DRBD resource name (DRBD_RESOURCE)` };
     const peer = this.peerName(typeof req.peer === "string" ? req.peer : "");
@@ -60,6 +66,12 @@ export class DrbdControl {
       return { ok: true, peer };
     }
     if (cmd === "drbd-fence-peer") {
+      if (typeof req.exit === "number" && Number.isInteger(req.exit) && req.exit >= 0 && req.exit <= 255) {
+        const why = typeof req.why === "string" ? req.why.slice(0, 500) : "";
+        this.logged.delete(resource);
+        this.ctx.log("drbd_fence_peer_exit", { resource, peer, exit: req.exit, why });
+        return { ok: true, peer };
+      }
       const state = this.ctx.nodes().find((n) => n.name === peer)?.state ?? "unknown";
       const f = this.ctx.fencing().find((x) => x.node === peer);
       const left = state === "dead" && (this.ctx.left?.(peer) ?? false);
@@ -72,9 +84,13 @@ export class DrbdControl {
         if (typeof r === "string") outdate_unavailable = r;
         else outdate = { id: r.id, sends: r.sends, answer: r.answer ? { result: r.answer.result, detail: r.answer.detail, final: isFinal(r.answer.result) } : null };
       }
-      // while the peer is up and the outdate pending, only the run's first poll is logged (4 polls a second)
-      if (req.repeat !== true || state !== "up" || outdate?.answer?.final) {
-        this.ctx.log("drbd_fence_peer", { resource, peer, peer_state: state, left, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate: outdate?.answer?.result ?? null });
+      // the handler polls 4 times a second for up to minutes: log a run's first poll and every change, not each poll
+      const fields = { resource, peer, peer_state: state, left, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate: outdate?.answer?.result ?? null };
+      const key = JSON.stringify(fields);
+      if (req.repeat !== true || this.logged.get(resource) !== key) {
+        if (!this.logged.has(resource) && this.logged.size >= records_max) this.logged.delete(this.logged.keys().next().value!);
+        this.logged.set(resource, key);
+        this.ctx.log("drbd_fence_peer", fields);
       }
       return { ok: true, peer, state, left, fencing: Boolean(f), fence_phase: f?.phase ?? null, outdate, outdate_unavailable };
     }

@@ -407,7 +407,15 @@ describe("drbd-fence-peer / drbd-split-brain: CLI and daemon side over a real co
       expect(lines.at(-1)).toContain("node1 left the cluster gracefully");
       // dead by deadtime with a fence device: undecided until the fence; times out with 1
       left = false;
-      expect(await runDrbdHandler("fence-peer", ["--socket", `${dir}/s.sock`, "--timeout", "0.3"], out, env)).toBe(1);
+      const from = logged.length;
+      expect(await runDrbdHandler("fence-peer", ["--socket", `${dir}/s.sock`, "--timeout", "0.6"], out, env)).toBe(1);
+      // the exit names what keeps I/O frozen and the way out, on the terminal and in the daemon's log
+      expect(lines.at(-1)).toContain("drbdadm resume-io r0");
+      const run = logged.slice(from);
+      expect(run.at(-1)).toMatchObject({ e: "drbd_fence_peer_exit", resource: "r0", peer: "node1", exit: 1 });
+      expect(String(run.at(-1)?.why)).toContain("drbdadm resume-io r0");
+      // ~3 polls learned nothing new: one drbd_fence_peer line for the run, not one per poll
+      expect(run.filter((l) => l.e === "drbd_fence_peer").length).toBe(1);
     } finally {
       await server.close();
       rmSync(dir, { recursive: true, force: true });
