@@ -190,8 +190,9 @@ async function rebootWhileServing(rebooting: NodeName, serving: NodeName, takeov
 
   const kernel = await drbdKernel(serving, k0);
   for (const l of kernel.filter((x) => /fence-peer|helper|susp|pdsk|conn\(|role\(/.test(x)).slice(-30)) log(`${serving} kernel: ${l}`);
+  // \b: not unfence-peer (run after a resync)
   const calls = kernel.filter((l) => /helper command: \S+ fence-peer/.test(l) && !/exit code/.test(l));
-  const answers = kernel.filter((l) => /fence-peer.*exit code|fence-peer helper (broken|returned)/.test(l));
+  const answers = kernel.filter((l) => /\bfence-peer.*exit code|\bfence-peer helper (broken|returned)/.test(l));
   log(`${serving}: ${calls.length} fence-peer call(s) during ${rebooting}'s reboot; answers: ${answers.length ? answers.map((l) => l.replace(/^.*\] /, "")).join(" | ") : "none"}`);
   if (answers.some((l) => /broken|exit code (?![457] )/.test(l))) problems.push(`${serving}: a fence-peer call left I/O frozen: ${answers.join(" | ")}`);
 
