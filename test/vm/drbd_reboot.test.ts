@@ -114,7 +114,7 @@ async function writes(n: NodeName, since_s: number): Promise<{ max_s: number; co
 
 async function stopWriter(n: NodeName): Promise<void> {
   await c!.vm(n).sh("touch /run/writer.stop");
-  await c!.waitFor(`${n}'s writer stopped`, async () => (await c!.vm(n).sh("tail -n1 /run/writer.log", { check: false })).out.includes("stopped"), 60_000, 500);
+  await c!.waitFor(`${n}'s writer stopped (its last write + fsync done)`, async () => (await c!.vm(n).sh("tail -n1 /run/writer.log", { check: false })).out.includes("stopped"), 60_000, 500);
 }
 
 /** The guest's uptime (s): dmesg's clock. */
@@ -169,7 +169,13 @@ async function rebootWhileServing(rebooting: NodeName, serving: NodeName, takeov
   const back_ms = await back;
   log(`${rebooting} back on its control port ${Math.round(performance.now() - t0)} ms after the reboot command (${Math.round(back_ms)} ms waited)`);
   for (const l of seen) log(`${serving} /proc/drbd while ${rebooting} rebooted: ${l}`);
-  await c!.waitSystem(rebooting);
+  try {
+    await c!.waitSystem(rebooting);
+  } finally {
+    // r0's unit on the new boot (its start: the address wait, drbdadm up)
+    const j = await vm.journal("-b -u tandem-drbd-r0", 60_000).catch((e) => String(e));
+    for (const l of j.trim().split("\n").slice(-15)) log(`${rebooting} tandem-drbd-r0 this boot: ${l}`);
+  }
   const resync_ms = await c!.waitFor(
     "both UpToDate again",
     async () => (await procDrbd(serving)).includes("ds:UpToDate/UpToDate") && (await procDrbd(rebooting)).includes("ds:UpToDate/UpToDate"),
@@ -181,12 +187,13 @@ async function rebootWhileServing(rebooting: NodeName, serving: NodeName, takeov
   log(`${rebooting}: ${await procDrbd(rebooting)}`);
   await c!.waitFormed(180_000);
 
+  // stop the loop first: its last round ends (a round hung on frozen I/O fails the bounded wait), then read
+  await stopWriter(serving);
   const w = await writes(serving, t_guest0);
   log(`${serving}'s writes + fsync during ${rebooting}'s reboot: ${w.count} rounds, longest ${w.max_s.toFixed(2)} s (started ${w.at_s.toFixed(1)} s after the reboot command), ${w.pending} still running`);
   if (w.pending > 0) problems.push(`${serving}: ${w.pending} write(s) still hanging after ${rebooting} came back`);
   if (w.max_s > write_bound_s) problems.push(`${serving}: a write + fsync took ${w.max_s.toFixed(1)} s (bound ${write_bound_s} s) while ${rebooting} rebooted`);
   if (w.count < 10) problems.push(`${serving}: only ${w.count} writes during the reboot`);
-  await stopWriter(serving);
 
   const kernel = await drbdKernel(serving, k0);
   for (const l of kernel.filter((x) => /fence-peer|helper|susp|pdsk|conn\(|role\(/.test(x)).slice(-30)) log(`${serving} kernel: ${l}`);
