@@ -88,7 +88,9 @@ start)
   hexport=$(printf ':%04X' "$PORT")
   i=0
   while [ $i -lt 300 ]; do
-    running || { echo "labweb: server exited at start" >&2; exit 1; }
+    # kill -0, not running(): until the child has exec'd busybox its cmdline is
+    # still this script's, and running() would call a starting server gone
+    kill -0 "$!" 2>/dev/null || { echo "labweb: server exited at start" >&2; exit 1; }
     grep -q "$hexport 00000000:0000 0A" /proc/net/tcp 2>/dev/null && exit 0
     sleep 0.05
     i=$((i + 1))
