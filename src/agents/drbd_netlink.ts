@@ -434,9 +434,7 @@ export class DrbdNetlink {
   async setRole(minor: number, role: "primary" | "secondary", timeout_ms: number): Promise<{ code: number; text: string | null }> {
     const cmd = role === "primary" ? DRBD_ADM_PRIMARY : DRBD_ADM_SECONDARY;
     // DRBD_NLA_SET_ROLE_PARMS is optional for the kernel; sent empty, as drbdsetup does without --force.
-    const [r] = await this.drbd(cmd, minor, nla(DRBD_NLA_SET_ROLE_PARMS | NLA_F_NESTED, new Uint8Array(0)), { timeout_ms });
-    if (!r) throw new DrbdNetlinkError(`DRBD minor ${minor}: no reply to ${role}`, "EPROTO");
-    return { code: r.ret_code, text: replyText(r) };
+    return this.stateChange(cmd, minor, nla(DRBD_NLA_SET_ROLE_PARMS | NLA_F_NESTED, new Uint8Array(0)), role, timeout_ms);
   }
 
   /**
@@ -445,8 +443,13 @@ export class DrbdNetlink {
    * while connected, SS_LOWER_THAN_OUTDATED for an Inconsistent disk).
    */
   async outdate(minor: number, timeout_ms: number): Promise<{ code: number; text: string | null }> {
-    const [r] = await this.drbd(DRBD_ADM_OUTDATE, minor, new Uint8Array(0), { timeout_ms });
-    if (!r) throw new DrbdNetlinkError(`DRBD minor ${minor}: no reply to outdate`, "EPROTO");
+    return this.stateChange(DRBD_ADM_OUTDATE, minor, new Uint8Array(0), "outdate", timeout_ms);
+  }
+
+  /** One state-changing command on one minor: its reply's result code and text. */
+  private async stateChange(cmd: number, minor: number, attrs: Uint8Array, what: string, timeout_ms: number): Promise<{ code: number; text: string | null }> {
+    const [r] = await this.drbd(cmd, minor, attrs, { timeout_ms });
+    if (!r) throw new DrbdNetlinkError(`DRBD minor ${minor}: no reply to ${what}`, "EPROTO");
     return { code: r.ret_code, text: replyText(r) };
   }
 

@@ -162,9 +162,9 @@ export class DrbdOutdater {
       const plan = outdatePlan(vols);
       if ("answer" in plan) return plan;
       const calls: { minor: number; code: number; text: string }[] = [];
+      const { retCodeText } = await import("../agents/drbd_netlink.ts");
       for (const minor of plan.outdate) {
         const r = await k.outdate(minor, kernel_timeout_ms);
-        const { retCodeText } = await import("../agents/drbd_netlink.ts");
         calls.push({ minor, code: r.code, text: r.text ? `${retCodeText(r.code)} (${r.text})` : retCodeText(r.code) });
       }
       return outdateOutcome(calls);
